@@ -49,24 +49,26 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
   static variable_list forward(AutogradContext* ctx, const at::Tensor& dist,
                                const at::Tensor& triplets, double tau, double margin,
                                bool gumbel_noise, int64_t noise_key) {
-    const at::Tensor rows = dist.detach().contiguous();
+    const int64_t num_rows = dist.size(0), num_proxies = dist.size(1);
+    const int64_t stride = HierKernelRowStride(num_proxies);
+    // Rows padded to whole SIMD chunks; the padding never wins a max nor gets weight.
+    at::Tensor rows = at::full({num_rows, stride}, kHierKernelPad, dist.options());
+    rows.narrow(1, 0, num_proxies).copy_(dist.detach());
     const at::Tensor trip = triplets.contiguous();
     const int64_t count = trip.size(1);
-    const int64_t num_proxies = rows.size(1);
-    TORCH_CHECK(count * 2 * num_proxies < (int64_t{1} << 32), "hier_loss: ", count,
-                " triplets x ", num_proxies, " proxies exceed the noise stream's 2^32 draws");
     at::Tensor losses = at::zeros({count}, at::kDouble);
     at::Tensor lca_ij = at::zeros({count}, at::kLong);
     at::Tensor lca_ijk = at::zeros({count}, at::kLong);
     at::Tensor active = at::zeros({count}, at::kBool);
     const bool want_grad = dist.requires_grad();
     const int64_t threads = at::get_num_threads();
-    at::Tensor grads = want_grad ? at::zeros({threads, rows.size(0), num_proxies}, rows.options())
-                                 : at::Tensor();
+    at::Tensor grads =
+        want_grad ? at::zeros({threads, num_rows, stride}, rows.options()) : at::Tensor();
 
     HierTripletKernelParams params;
-    params.num_rows = rows.size(0);
+    params.num_rows = num_rows;
     params.num_proxies = num_proxies;
+    params.row_stride = stride;
     params.tau = tau;
     params.margin = margin;
     params.gumbel_noise = gumbel_noise;
@@ -78,7 +80,7 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
     AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "hier_triplet_kernel", [&] {
       const scalar_t* d = rows.data_ptr<scalar_t>();
       scalar_t* g = want_grad ? grads.data_ptr<scalar_t>() : nullptr;
-      const int64_t slice = rows.size(0) * num_proxies;
+      const int64_t slice = num_rows * stride;
       at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
         scalar_t* mine = g ? g + at::get_thread_num() * slice : nullptr;
         HierTripletKernel(d, anchors, anchors + count, anchors + 2 * count, begin, end, params,
@@ -87,9 +89,9 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
     });
     // Summed in order, so the value does not depend on how triplets were split across threads.
     const double mean = count > 0 ? losses.sum().item<double>() / count : 0.0;
-    if (want_grad) ctx->save_for_backward({grads.sum(0)});
+    if (want_grad) ctx->save_for_backward({grads.sum(0).narrow(1, 0, num_proxies)});
     ctx->mark_non_differentiable({lca_ij, lca_ijk, active});
-    return {at::scalar_tensor(mean, rows.options()), lca_ij, lca_ijk, active};
+    return {at::scalar_tensor(mean, dist.options()), lca_ij, lca_ijk, active};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -141,9 +143,15 @@ at::Tensor HierLossImpl::MappedProxies() const {
 
 namespace {
 
+// The distances the loss reads: the proxies' distances to samples are never used, so they are
+// not computed.
 struct Nodes {
-  at::Tensor dist;  // [(B + P), (B + P)] distances among samples and proxies
+  at::Tensor sample_rows;  // [B, B + P]: samples to samples, then samples to proxies
+  at::Tensor proxy_rows;   // [P, P]: proxies to proxies
   int64_t batch;
+
+  at::Tensor SampleToSample() const { return sample_rows.slice(1, 0, batch); }
+  at::Tensor SampleToProxy() const { return sample_rows.slice(1, batch); }
 };
 
 Nodes AllDistances(const at::Tensor& z, const at::Tensor& mapped, const HierLossOptions& o) {
@@ -154,8 +162,9 @@ Nodes AllDistances(const at::Tensor& z, const at::Tensor& mapped, const HierLoss
   CheckMatrix("hier_loss", "mapped_proxies", mapped);
   TORCH_CHECK(mapped.size(0) == o.num_proxies(), "hier_loss: expected ", o.num_proxies(),
               " proxies, got ", mapped.size(0));
-  const at::Tensor all = at::cat({z, mapped.to(z.scalar_type())}, 0);
-  return Nodes{DistMatrix(all, all, o.c()), z.size(0)};
+  const at::Tensor proxies = mapped.to(z.scalar_type());
+  return Nodes{DistMatrix(z, at::cat({z, proxies}, 0), o.c()), DistMatrix(proxies, proxies, o.c()),
+               z.size(0)};
 }
 
 HierTriplets Mine(const Nodes& nodes, const at::Tensor& labels, const HierLossOptions& o,
@@ -163,9 +172,8 @@ HierTriplets Mine(const Nodes& nodes, const at::Tensor& labels, const HierLossOp
   const int64_t b = nodes.batch;
   TORCH_CHECK(o.topk() <= b, "hier_loss: topk (", o.topk(), ") exceeds the batch size (", b, ")");
   CheckLabels("hier_loss", "labels", labels, b);
-  const at::Tensor dist = nodes.dist.detach();
-  const at::Tensor sample_sim = SampleSimilarity(dist.slice(0, 0, b).slice(1, 0, b), labels);
-  const at::Tensor proxy_sim = ProxySimilarity(dist.slice(0, b).slice(1, b));
+  const at::Tensor sample_sim = SampleSimilarity(nodes.SampleToSample().detach(), labels);
+  const at::Tensor proxy_sim = ProxySimilarity(nodes.proxy_rows.detach());
   return HierTriplets{
       SampleTriplets(FindReciprocalNeighbours(sample_sim, o.topk()), o.triplets_per_anchor(),
                      StreamKey(seed, Stream::kSampleMining)),
@@ -175,16 +183,14 @@ HierTriplets Mine(const Nodes& nodes, const at::Tensor& labels, const HierLossOp
 
 HierLossResult Evaluate(const Nodes& nodes, const HierTriplets& triplets,
                         const HierLossOptions& o, uint64_t seed) {
-  const int64_t b = nodes.batch;
   auto noise = [&](Stream s) {
     return o.gumbel_noise() ? std::optional<uint64_t>(StreamKey(seed, s)) : std::nullopt;
   };
   HierLossResult result;
-  result.sample_proxy = HierTripletLoss(nodes.dist.slice(0, 0, b).slice(1, b),
-                                        triplets.sample_proxy, o.tau(), o.margin(),
-                                        noise(Stream::kSampleNoise));
-  result.proxy_proxy = HierTripletLoss(nodes.dist.slice(0, b).slice(1, b), triplets.proxy_proxy,
-                                       o.tau(), o.margin(), noise(Stream::kProxyNoise));
+  result.sample_proxy = HierTripletLoss(nodes.SampleToProxy(), triplets.sample_proxy, o.tau(),
+                                        o.margin(), noise(Stream::kSampleNoise));
+  result.proxy_proxy = HierTripletLoss(nodes.proxy_rows, triplets.proxy_proxy, o.tau(),
+                                       o.margin(), noise(Stream::kProxyNoise));
   result.loss = result.sample_proxy.loss + result.proxy_proxy.loss;
   return result;
 }

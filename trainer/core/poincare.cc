@@ -73,9 +73,10 @@ inline double DirectNumSq(const double* x, const double* y, int64_t dim, const P
   return sum;
 }
 
+// artanh(t) = log1p(2t / (1 - t)) / 2: one logarithm instead of the two of the definition.
 inline double ArtanhClamped(double t) {
   const double tc = t > kArtanhBound ? kArtanhBound : t;
-  return 0.5 * (std::log(1 + tc) - std::log(1 - tc));
+  return 0.5 * std::log1p(2 * tc / (1 - tc));
 }
 
 // d(distance)/d(t) with t = sqrt(c)|x ⊕ y|: the clamp does not zero it.
