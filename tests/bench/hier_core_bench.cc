@@ -6,8 +6,13 @@
 #include <benchmark/benchmark.h>
 #include <c10/core/CPUAllocator.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "tests/core/naive_hier.h"
 #include "tests/core/test_data.h"
@@ -199,7 +204,88 @@ BENCHMARK(BM_HierWholeTensor)->Apply(HierSizes)->Iterations(1);
 BENCHMARK_TEMPLATE(BM_DistMatrix, core::DistMatrix)->Apply(DistSizes);
 BENCHMARK_TEMPLATE(BM_DistMatrix, core::DistMatrixBroadcast)->Apply(DistSizes);
 
+// The reference implementation's own forward + backward wall times (ms) on the project's 2-core
+// machine class, from hier-method.md section 10, keyed by "batch/dim/topk/threads".
+const std::map<std::string, double>& ReferenceMilliseconds() {
+  static const auto* table = new std::map<std::string, double>{
+      {"90/128/20/1", 2908}, {"90/128/30/1", 2712}, {"90/384/20/1", 5689},
+      {"90/384/30/1", 8648}, {"180/128/20/1", 4362}, {"180/128/30/1", 4522},
+      {"180/384/20/1", 9174}, {"180/384/30/1", 10549}, {"90/128/20/2", 2631},
+      {"90/128/30/2", 3439}, {"90/384/20/2", 5538}, {"90/384/30/2", 5818},
+      {"180/128/20/2", 3561}, {"180/128/30/2", 4922}, {"180/384/20/2", 7855},
+      {"180/384/30/2", 8216}};
+  return *table;
+}
+
+// Prints the usual console output, then one line per HIER size: the medians of the fused path
+// and of the whole-tensor baseline measured in this run, their ratio, and the ratio to the
+// reference's published time.
+class SpeedupReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      const bool median = run.aggregate_name == "median";
+      if (run.run_type == Run::RT_Aggregate && !median) continue;
+      const std::string name = run.run_name.str();
+      const auto slash = name.find('/');
+      const std::string key = SizeKey(name.substr(slash + 1));
+      Entry& e = entries_[key];
+      const double ms = run.GetAdjustedRealTime();
+      const double peak = run.counters.count("peak_MiB") ? run.counters.at("peak_MiB").value : 0;
+      if (name.rfind("BM_HierFused", 0) == 0 && (median || e.fused_ms == 0)) {
+        e.fused_ms = ms;
+        e.fused_mib = peak;
+      } else if (name.rfind("BM_HierWholeTensor", 0) == 0 && (median || e.baseline_ms == 0)) {
+        e.baseline_ms = ms;
+        e.baseline_mib = peak;
+      }
+    }
+  }
+
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\nHIER forward+backward with mining, 512 proxies, float32 (medians, ms)\n");
+    std::printf("%-18s %10s %10s %9s %10s %9s %10s %10s\n", "batch/dim/topk/thr", "fused",
+                "baseline", "speedup", "reference", "vs ref", "fused MiB", "base MiB");
+    for (const auto& [key, e] : entries_) {
+      if (e.fused_ms == 0) continue;
+      const auto ref = ReferenceMilliseconds().find(key);
+      const double ref_ms = ref == ReferenceMilliseconds().end() ? 0 : ref->second;
+      std::printf("%-18s %10.1f %10.1f %8.1fx %10.0f %8.1fx %10.1f %10.1f\n", key.c_str(),
+                  e.fused_ms, e.baseline_ms, e.baseline_ms > 0 ? e.baseline_ms / e.fused_ms : 0,
+                  ref_ms, ref_ms > 0 ? ref_ms / e.fused_ms : 0, e.fused_mib, e.baseline_mib);
+    }
+  }
+
+ private:
+  struct Entry {
+    double fused_ms = 0, baseline_ms = 0, fused_mib = 0, baseline_mib = 0;
+  };
+  // "batch:90/dim:128/topk:20/threads:1/..." -> "90/128/20/1".
+  static std::string SizeKey(const std::string& args) {
+    std::string key;
+    size_t pos = 0;
+    for (int field = 0; field < 4 && pos != std::string::npos; ++field) {
+      const size_t colon = args.find(':', pos);
+      if (colon == std::string::npos) break;
+      const size_t end = args.find('/', colon);
+      key += (field ? "/" : "") + args.substr(colon + 1, end - colon - 1);
+      pos = end;
+    }
+    return key;
+  }
+  std::map<std::string, Entry> entries_;
+};
+
 }  // namespace
 }  // namespace hier::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  hier::bench::SpeedupReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
