@@ -127,10 +127,8 @@ void BM_HierWholeTensor(benchmark::State& state) {
   const core::HierLossOptions options = Options(state.range(1), state.range(2));
   core::HierLoss loss(options);
   const int64_t batch = state.range(0);
-  double peak = 0;
   uint64_t step = 0;
-  for (auto _ : state) {
-    Tracker().Reset();
+  auto run_step = [&] {
     const at::Tensor z = b.z.clone().requires_grad_(true);
     const at::Tensor all = at::cat({z, loss->MappedProxies()}, 0);
     const at::Tensor dist = core::DistMatrixBroadcast(all, all, kC);
@@ -158,6 +156,12 @@ void BM_HierWholeTensor(benchmark::State& state) {
     };
     (part(d_sp, t_sp) + part(d_pp, t_pp)).backward();
     benchmark::DoNotOptimize(z.grad().data_ptr());
+  };
+  run_step();  // warm-up: one step (seconds) before the timed ones
+  double peak = 0;
+  for (auto _ : state) {
+    Tracker().Reset();
+    run_step();
     peak = std::max(peak, Tracker().PeakSinceResetMiB());
   }
   ReportMemory(state, peak);

@@ -6,8 +6,6 @@
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
 #include <cmath>
-#include <limits>
-#include <vector>
 
 #include "trainer/core/checks.h"
 #include "trainer/core/fast_math.h"

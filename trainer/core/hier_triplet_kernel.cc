@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <new>
@@ -76,26 +77,25 @@ class Scratch {
   using V = typename Lanes<T>::V;
   explicit Scratch(int64_t chunks)
       : storage_(static_cast<V*>(std::aligned_alloc(sizeof(V), 8 * chunks * sizeof(V))),
-                 &std::free),
-        m_ij(storage_.get()),
-        m_ijk(m_ij + chunks),
-        w_ij(m_ijk + chunks),
-        w_ijk(w_ij + chunks),
-        valid(w_ijk + chunks),
-        g(valid + chunks) {
+                 &std::free) {
     if (!storage_) throw std::bad_alloc();
+    V* next = storage_.get();
+    for (V** row : {&m_ij, &m_ijk, &w_ij, &w_ijk, &valid}) {
+      *row = next;
+      next += chunks;
+    }
+    g = next;
   }
+
+  V* m_ij;   // elementwise maxima of the members' rows
+  V* m_ijk;
+  V* w_ij;   // unnormalised (noisy) softmax weights of the two LCA choices
+  V* w_ijk;
+  V* valid;  // 1 on proxy lanes, 0 on padding
+  V* g;      // gradient rows of the three members for one triplet (3 x chunks)
 
  private:
   std::unique_ptr<V, decltype(&std::free)> storage_;
-
- public:
-  V* const m_ij;   // elementwise maxima of the members' rows
-  V* const m_ijk;
-  V* const w_ij;   // unnormalised (noisy) softmax weights of the two LCA choices
-  V* const w_ijk;
-  V* const valid;  // 1 on proxy lanes, 0 on padding
-  V* const g;      // gradient rows of the three members for one triplet (3 x chunks)
 };
 
 // The lane-wise running maximum and the first chunk where each lane reached it.
@@ -111,9 +111,9 @@ struct ArgMax {
     chunk = better ? Mask{} + static_cast<typename Lanes<T>::Index>(c) : chunk;
     best = better ? value : best;
   }
-  // The global maximum and its first index: the lowest chunk * width + lane among the lanes that
+  // The first index of the global maximum: the lowest chunk * width + lane among the lanes that
   // hold it.
-  int64_t Index(T* max_value) const {
+  int64_t Index() const {
     T top = best[0];
     for (int l = 1; l < Lanes<T>::kWidth; ++l) top = best[l] > top ? best[l] : top;
     int64_t index = std::numeric_limits<int64_t>::max();
@@ -121,7 +121,6 @@ struct ArgMax {
       const int64_t here = chunk[l] * Lanes<T>::kWidth + l;
       if (best[l] == top && here < index) index = here;
     }
-    *max_value = top;
     return index;
   }
 };
@@ -217,9 +216,8 @@ __attribute__((always_inline)) inline void KernelBody(
       arg_ij.Update(a, c);
       arg_ijk.Update(b, c);
     }
-    T best_ij, best_ijk;
-    const int64_t l_ij = arg_ij.Index(&best_ij);
-    const int64_t l_ijk = arg_ijk.Index(&best_ijk);
+    const int64_t l_ij = arg_ij.Index();
+    const int64_t l_ijk = arg_ijk.Index();
     out.lca_ij[t] = l_ij;
     out.lca_ijk[t] = l_ijk;
     out.active[t] = l_ij != l_ijk;
