@@ -1,6 +1,8 @@
 // Benchmarks of the HIER loss (forward + backward, mining included) and of the distance matrix:
 // the fused hier_core path against the whole-tensor baseline that runs the reference's tensor
 // work, in the same process, at the sizes of hier-method.md section 10. Reports peak tensor memory.
+#include <unistd.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
@@ -226,6 +228,9 @@ const std::map<std::string, double>& ReferenceMilliseconds() {
 // reference's published time.
 class SpeedupReporter : public benchmark::ConsoleReporter {
  public:
+  // Colours only on a terminal, so logs and pipes stay plain text.
+  SpeedupReporter() : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Defaults : OO_Tabular) {}
+
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {

@@ -73,10 +73,11 @@ inline double DirectNumSq(const double* x, const double* y, int64_t dim, const P
   return sum;
 }
 
-// artanh(t) = log1p(2t / (1 - t)) / 2: one logarithm instead of the two of the definition.
+// artanh(t) = log((1 + t) / (1 - t)) / 2 with one logarithm instead of the definition's two;
+// log1p of 2t / (1 - t) below 1/4, where the quotient's rounding would show relative to t.
 inline double ArtanhClamped(double t) {
   const double tc = t > kArtanhBound ? kArtanhBound : t;
-  return 0.5 * std::log1p(2 * tc / (1 - tc));
+  return tc < 0.25 ? 0.5 * std::log1p(2 * tc / (1 - tc)) : 0.5 * std::log((1 + tc) / (1 - tc));
 }
 
 // d(distance)/d(t) with t = sqrt(c)|x ⊕ y|: the clamp does not zero it.
@@ -121,6 +122,7 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     });
     ctx->save_for_backward({xd, yd, gram, direct});
     ctx->saved_data["c"] = c;
+    ctx->saved_data["same"] = x.is_same(y);
     ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
     ctx->saved_data["y_dtype"] = static_cast<int64_t>(y.scalar_type());
     return out.to(x.scalar_type());
@@ -166,9 +168,10 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
           const double a = ap[i], u = gp[p], b = bp[j];
           const PairTerms t = ExpandedTerms(a, u, b, cb);
           const double root = std::sqrt(t.num_sq);
-          const double slope = up[p] * DistanceSlope(sc * root / t.den, sc);
-          const double by_num_sq = slope * sc / (2 * root * t.den);  // dd/d|num|^2
-          const double by_den = -slope * sc * root / (t.den * t.den);
+          const double inv_den = 1 / t.den;
+          const double slope = up[p] * DistanceSlope(sc * root * inv_den, sc) * sc * inv_den;
+          const double by_num_sq = slope / (2 * root);  // dd/d|num|^2
+          const double by_den = -slope * root * inv_den;
           const double dq_da_explicit = t.coef_x * t.coef_x;
           const double dq_dcoef_x = 2 * t.coef_x * a - 2 * t.coef_y * u;
           const double dq_dcoef_y = 2 * t.coef_y * b - 2 * t.coef_x * u;
@@ -181,8 +184,18 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
         }
       }
     });
-    at::Tensor grad_x = xd * (2 * alpha.sum(1, /*keepdim=*/true)) + at::mm(beta, yd);
-    at::Tensor grad_y = yd * (2 * gamma.sum(0).unsqueeze(1)) + at::mm(beta.t(), xd);
+    // The distances of a set with itself (x and y one tensor) need one product, not two: the
+    // tensor's gradient is the sum of both sides'. The direct pairs then add into that one buffer.
+    const bool same = ctx->saved_data["same"].toBool();
+    at::Tensor grad_x, grad_y;
+    if (same) {
+      grad_x = xd * (2 * (alpha.sum(1, /*keepdim=*/true) + gamma.sum(0).unsqueeze(1))) +
+               at::mm(beta + beta.t(), xd);
+      grad_y = grad_x;
+    } else {
+      grad_x = xd * (2 * alpha.sum(1, /*keepdim=*/true)) + at::mm(beta, yd);
+      grad_y = yd * (2 * gamma.sum(0).unsqueeze(1)) + at::mm(beta.t(), xd);
+    }
     double* gxp = grad_x.data_ptr<double>();
     double* gyp = grad_y.data_ptr<double>();
     for (const auto& [i, j] : direct_pairs) {
@@ -191,7 +204,7 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     }
     const auto x_dtype = static_cast<at::ScalarType>(ctx->saved_data["x_dtype"].toInt());
     const auto y_dtype = static_cast<at::ScalarType>(ctx->saved_data["y_dtype"].toInt());
-    return {grad_x.to(x_dtype), grad_y.to(y_dtype), at::Tensor()};
+    return {grad_x.to(x_dtype), same ? at::Tensor() : grad_y.to(y_dtype), at::Tensor()};
   }
 
  private:
