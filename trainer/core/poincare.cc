@@ -143,9 +143,9 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     // grad_x_i = 2 x_i sum_j alpha_ij + sum_j beta_ij y_j; grad_y_j = 2 y_j sum_i gamma_ij +
     // sum_i beta_ij x_i, with alpha, beta, gamma the derivatives by a, u, b. Directly evaluated
     // pairs keep zero coefficients and add their own gradient afterwards.
-    at::Tensor alpha = at::zeros({n, m}, xd.options());
-    at::Tensor beta = at::zeros({n, m}, xd.options());
-    at::Tensor gamma = at::zeros({n, m}, xd.options());
+    at::Tensor alpha = at::empty({n, m}, xd.options());
+    at::Tensor beta = at::empty({n, m}, xd.options());
+    at::Tensor gamma = at::empty({n, m}, xd.options());
     std::vector<std::pair<int64_t, int64_t>> direct_pairs;
     const bool* fp = direct.data_ptr<bool>();
     for (int64_t p = 0; p < n * m; ++p) {
@@ -163,8 +163,8 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         for (int64_t j = 0; j < m; ++j) {
+          // Branch-free so the loop vectorises; directly evaluated pairs are masked in the stores.
           const int64_t p = i * m + j;
-          if (fp[p] || up[p] == 0) continue;
           const double a = ap[i], u = gp[p], b = bp[j];
           const PairTerms t = ExpandedTerms(a, u, b, cb);
           const double root = std::sqrt(t.num_sq);
@@ -178,9 +178,10 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
           const double dq_da = dq_da_explicit - cb * dq_dcoef_y;
           const double dq_du = -2 * t.coef_x * t.coef_y - 2 * cb * dq_dcoef_x;
           const double dq_db = t.coef_y * t.coef_y + cb * dq_dcoef_x;
-          alp[p] = by_num_sq * dq_da + by_den * cb * cb * b;
-          bep[p] = by_num_sq * dq_du + by_den * (-2 * cb);
-          gap[p] = by_num_sq * dq_db + by_den * cb * cb * a;
+          const bool direct_pair = fp[p];
+          alp[p] = direct_pair ? 0.0 : by_num_sq * dq_da + by_den * cb * cb * b;
+          bep[p] = direct_pair ? 0.0 : by_num_sq * dq_du + by_den * (-2 * cb);
+          gap[p] = direct_pair ? 0.0 : by_num_sq * dq_db + by_den * cb * cb * a;
         }
       }
     });
