@@ -1,12 +1,11 @@
 // Benchmarks of the HIER loss (forward + backward, mining included) and of the distance matrix:
 // the fused hier_core path against the whole-tensor baseline that runs the reference's tensor
 // work, in the same process, at the sizes of hier-method.md section 10. Reports peak tensor memory.
-#include <unistd.h>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/CPUAllocator.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,7 +45,10 @@ class PeakTrackingAllocator final : public c10::Allocator {
   }
 
   // Starts a new measurement window; returns nothing, PeakSinceReset() reads it.
-  void Reset() { peak_ = live_.load(); base_line_ = live_.load(); }
+  void Reset() {
+    peak_ = live_.load();
+    base_line_ = live_.load();
+  }
   double PeakSinceResetMiB() const {
     return static_cast<double>(peak_.load() - base_line_) / (1 << 20);
   }
@@ -83,8 +85,7 @@ struct Batch {
 
 // A batch of 2 images per class on the ball, float32, as training sees it.
 Batch MakeBatch(int64_t batch, int64_t dim) {
-  return {testing::BallPoints(batch, dim, kC, 7, at::kFloat),
-          testing::GroupedLabels(batch, 2)};
+  return {testing::BallPoints(batch, dim, kC, 7, at::kFloat), testing::GroupedLabels(batch, 2)};
 }
 
 core::HierLossOptions Options(int64_t dim, int64_t topk) {
@@ -214,11 +215,11 @@ BENCHMARK_TEMPLATE(BM_DistMatrix, core::DistMatrixBroadcast)->Apply(DistSizes);
 // machine class, from hier-method.md section 10, keyed by "batch/dim/topk/threads".
 const std::map<std::string, double>& ReferenceMilliseconds() {
   static const auto* table = new std::map<std::string, double>{
-      {"90/128/20/1", 2908}, {"90/128/30/1", 2712}, {"90/384/20/1", 5689},
-      {"90/384/30/1", 8648}, {"180/128/20/1", 4362}, {"180/128/30/1", 4522},
+      {"90/128/20/1", 2908},  {"90/128/30/1", 2712},   {"90/384/20/1", 5689},
+      {"90/384/30/1", 8648},  {"180/128/20/1", 4362},  {"180/128/30/1", 4522},
       {"180/384/20/1", 9174}, {"180/384/30/1", 10549}, {"90/128/20/2", 2631},
-      {"90/128/30/2", 3439}, {"90/384/20/2", 5538}, {"90/384/30/2", 5818},
-      {"180/128/20/2", 3561}, {"180/128/30/2", 4922}, {"180/384/20/2", 7855},
+      {"90/128/30/2", 3439},  {"90/384/20/2", 5538},   {"90/384/30/2", 5818},
+      {"180/128/20/2", 3561}, {"180/128/30/2", 4922},  {"180/384/20/2", 7855},
       {"180/384/30/2", 8216}};
   return *table;
 }

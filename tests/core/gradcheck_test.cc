@@ -72,34 +72,36 @@ TEST(GradCheckTest, ClampedArtanhKeepsGradientWhereClamped) {
 TEST(GradCheckTest, DistMatrixInBothArguments) {
   const at::Tensor x = BallPoints(5, 6, 0.5, 2);
   const at::Tensor y = BallPoints(4, 6, 0.5, 3);
-  ExpectGradientsMatch(Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.5); },
-                                {5, 4}, 4), x);
-  ExpectGradientsMatch(Weighted([&](const at::Tensor& v) { return core::DistMatrix(x, v, 0.5); },
-                                {5, 4}, 5), y);
+  ExpectGradientsMatch(
+      Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.5); }, {5, 4}, 4), x);
+  ExpectGradientsMatch(
+      Weighted([&](const at::Tensor& v) { return core::DistMatrix(x, v, 0.5); }, {5, 4}, 5), y);
 }
 
 TEST(GradCheckTest, DistMatrixOfASetWithItself) {
   const at::Tensor x = BallPoints(6, 5, 1.0, 6);
-  ExpectGradientsMatch(Weighted([](const at::Tensor& v) { return core::DistMatrix(v, v, 1.0); },
-                                {6, 6}, 7), x);
+  ExpectGradientsMatch(
+      Weighted([](const at::Tensor& v) { return core::DistMatrix(v, v, 1.0); }, {6, 6}, 7), x);
 }
 
 TEST(GradCheckTest, DistMatrixOnNearlyCoincidentPairs) {
   // Pairs this close take the exact per-pair path in both directions.
   const at::Tensor x = BallPoints(4, 8, 0.1, 8);
   const at::Tensor y = x + 1e-3 * BallPoints(4, 8, 0.1, 9);
-  ExpectGradientsMatch(Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.1); },
-                                {4, 4}, 10), x, 1e-5);
-  ExpectGradientsMatch(Weighted([&](const at::Tensor& v) { return core::DistMatrix(x, v, 0.1); },
-                                {4, 4}, 11), y, 1e-5);
+  ExpectGradientsMatch(
+      Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.1); }, {4, 4}, 10), x,
+      1e-5);
+  ExpectGradientsMatch(
+      Weighted([&](const at::Tensor& v) { return core::DistMatrix(x, v, 0.1); }, {4, 4}, 11), y,
+      1e-5);
 }
 
 TEST(GradCheckTest, DistMatrixMatchesBroadcastAutogradAtTinySeparations) {
   // Too close for finite differences: compare with autograd through the broadcast formula.
   const at::Tensor x = BallPoints(4, 8, 0.1, 12);
   const at::Tensor y = at::cat({x.slice(0, 0, 2) + 1e-9, BallPoints(2, 8, 0.1, 13)}, 0);
-  const ScalarFn fast = Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.1); },
-                                 {4, 4}, 14);
+  const ScalarFn fast =
+      Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.1); }, {4, 4}, 14);
   const ScalarFn slow = Weighted(
       [&](const at::Tensor& v) { return core::DistMatrixBroadcast(v, y, 0.1); }, {4, 4}, 14);
   EXPECT_TRUE(at::allclose(AnalyticGradient(fast, x), AnalyticGradient(slow, x), 1e-7, 1e-9));
@@ -110,8 +112,8 @@ TEST(GradCheckTest, RiemannianRescaleScalesTheIdentityGradient) {
   const ScalarFn rescaled = Weighted(
       [](const at::Tensor& v) { return core::RiemannianGradientRescale(v, 0.3); }, {5, 4}, 16);
   const at::Tensor factor = (1 - 0.3 * y.pow(2).sum(-1, true)).pow(2) / 4;
-  EXPECT_TRUE(at::allclose(AnalyticGradient(rescaled, y),
-                           NumericalGradient(rescaled, y) * factor, 1e-7, 1e-9));
+  EXPECT_TRUE(at::allclose(AnalyticGradient(rescaled, y), NumericalGradient(rescaled, y) * factor,
+                           1e-7, 1e-9));
 }
 
 TEST(GradCheckTest, ToPoincareWithoutTheRescale) {
@@ -131,8 +133,7 @@ TEST(GradCheckTest, HierTripletLossStraightThroughGradient) {
   const at::Tensor proxies = BallPoints(12, 6, 0.1, 20);
   const at::Tensor dist = core::DistMatrix(z, proxies, 0.1).detach();
   const at::Tensor sim = core::SampleSimilarity(core::DistMatrix(z, z, 0.1), GroupedLabels(10, 2));
-  const at::Tensor triplets =
-      core::SampleTriplets(core::FindReciprocalNeighbours(sim, 4), 6, 21);
+  const at::Tensor triplets = core::SampleTriplets(core::FindReciprocalNeighbours(sim, 4), 6, 21);
   const double tau = 0.1, margin = 0.1;
   const core::HierPart chosen = core::HierTripletLoss(dist, triplets, tau, margin, std::nullopt);
   ASSERT_GT(chosen.active.sum().item<int64_t>(), 0);
@@ -141,14 +142,17 @@ TEST(GradCheckTest, HierTripletLossStraightThroughGradient) {
   const at::Tensor hard_ij = at::one_hot(chosen.lca_ij, p).to(at::kDouble);
   const at::Tensor hard_ijk = at::one_hot(chosen.lca_ijk, p).to(at::kDouble);
   auto soft = [&](const at::Tensor& d, bool with_k) {
-    const at::Tensor m = at::maximum(d.index_select(0, triplets[0]), d.index_select(0, triplets[1]));
+    const at::Tensor m =
+        at::maximum(d.index_select(0, triplets[0]), d.index_select(0, triplets[1]));
     return at::softmax(-(with_k ? at::maximum(d.index_select(0, triplets[2]), m) : m) / tau, 1);
   };
   const at::Tensor soft_ij0 = soft(dist, false), soft_ijk0 = soft(dist, true);
   const ScalarFn surrogate = [&](const at::Tensor& d) {
     const at::Tensor p_ij = hard_ij + soft(d, false) - soft_ij0;
     const at::Tensor p_ijk = hard_ijk + soft(d, true) - soft_ijk0;
-    auto to = [&](int row, const at::Tensor& w) { return (d.index_select(0, triplets[row]) * w).sum(1); };
+    auto to = [&](int row, const at::Tensor& w) {
+      return (d.index_select(0, triplets[row]) * w).sum(1);
+    };
     const at::Tensor l = at::relu(to(0, p_ij) - to(0, p_ijk) + margin) +
                          at::relu(to(1, p_ij) - to(1, p_ijk) + margin) +
                          at::relu(to(2, p_ijk) - to(2, p_ij) + margin);

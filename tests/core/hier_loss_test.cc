@@ -27,8 +27,8 @@ Problem MakeProblem(int64_t batch, int64_t proxies, int64_t dim, uint64_t seed,
   const at::Tensor z = BallPoints(batch, dim, kC, seed, dtype);
   const at::Tensor p = BallPoints(proxies, dim, kC, seed + 1, dtype);
   const at::Tensor dist = core::DistMatrix(z, p, kC).detach().requires_grad_(true);
-  const at::Tensor sim = core::SampleSimilarity(core::DistMatrix(z, z, kC),
-                                                GroupedLabels(batch, 2));
+  const at::Tensor sim =
+      core::SampleSimilarity(core::DistMatrix(z, z, kC), GroupedLabels(batch, 2));
   return {dist, core::SampleTriplets(core::FindReciprocalNeighbours(sim, 5), 20, seed)};
 }
 
@@ -93,8 +93,7 @@ TEST(HierTripletLossTest, Float32AgreesWithFloat64) {
   const at::Tensor g32 = torch::autograd::grad({r32.loss}, {dist32})[0];
   // Near-ties may flip between precisions; nearly all selections must agree.
   EXPECT_GT((r64.lca_ij == r32.lca_ij).to(at::kDouble).mean().item<double>(), 0.99);
-  EXPECT_NEAR(r32.loss.item<double>(), r64.loss.item<double>(),
-              1e-2 * r64.loss.item<double>());
+  EXPECT_NEAR(r32.loss.item<double>(), r64.loss.item<double>(), 1e-2 * r64.loss.item<double>());
   EXPECT_LT((g32.to(at::kDouble) - g64).abs().sum().item<double>(),
             0.05 * g64.abs().sum().item<double>());
 }
@@ -145,8 +144,8 @@ TEST(HierLossTest, MinedTripletsComeFromTheReciprocalCandidates) {
   core::HierLoss loss(SmallOptions());
   const core::HierTriplets triplets = loss->MineTriplets(z, labels, 3);
   const at::Tensor all = at::cat({z, loss->MappedProxies().detach()}, 0);
-  const at::Tensor sim = core::SampleSimilarity(core::DistMatrix(all, all, kC).slice(0, 0, 30)
-                                                    .slice(1, 0, 30), labels);
+  const at::Tensor sim = core::SampleSimilarity(
+      core::DistMatrix(all, all, kC).slice(0, 0, 30).slice(1, 0, 30), labels);
   const core::ReciprocalNeighbours nb = core::FindReciprocalNeighbours(sim, 6);
   const at::Tensor t = triplets.sample_proxy;
   ASSERT_EQ(t.size(1), nb.anchor_has_triplets.sum().item<int64_t>() * 50);
@@ -166,8 +165,8 @@ TEST(HierLossTest, GradientStepsLowerTheLoss) {
   options.gumbel_noise(false);
   core::HierLoss loss(options);
   const at::Tensor features = (BallPoints(30, 16, kC, 8) * 3).requires_grad_(true);
-  const core::HierTriplets triplets = loss->MineTriplets(
-      core::Expmap0(features, kC).detach(), GroupedLabels(30, 2), 1);
+  const core::HierTriplets triplets =
+      loss->MineTriplets(core::Expmap0(features, kC).detach(), GroupedLabels(30, 2), 1);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
     const at::Tensor value =

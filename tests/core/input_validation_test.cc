@@ -69,45 +69,103 @@ INSTANTIATE_TEST_SUITE_P(
                      "dist_matrix: x must be a 2-D [N, D] tensor, got shape [8]"},
         BadInputCase{"dist_width", [] { core::DistMatrix(Points(2, 4), Points(2, 5), 0.1); },
                      "x and y must have the same dimension, got 4 and 5"},
-        BadInputCase{"dist_nan", [] { core::DistMatrix(WithValue(Points(3), kNaN), Points(2), 0.1); },
+        BadInputCase{"dist_nan",
+                     [] { core::DistMatrix(WithValue(Points(3), kNaN), Points(2), 0.1); },
                      "dist_matrix: x contains NaN or Inf"},
-        BadInputCase{"dist_inf", [] { core::DistMatrix(Points(3), WithValue(Points(2), kInf), 0.1); },
+        BadInputCase{"dist_inf",
+                     [] { core::DistMatrix(Points(3), WithValue(Points(2), kInf), 0.1); },
                      "dist_matrix: y contains NaN or Inf"},
-        BadInputCase{"dist_integer", [] { core::DistMatrix(at::ones({2, 2}, at::kLong), Points(2, 2), 0.1); },
+        BadInputCase{"dist_integer",
+                     [] {
+                       core::DistMatrix(at::ones({2, 2}, at::kLong), Points(2, 2), 0.1);
+                     },
                      "x must be a floating-point tensor"},
-        BadInputCase{"to_poincare_clip", [] { core::ToPoincareOptions o(0.1); o.clip_r(-1.0); core::ToPoincare(Points(2), o); },
+        BadInputCase{"to_poincare_clip",
+                     [] {
+                       core::ToPoincareOptions o(0.1);
+                       o.clip_r(-1.0);
+                       core::ToPoincare(Points(2), o);
+                     },
                      "clip_r must be > 0"},
-        BadInputCase{"topk_above_nodes", [] { core::FindReciprocalNeighbours(at::eye(4, at::kDouble), 5); },
+        BadInputCase{"topk_above_nodes",
+                     [] { core::FindReciprocalNeighbours(at::eye(4, at::kDouble), 5); },
                      "topk must be in [1, 4]"},
-        BadInputCase{"hier_topk_above_batch", [] { core::HierLoss l(Hier(5)); l->forward(Points(4), at::arange(4), 0); },
+        BadInputCase{"hier_topk_above_batch",
+                     [] {
+                       core::HierLoss l(Hier(5));
+                       l->forward(Points(4), at::arange(4), 0);
+                     },
                      "topk (5) exceeds the batch size (4)"},
         BadInputCase{"hier_topk_above_proxies", [] { core::HierLoss l(Hier(9)); },
                      "topk (9) exceeds num_proxies (8)"},
-        BadInputCase{"hier_label_count", [] { core::HierLoss l(Hier()); l->forward(Points(6), at::arange(5), 0); },
+        BadInputCase{"hier_label_count",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->forward(Points(6), at::arange(5), 0);
+                     },
                      "labels has 5 entries but the batch has 6"},
-        BadInputCase{"hier_label_dtype", [] { core::HierLoss l(Hier()); l->forward(Points(6), at::zeros({6}), 0); },
+        BadInputCase{"hier_label_dtype",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->forward(Points(6), at::zeros({6}), 0);
+                     },
                      "labels must hold integers"},
-        BadInputCase{"hier_dim", [] { core::HierLoss l(Hier()); l->forward(Points(6, 5), at::arange(6), 0); },
+        BadInputCase{"hier_dim",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->forward(Points(6, 5), at::arange(6), 0);
+                     },
                      "z has dimension 5 but the loss was built for 4"},
-        BadInputCase{"hier_nan", [] { core::HierLoss l(Hier()); l->forward(WithValue(Points(6), kNaN), at::arange(6), 0); },
+        BadInputCase{"hier_nan",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->forward(WithValue(Points(6), kNaN), at::arange(6), 0);
+                     },
                      "hier_loss: z contains NaN or Inf"},
-        BadInputCase{"hier_topk_one", [] { core::HierLoss l(Hier(1)); },
-                     "topk must be >= 2"},
-        BadInputCase{"hier_single_sample", [] { core::HierLoss l(Hier()); l->forward(Points(1), at::arange(1), 0); },
+        BadInputCase{"hier_topk_one", [] { core::HierLoss l(Hier(1)); }, "topk must be >= 2"},
+        BadInputCase{"hier_single_sample",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->forward(Points(1), at::arange(1), 0);
+                     },
                      "the batch needs at least 2 samples, got 1"},
-        BadInputCase{"hier_triplet_range", [] { core::HierLoss l(Hier()); l->ForwardWithTriplets(Points(6), {at::full({3, 2}, 6, at::kLong), at::zeros({3, 1}, at::kLong)}, 0); },
+        BadInputCase{"hier_triplet_range",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->ForwardWithTriplets(
+                           Points(6),
+                           {at::full({3, 2}, 6, at::kLong), at::zeros({3, 1}, at::kLong)}, 0);
+                     },
                      "triplets.sample_proxy indices must be in [0, 6), got [6, 6]"},
-        BadInputCase{"hier_triplet_shape", [] { core::HierLoss l(Hier()); l->ForwardWithTriplets(Points(6), {at::zeros({2, 2}, at::kLong), at::zeros({3, 1}, at::kLong)}, 0); },
+        BadInputCase{"hier_triplet_shape",
+                     [] {
+                       core::HierLoss l(Hier());
+                       l->ForwardWithTriplets(
+                           Points(6), {at::zeros({2, 2}, at::kLong), at::zeros({3, 1}, at::kLong)},
+                           0);
+                     },
                      "triplets.sample_proxy must be an int64 [3, T] tensor"},
-        BadInputCase{"pa_label_range", [] { core::ProxyAnchorLoss(Points(4), at::tensor({0, 1, 2, 3}), Points(3)); },
+        BadInputCase{"pa_label_range",
+                     [] {
+                       core::ProxyAnchorLoss(Points(4), at::tensor({0, 1, 2, 3}), Points(3));
+                     },
                      "labels must be in [0, 3) (the number of classes), got [0, 3]"},
         BadInputCase{"ms_label_count", [] { core::MultiSimilarityLoss(Points(4), at::arange(3)); },
                      "labels has 3 entries but the batch has 4"},
-        BadInputCase{"supcon_layout", [] { core::SupConHyperbolicLoss(Points(4), at::tensor({0, 1, 0, 1}), 2, 0.1); },
+        BadInputCase{"supcon_layout",
+                     [] {
+                       core::SupConHyperbolicLoss(Points(4), at::tensor({0, 1, 0, 1}), 2, 0.1);
+                     },
                      "consecutive rows must share one label"},
-        BadInputCase{"supcon_multiple", [] { core::SupConHyperbolicLoss(Points(5), at::zeros({5}, at::kLong), 2, 0.1); },
-                     "batch size 5 is not a multiple of images_per_class (2)"},
-        BadInputCase{"recall_k", [] { core::RecallAtK({Points(3), at::arange(3), at::arange(3)}, {Points(4), at::arange(4), at::arange(4)}, {1, 5}, 0.1); },
+        BadInputCase{
+            "supcon_multiple",
+            [] { core::SupConHyperbolicLoss(Points(5), at::zeros({5}, at::kLong), 2, 0.1); },
+            "batch size 5 is not a multiple of images_per_class (2)"},
+        BadInputCase{"recall_k",
+                     [] {
+                       core::RecallAtK({Points(3), at::arange(3), at::arange(3)},
+                                       {Points(4), at::arange(4), at::arange(4)}, {1, 5}, 0.1);
+                     },
                      "every k must be in [1, 4] (the gallery size), got 5"}),
     [](const auto& info) { return info.param.name; });
 
@@ -115,8 +173,7 @@ TEST(EdgeCaseTest, SingleClassBatchGivesFiniteLosses) {
   const at::Tensor z = Points(6).requires_grad_(true);
   const at::Tensor labels = at::zeros({6}, at::kLong);
   core::HierLoss hier(Hier());
-  const at::Tensor total = hier->forward(z, labels, 0).loss +
-                           core::MultiSimilarityLoss(z, labels) +
+  const at::Tensor total = hier->forward(z, labels, 0).loss + core::MultiSimilarityLoss(z, labels) +
                            core::ProxyAnchorLoss(z, labels, Points(2)) +
                            core::SupConHyperbolicLoss(z, labels, 2, 0.1);
   total.backward();

@@ -16,14 +16,15 @@ TEST(PoincareTest, BallCurvatureRoundsToFloat32) {
 TEST(PoincareTest, FastDistMatrixMatchesBroadcastEverywhere) {
   // Random points, near-duplicates, exact duplicates and points near the boundary.
   for (double c : {0.1, 1.0}) {
-    const at::Tensor x = at::cat({BallPoints(20, 32, c, 1), BallPoints(5, 32, c, 2, at::kDouble, 40)});
-    const at::Tensor y = at::cat({x.slice(0, 0, 5), x.slice(0, 5, 10) * (1 + 1e-7),
-                                  BallPoints(10, 32, c, 3)});
-    EXPECT_TRUE(at::allclose(core::DistMatrix(x, y, c), core::DistMatrixBroadcast(x, y, c),
-                             1e-10, 1e-10));
+    const at::Tensor x =
+        at::cat({BallPoints(20, 32, c, 1), BallPoints(5, 32, c, 2, at::kDouble, 40)});
+    const at::Tensor y =
+        at::cat({x.slice(0, 0, 5), x.slice(0, 5, 10) * (1 + 1e-7), BallPoints(10, 32, c, 3)});
+    EXPECT_TRUE(
+        at::allclose(core::DistMatrix(x, y, c), core::DistMatrixBroadcast(x, y, c), 1e-10, 1e-10));
     const at::Tensor x32 = x.to(at::kFloat), y32 = y.to(at::kFloat);
-    EXPECT_TRUE(at::allclose(core::DistMatrix(x32, y32, c),
-                             core::DistMatrixBroadcast(x32, y32, c), 1e-3, 1e-3));
+    EXPECT_TRUE(at::allclose(core::DistMatrix(x32, y32, c), core::DistMatrixBroadcast(x32, y32, c),
+                             1e-3, 1e-3));
   }
 }
 
@@ -63,8 +64,8 @@ TEST(PoincareTest, LorentzInnerProductOrdersLikeTheDistance) {
   const double c = 0.1, cb = core::BallCurvature(c);
   const at::Tensor p = BallPoints(8, 6, c, 8), q = BallPoints(9, 6, c, 9);
   const at::Tensor xp = core::PoincareToLorentz(p, c), xq = core::PoincareToLorentz(q, c);
-  const at::Tensor inner = -at::outer(xp.select(1, 0), xq.select(1, 0)) +
-                           at::mm(xp.slice(1, 1), xq.slice(1, 1).t());
+  const at::Tensor inner =
+      -at::outer(xp.select(1, 0), xq.select(1, 0)) + at::mm(xp.slice(1, 1), xq.slice(1, 1).t());
   const at::Tensor via_lorentz = at::acosh(-cb * inner) / std::sqrt(cb);
   // The reference distance carries a +1e-5 in the Möbius denominator, hence the loose tolerance.
   EXPECT_TRUE(at::allclose(core::DistMatrix(p, q, c), via_lorentz, 1e-4, 1e-4));

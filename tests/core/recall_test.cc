@@ -26,7 +26,8 @@ TEST(RecallTest, HandComputedCaseWithSelfExclusion) {
 TEST(RecallTest, SelfIsCountedWhenIdsDiffer) {
   const at::Tensor x = OnALine({0.0, 0.5});
   const core::RecallQuery queries{x, at::tensor({0, 1}, at::kLong), at::tensor({0, 1}, at::kLong)};
-  const core::RecallQuery gallery{x, at::tensor({0, 1}, at::kLong), at::tensor({10, 11}, at::kLong)};
+  const core::RecallQuery gallery{x, at::tensor({0, 1}, at::kLong),
+                                  at::tensor({10, 11}, at::kLong)};
   EXPECT_EQ(core::RecallAtK(queries, gallery, {1}, 0.5), std::vector<double>{1.0});
 }
 

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <set>
 #include <map>
+#include <set>
 #include <string>
 
 #include "tests/core/reference_case.h"
@@ -98,8 +98,7 @@ void CheckDistMatrixBackward(ReferenceCase& rc) {
   for (bool broadcast : {false, true}) {
     const at::Tensor x = rc.Input("x").requires_grad_(true);
     const at::Tensor y = rc.Input("y").requires_grad_(true);
-    const at::Tensor d =
-        broadcast ? core::DistMatrixBroadcast(x, y, c) : core::DistMatrix(x, y, c);
+    const at::Tensor d = broadcast ? core::DistMatrixBroadcast(x, y, c) : core::DistMatrix(x, y, c);
     (d * rc.Input("grad_d")).sum().backward();
     const std::string tag = broadcast ? " (broadcast baseline)" : "";
     ExpectClose(d, rc.Output("d"), rc.tolerance(), "dist_matrix_backward.d" + tag);
@@ -122,8 +121,8 @@ void CheckToPoincare(ReferenceCase& rc) {
 }
 
 void CheckReciprocalTopk(ReferenceCase& rc) {
-  const core::ReciprocalNeighbours nb = core::FindReciprocalNeighbours(
-      rc.Input("sim"), static_cast<int64_t>(rc.Param("topk")));
+  const core::ReciprocalNeighbours nb =
+      core::FindReciprocalNeighbours(rc.Input("sim"), static_cast<int64_t>(rc.Param("topk")));
   ExpectEqual(nb.recip, rc.Output("recip"), "recip");
   ExpectEqual(nb.positive, rc.Output("positive"), "positive");
   ExpectEqual(nb.negative, rc.Output("negative"), "negative");
@@ -166,14 +165,14 @@ void CheckHierLoss(ReferenceCase& rc) {
   ExpectEqual(result.sample_proxy.lca_ijk, rc.Output("lca_ijk_sample_proxy"),
               "lca_ijk_sample_proxy");
   ExpectEqual(result.proxy_proxy.lca_ij, rc.Output("lca_ij_proxy_proxy"), "lca_ij_proxy_proxy");
-  ExpectEqual(result.proxy_proxy.lca_ijk, rc.Output("lca_ijk_proxy_proxy"),
-              "lca_ijk_proxy_proxy");
+  ExpectEqual(result.proxy_proxy.lca_ijk, rc.Output("lca_ijk_proxy_proxy"), "lca_ijk_proxy_proxy");
   ExpectEqual(result.sample_proxy.active, rc.Output("active_sample_proxy"), "active_sample_proxy");
   ExpectEqual(result.proxy_proxy.active, rc.Output("active_proxy_proxy"), "active_proxy_proxy");
 
   // The sample-to-proxy part alone.
   const at::Tensor z2 = rc.Input("z").requires_grad_(true);
-  core::HierLossOnBall(z2, loss->MappedProxies(), triplets, options, 0).sample_proxy.loss.backward();
+  core::HierLossOnBall(z2, loss->MappedProxies(), triplets, options, 0)
+      .sample_proxy.loss.backward();
   ExpectClose(z2.grad(), rc.Output("grad_z_sample_proxy_only"), tol, "grad_z_sample_proxy_only");
 
   // The miner's inputs and candidate structures for this batch.
@@ -268,8 +267,7 @@ class ReferenceParityTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(ReferenceParityTest, MatchesEveryOutput) {
   ReferenceCase rc = ReferenceCase::Load(GetParam());
   const auto it = Checkers().find(rc.op());
-  ASSERT_NE(it, Checkers().end()) << "no parity check for op '" << rc.op() << "' in "
-                                  << rc.path();
+  ASSERT_NE(it, Checkers().end()) << "no parity check for op '" << rc.op() << "' in " << rc.path();
   it->second(rc);
   EXPECT_TRUE(rc.UncoveredOutputs().empty())
       << rc.path() << ": outputs not compared: " << ::testing::PrintToString(rc.UncoveredOutputs());

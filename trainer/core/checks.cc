@@ -20,8 +20,7 @@ void CheckPoints(const char* fn, const char* name, const at::Tensor& t) {
 
 void CheckMatrix(const char* fn, const char* name, const at::Tensor& t) {
   TORCH_CHECK(t.defined(), fn, ": ", name, " is undefined");
-  TORCH_CHECK(t.dim() == 2, fn, ": ", name, " must be a 2-D [N, D] tensor, got shape ",
-              t.sizes());
+  TORCH_CHECK(t.dim() == 2, fn, ": ", name, " must be a 2-D [N, D] tensor, got shape ", t.sizes());
   CheckPoints(fn, name, t);
 }
 
@@ -29,8 +28,8 @@ void CheckLabels(const char* fn, const char* name, const at::Tensor& labels, int
   TORCH_CHECK(labels.defined(), fn, ": ", name, " is undefined");
   TORCH_CHECK(labels.dim() == 1, fn, ": ", name, " must be a 1-D tensor, got shape ",
               labels.sizes());
-  TORCH_CHECK(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool,
-              fn, ": ", name, " must hold integers, got ", labels.scalar_type());
+  TORCH_CHECK(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool, fn,
+              ": ", name, " must hold integers, got ", labels.scalar_type());
   TORCH_CHECK(labels.size(0) == expected, fn, ": ", name, " has ", labels.size(0),
               " entries but the batch has ", expected);
 }

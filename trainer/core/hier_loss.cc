@@ -28,16 +28,16 @@ uint64_t StreamKey(uint64_t seed, Stream stream) {
 }
 
 void CheckTriplets(const char* name, const at::Tensor& triplets, int64_t num_nodes) {
-  TORCH_CHECK(triplets.defined() && triplets.dim() == 2 && triplets.size(0) == 3, "hier_loss: ",
-              name, " must be an int64 [3, T] tensor, got shape ",
+  TORCH_CHECK(triplets.defined() && triplets.dim() == 2 && triplets.size(0) == 3,
+              "hier_loss: ", name, " must be an int64 [3, T] tensor, got shape ",
               triplets.defined() ? triplets.sizes() : at::IntArrayRef{});
-  TORCH_CHECK(triplets.scalar_type() == at::kLong, "hier_loss: ", name,
-              " must hold int64, got ", triplets.scalar_type());
+  TORCH_CHECK(triplets.scalar_type() == at::kLong, "hier_loss: ", name, " must hold int64, got ",
+              triplets.scalar_type());
   if (triplets.numel() == 0) return;
   const int64_t lo = triplets.min().item<int64_t>();
   const int64_t hi = triplets.max().item<int64_t>();
-  TORCH_CHECK(lo >= 0 && hi < num_nodes, "hier_loss: ", name, " indices must be in [0, ",
-              num_nodes, "), got [", lo, ", ", hi, "]");
+  TORCH_CHECK(lo >= 0 && hi < num_nodes, "hier_loss: ", name, " indices must be in [0, ", num_nodes,
+              "), got [", lo, ", ", hi, "]");
 }
 
 // Autograd wrapper of the fused kernel. The gradient is computed in the forward pass (it costs one
@@ -49,8 +49,9 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
                                bool gumbel_noise, int64_t noise_key) {
     const int64_t num_rows = dist.size(0), num_proxies = dist.size(1);
     const int64_t stride = HierKernelRowStride(num_proxies);
-    // Rows padded to whole SIMD chunks; the padding never wins a max nor gets weight.
-    at::Tensor rows = at::full({num_rows, stride}, kHierKernelPad, dist.options());
+    // Rows padded to whole SIMD chunks (the padding never wins a max nor gets weight), on the CPU
+    // where the kernel runs; the loss goes back to the rows' device.
+    at::Tensor rows = at::full({num_rows, stride}, kHierKernelPad, dist.options().device(at::kCPU));
     rows.narrow(1, 0, num_proxies).copy_(dist.detach());
     const at::Tensor trip = triplets.contiguous();
     const int64_t count = trip.size(1);
@@ -81,8 +82,8 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
       const int64_t slice = num_rows * stride;
       at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
         scalar_t* mine = g ? g + at::get_thread_num() * slice : nullptr;
-        HierTripletKernel(d, anchors, anchors + count, anchors + 2 * count, begin, end, params,
-                          out, mine);
+        HierTripletKernel(d, anchors, anchors + count, anchors + 2 * count, begin, end, params, out,
+                          mine);
       });
     });
     // Summed in order, so the value does not depend on how triplets were split across threads.
@@ -94,7 +95,11 @@ class HierTripletFunction : public torch::autograd::Function<HierTripletFunction
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const at::Tensor grad_dist = ctx->get_saved_variables()[0];
-    return {grad_dist * grads[0], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+    return {grad_dist.to(grads[0].device()) * grads[0],
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
             at::Tensor()};
   }
 };
@@ -107,9 +112,9 @@ HierPart HierTripletLoss(const at::Tensor& dist, const at::Tensor& triplets, dou
   CheckTriplets("triplets", triplets, dist.size(0));
   TORCH_CHECK(tau > 0, "hier_loss: tau must be > 0, got ", tau);
   TORCH_CHECK(std::isfinite(margin), "hier_loss: margin must be finite, got ", margin);
-  const variable_list out = HierTripletFunction::apply(
-      dist, triplets, tau, margin, noise_key.has_value(),
-      static_cast<int64_t>(noise_key.value_or(0)));
+  const variable_list out =
+      HierTripletFunction::apply(dist, triplets, tau, margin, noise_key.has_value(),
+                                 static_cast<int64_t>(noise_key.value_or(0)));
   return HierPart{out[0], out[1], out[2], out[3]};
 }
 
@@ -128,9 +133,9 @@ void HierLossImpl::reset() {
               "hier_loss: triplets_per_anchor must be >= 1, got ", options.triplets_per_anchor());
   // N(0, 1) / sqrt(D) * clip_r * 0.9: Euclidean norm about 0.9 clip_r (2.3 when unclipped).
   const double radius = options.clip_r().value_or(2.3);
-  proxies = register_parameter(
-      "proxies", torch::randn({options.num_proxies(), options.dim()}) *
-                     (radius * 0.9 / std::sqrt(static_cast<double>(options.dim()))));
+  proxies = register_parameter("proxies",
+                               torch::randn({options.num_proxies(), options.dim()}) *
+                                   (radius * 0.9 / std::sqrt(static_cast<double>(options.dim()))));
 }
 
 at::Tensor HierLossImpl::MappedProxies() const {
@@ -179,16 +184,16 @@ HierTriplets Mine(const Nodes& nodes, const at::Tensor& labels, const HierLossOp
                      StreamKey(seed, Stream::kProxyMining))};
 }
 
-HierLossResult Evaluate(const Nodes& nodes, const HierTriplets& triplets,
-                        const HierLossOptions& o, uint64_t seed) {
+HierLossResult Evaluate(const Nodes& nodes, const HierTriplets& triplets, const HierLossOptions& o,
+                        uint64_t seed) {
   auto noise = [&](Stream s) {
     return o.gumbel_noise() ? std::optional<uint64_t>(StreamKey(seed, s)) : std::nullopt;
   };
   HierLossResult result;
   result.sample_proxy = HierTripletLoss(nodes.SampleToProxy(), triplets.sample_proxy, o.tau(),
                                         o.margin(), noise(Stream::kSampleNoise));
-  result.proxy_proxy = HierTripletLoss(nodes.proxy_rows, triplets.proxy_proxy, o.tau(),
-                                       o.margin(), noise(Stream::kProxyNoise));
+  result.proxy_proxy = HierTripletLoss(nodes.proxy_rows, triplets.proxy_proxy, o.tau(), o.margin(),
+                                       noise(Stream::kProxyNoise));
   result.loss = result.sample_proxy.loss + result.proxy_proxy.loss;
   return result;
 }
@@ -210,14 +215,13 @@ HierTriplets HierLossImpl::MineTriplets(const at::Tensor& z, const at::Tensor& l
   return Mine(AllDistances(z, MappedProxies(), options), labels, options, seed);
 }
 
-HierLossResult HierLossImpl::forward(const at::Tensor& z, const at::Tensor& labels,
-                                     uint64_t seed) {
+HierLossResult HierLossImpl::forward(const at::Tensor& z, const at::Tensor& labels, uint64_t seed) {
   const Nodes nodes = AllDistances(z, MappedProxies(), options);
   return Evaluate(nodes, Mine(nodes, labels, options, seed), options, seed);
 }
 
-HierLossResult HierLossImpl::ForwardWithTriplets(const at::Tensor& z,
-                                                 const HierTriplets& triplets, uint64_t seed) {
+HierLossResult HierLossImpl::ForwardWithTriplets(const at::Tensor& z, const HierTriplets& triplets,
+                                                 uint64_t seed) {
   return HierLossOnBall(z, MappedProxies(), triplets, options, seed);
 }
 

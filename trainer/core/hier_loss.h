@@ -15,13 +15,13 @@ namespace hier::core {
 
 struct HierLossOptions {
   explicit HierLossOptions(int64_t dim) : dim_(dim) {}
-  TORCH_ARG(int64_t, dim);                  // embedding dimension D
-  TORCH_ARG(int64_t, num_proxies) = 512;    // P
-  TORCH_ARG(double, c) = 0.1;               // curvature
+  TORCH_ARG(int64_t, dim);                // embedding dimension D
+  TORCH_ARG(int64_t, num_proxies) = 512;  // P
+  TORCH_ARG(double, c) = 0.1;             // curvature
   TORCH_ARG(std::optional<double>, clip_r) = 2.3;
   TORCH_ARG(double, margin) = 0.1;
-  TORCH_ARG(double, tau) = 0.1;             // LCA softmax temperature
-  TORCH_ARG(int64_t, topk) = 20;            // reciprocal neighbourhood size (samples and proxies)
+  TORCH_ARG(double, tau) = 0.1;   // LCA softmax temperature
+  TORCH_ARG(int64_t, topk) = 20;  // reciprocal neighbourhood size (samples and proxies)
   TORCH_ARG(int64_t, triplets_per_anchor) = 50;
   // Gumbel noise in the LCA choice (training). Off: deterministic argmax, as the reference files.
   TORCH_ARG(bool, gumbel_noise) = true;

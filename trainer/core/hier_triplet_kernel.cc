@@ -87,9 +87,9 @@ class Scratch {
     g = next;
   }
 
-  V* m_ij;   // elementwise maxima of the members' rows
+  V* m_ij;  // elementwise maxima of the members' rows
   V* m_ijk;
-  V* w_ij;   // unnormalised (noisy) softmax weights of the two LCA choices
+  V* w_ij;  // unnormalised (noisy) softmax weights of the two LCA choices
   V* w_ijk;
   V* valid;  // 1 on proxy lanes, 0 on padding
   V* g;      // gradient rows of the three members for one triplet (3 x chunks)
@@ -154,10 +154,12 @@ class FlushDenormals {
 };
 
 template <typename T>
-__attribute__((always_inline)) inline void KernelBody(
-    const T* dist, const int64_t* anchors, const int64_t* positives, const int64_t* negatives,
-    int64_t begin, int64_t end, const HierTripletKernelParams& params,
-    const HierTripletOutputs& out, T* grad) {
+__attribute__((always_inline)) inline void KernelBody(const T* dist, const int64_t* anchors,
+                                                      const int64_t* positives,
+                                                      const int64_t* negatives, int64_t begin,
+                                                      int64_t end,
+                                                      const HierTripletKernelParams& params,
+                                                      const HierTripletOutputs& out, T* grad) {
   using L = Lanes<T>;
   using V = typename L::V;
   constexpr int64_t kWidth = L::kWidth;
@@ -286,18 +288,19 @@ __attribute__((always_inline)) inline void KernelBody(
 
 // Compiled twice: for AVX2 with FMA, and for the baseline ISA; dispatched once on the running CPU.
 template <typename T>
-__attribute__((target("avx2,fma"))) void KernelAvx2Fma(
-    const T* dist, const int64_t* anchors, const int64_t* positives, const int64_t* negatives,
-    int64_t begin, int64_t end, const HierTripletKernelParams& params,
-    const HierTripletOutputs& out, T* grad) {
+__attribute__((target("avx2,fma"))) void KernelAvx2Fma(const T* dist, const int64_t* anchors,
+                                                       const int64_t* positives,
+                                                       const int64_t* negatives, int64_t begin,
+                                                       int64_t end,
+                                                       const HierTripletKernelParams& params,
+                                                       const HierTripletOutputs& out, T* grad) {
   KernelBody(dist, anchors, positives, negatives, begin, end, params, out, grad);
 }
 
 template <typename T>
 void KernelBaseline(const T* dist, const int64_t* anchors, const int64_t* positives,
                     const int64_t* negatives, int64_t begin, int64_t end,
-                    const HierTripletKernelParams& params, const HierTripletOutputs& out,
-                    T* grad) {
+                    const HierTripletKernelParams& params, const HierTripletOutputs& out, T* grad) {
   KernelBody(dist, anchors, positives, negatives, begin, end, params, out, grad);
 }
 
@@ -306,8 +309,8 @@ void Dispatch(const T* dist, const int64_t* anchors, const int64_t* positives,
               const int64_t* negatives, int64_t begin, int64_t end,
               const HierTripletKernelParams& params, const HierTripletOutputs& out, T* grad) {
   static const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  (avx2_fma ? KernelAvx2Fma<T> : KernelBaseline<T>)(dist, anchors, positives, negatives, begin,
-                                                    end, params, out, grad);
+  (avx2_fma ? KernelAvx2Fma<T> : KernelBaseline<T>)(dist, anchors, positives, negatives, begin, end,
+                                                    params, out, grad);
 }
 
 }  // namespace

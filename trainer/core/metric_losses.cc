@@ -27,8 +27,8 @@ void CheckBatch(const char* fn, const at::Tensor& x, const at::Tensor& labels) {
 
 }  // namespace
 
-at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels,
-                           const at::Tensor& proxies, double alpha, double margin) {
+at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels, const at::Tensor& proxies,
+                           double alpha, double margin) {
   CheckBatch("proxy_anchor", x, labels);
   CheckMatrix("proxy_anchor", "proxies", proxies);
   CheckSameWidth("proxy_anchor", "x", x, "proxies", proxies);
@@ -37,8 +37,8 @@ at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels,
   TORCH_CHECK(lo >= 0 && hi < num_classes, "proxy_anchor: labels must be in [0, ", num_classes,
               ") (the number of classes), got [", lo, ", ", hi, "]");
   const at::Tensor cos = at::mm(Normalize(x), Normalize(proxies).t());  // [B, C]
-  const at::Tensor is_class =
-      labels.to(at::kLong).unsqueeze(1) == at::arange(num_classes, labels.options().dtype(at::kLong));
+  const at::Tensor is_class = labels.to(at::kLong).unsqueeze(1) ==
+                              at::arange(num_classes, labels.options().dtype(at::kLong));
   const at::Tensor pos = LogOnePlusMaskedSumExp(-alpha * (cos - margin), is_class, 0);
   const at::Tensor neg = LogOnePlusMaskedSumExp(alpha * (cos + margin), ~is_class, 0);
   // Classes absent from the batch have an empty positive sum, log1p(0) = 0: summing over all
@@ -46,9 +46,7 @@ at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels,
   return pos.sum() / is_class.any(0).sum() + neg.sum() / num_classes;
 }
 
-ProxyAnchorImpl::ProxyAnchorImpl(const ProxyAnchorOptions& options) : options(options) {
-  reset();
-}
+ProxyAnchorImpl::ProxyAnchorImpl(const ProxyAnchorOptions& options) : options(options) { reset(); }
 
 void ProxyAnchorImpl::reset() {
   TORCH_CHECK(options.num_classes() >= 1, "proxy_anchor: num_classes must be >= 1, got ",
@@ -59,8 +57,7 @@ void ProxyAnchorImpl::reset() {
 }
 
 at::Tensor ProxyAnchorImpl::forward(const at::Tensor& x, const at::Tensor& labels) {
-  return ProxyAnchorLoss(x, labels, proxies.to(x.scalar_type()), options.alpha(),
-                         options.margin());
+  return ProxyAnchorLoss(x, labels, proxies.to(x.scalar_type()), options.alpha(), options.margin());
 }
 
 at::Tensor MultiSimilarityLoss(const at::Tensor& x, const at::Tensor& labels, double alpha,

@@ -22,8 +22,8 @@ struct ProxyAnchorOptions {
 // Proxy-Anchor on the angle: with cos[i, p] between x_i and proxy p and P+ the classes in the
 // batch, (1/|P+|) sum_{p in P+} log(1 + sum_{y_i = p} e^{-alpha (cos - m)})
 //      + (1/C) sum_p log(1 + sum_{y_i != p} e^{alpha (cos + m)}).
-at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels,
-                           const at::Tensor& proxies, double alpha = 32, double margin = 0.1);
+at::Tensor ProxyAnchorLoss(const at::Tensor& x, const at::Tensor& labels, const at::Tensor& proxies,
+                           double alpha = 32, double margin = 0.1);
 
 // Proxy-Anchor with its own learnable class proxies (Kaiming-normal, fan-out).
 class ProxyAnchorImpl : public torch::nn::Cloneable<ProxyAnchorImpl> {

@@ -27,8 +27,8 @@ void ObjectiveImpl::reset() {
   TORCH_CHECK(o.hier().dim() == o.dim(), "objective: hier.dim (", o.hier().dim(),
               ") differs from dim (", o.dim(), ")");
   if (o.metric() == MetricLossKind::kProxyAnchor) {
-    proxy_anchor = register_module("proxy_anchor",
-                                   ProxyAnchor(ProxyAnchorOptions(o.num_classes(), o.dim())));
+    proxy_anchor =
+        register_module("proxy_anchor", ProxyAnchor(ProxyAnchorOptions(o.num_classes(), o.dim())));
   }
   if (o.lambda_hier() > 0) hier = register_module("hier", HierLoss(o.hier()));
 }
@@ -44,8 +44,8 @@ ObjectiveTerms ObjectiveImpl::forward(const at::Tensor& z, const at::Tensor& lab
       terms.metric = MultiSimilarityLoss(z, labels);
       break;
     case MetricLossKind::kSupCon:
-      terms.metric = SupConHyperbolicLoss(z, labels, options.images_per_class(),
-                                          options.hier().c(), options.supcon_tau());
+      terms.metric = SupConHyperbolicLoss(z, labels, options.images_per_class(), options.hier().c(),
+                                          options.supcon_tau());
       break;
   }
   terms.total = options.lambda_metric() * terms.metric;

@@ -27,7 +27,7 @@ struct ObjectiveOptions {
   TORCH_ARG(int64_t, dim);
   TORCH_ARG(MetricLossKind, metric) = MetricLossKind::kProxyAnchor;
   TORCH_ARG(double, lambda_metric) = 1.0;
-  TORCH_ARG(double, lambda_hier) = 0.5;  // 0: HIER is not built and not evaluated
+  TORCH_ARG(double, lambda_hier) = 0.5;      // 0: HIER is not built and not evaluated
   TORCH_ARG(int64_t, images_per_class) = 2;  // the batch layout SupCon reads
   TORCH_ARG(double, supcon_tau) = 0.2;
   TORCH_ARG(HierLossOptions, hier);  // its dim and c must match the model's

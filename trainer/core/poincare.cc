@@ -38,10 +38,10 @@ class ClampedArtanhFunction : public torch::autograd::Function<ClampedArtanhFunc
 
 // Per-pair quantities of d(x, y) in terms of a = |x|^2, u = <x, y>, b = |y|^2 (all in double).
 struct PairTerms {
-  double coef_x;    // A: num = -A x + B y
-  double coef_y;    // B
-  double num_sq;    // |num|^2
-  double den;       // 1 - 2cu + c^2 ab + 1e-5
+  double coef_x;  // A: num = -A x + B y
+  double coef_y;  // B
+  double num_sq;  // |num|^2
+  double den;     // 1 - 2cu + c^2 ab + 1e-5
 };
 
 inline PairTerms ExpandedTerms(double a, double u, double b, double c) {
@@ -93,8 +93,9 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
                             double c) {
     const double cb = BallCurvature(c);
     const double sc = std::sqrt(cb);
-    const at::Tensor xd = x.detach().to(at::kDouble).contiguous();
-    const at::Tensor yd = y.detach().to(at::kDouble).contiguous();
+    // Computed on the CPU in double; results go back to the inputs' device and dtype.
+    const at::Tensor xd = x.detach().to(at::kCPU, at::kDouble).contiguous();
+    const at::Tensor yd = y.detach().to(at::kCPU, at::kDouble).contiguous();
     const at::Tensor gram = at::mm(xd, yd.t()).contiguous();
     const at::Tensor xsq = xd.pow(2).sum(-1).contiguous();
     const at::Tensor ysq = yd.pow(2).sum(-1).contiguous();
@@ -125,7 +126,7 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     ctx->saved_data["same"] = x.is_same(y);
     ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
     ctx->saved_data["y_dtype"] = static_cast<int64_t>(y.scalar_type());
-    return out.to(x.scalar_type());
+    return out.to(x.device(), x.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -136,7 +137,7 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     const at::Tensor& direct = saved[3];
     const double cb = BallCurvature(ctx->saved_data["c"].toDouble());
     const double sc = std::sqrt(cb);
-    const at::Tensor upstream = grads[0].to(at::kDouble).contiguous();
+    const at::Tensor upstream = grads[0].to(at::kCPU, at::kDouble).contiguous();
     const int64_t n = xd.size(0), m = yd.size(0), dim = xd.size(1);
     const at::Tensor xsq = xd.pow(2).sum(-1).contiguous();
     const at::Tensor ysq = yd.pow(2).sum(-1).contiguous();
@@ -205,15 +206,17 @@ class DistMatrixFunction : public torch::autograd::Function<DistMatrixFunction> 
     }
     const auto x_dtype = static_cast<at::ScalarType>(ctx->saved_data["x_dtype"].toInt());
     const auto y_dtype = static_cast<at::ScalarType>(ctx->saved_data["y_dtype"].toInt());
-    return {grad_x.to(x_dtype), same ? at::Tensor() : grad_y.to(y_dtype), at::Tensor()};
+    const at::Device device = grads[0].device();
+    return {grad_x.to(device, x_dtype), same ? at::Tensor() : grad_y.to(device, y_dtype),
+            at::Tensor()};
   }
 
  private:
   // Gradient of upstream * d(x, y) for one pair from the Möbius sum num = -A x + B y itself.
   // A zero sum has a zero norm gradient (as torch's norm), so the pair then contributes nothing.
   static void AddDirectPairGradient(const double* x, const double* y, int64_t dim, double a,
-                                    double u, double b, double c, double upstream,
-                                    double* grad_x, double* grad_y) {
+                                    double u, double b, double c, double upstream, double* grad_x,
+                                    double* grad_y) {
     const PairTerms t = ExpandedTerms(a, u, b, c);
     const double num_sq = DirectNumSq(x, y, dim, t);
     if (num_sq == 0 || upstream == 0) return;

@@ -49,7 +49,7 @@ std::vector<double> RecallAtK(const RecallQuery& queries, const RecallQuery& gal
     at::Tensor sim = (-DistMatrix(q, gallery.embeddings, c)).to(at::kFloat);
     const at::Tensor q_ids = queries.ids.narrow(0, start, len).to(at::kLong).unsqueeze(1);
     sim.masked_fill_(q_ids == gallery_ids.unsqueeze(0), -1e4);
-    const at::Tensor nearest = std::get<1>(sim.topk(max_k, 1));                 // [len, max_k]
+    const at::Tensor nearest = std::get<1>(sim.topk(max_k, 1));  // [len, max_k]
     const at::Tensor q_labels = queries.labels.narrow(0, start, len).to(at::kLong).unsqueeze(1);
     const at::Tensor match =
         gallery_labels.index_select(0, nearest.flatten()).view_as(nearest) == q_labels;

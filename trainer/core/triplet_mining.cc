@@ -30,7 +30,7 @@ ReciprocalNeighbours FindReciprocalNeighbours(const at::Tensor& sim, int64_t top
   TORCH_CHECK(sim.size(1) == n, "reciprocal_neighbours: sim must be square, got ", sim.sizes());
   TORCH_CHECK(topk >= 1 && topk <= n, "reciprocal_neighbours: topk must be in [1, ", n,
               "] (the number of nodes), got ", topk);
-  const at::Tensor s = sim.detach().to(at::kDouble).contiguous();
+  const at::Tensor s = sim.detach().to(at::kCPU, at::kDouble).contiguous();
   const double* sp = s.data_ptr<double>();
   at::Tensor in_topk = at::zeros({n, n}, at::kFloat);
   float* tp = in_topk.data_ptr<float>();
@@ -39,10 +39,9 @@ ReciprocalNeighbours FindReciprocalNeighbours(const at::Tensor& sim, int64_t top
     for (int64_t i = begin; i < end; ++i) {
       const double* row = sp + i * n;
       std::iota(order.begin(), order.end(), 0);
-      std::nth_element(order.begin(), order.begin() + (topk - 1), order.end(),
-                       [row](int64_t a, int64_t b) {
-                         return row[a] > row[b] || (row[a] == row[b] && a < b);
-                       });
+      std::nth_element(
+          order.begin(), order.begin() + (topk - 1), order.end(),
+          [row](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
       for (int64_t r = 0; r < topk; ++r) tp[i * n + order[r]] = 1.0f;
     }
   });

@@ -29,7 +29,6 @@ ReciprocalNeighbours FindReciprocalNeighbours(const at::Tensor& sim, int64_t top
 // Draws `per_anchor` positives and, independently, `per_anchor` negatives uniformly with
 // replacement for every anchor that has triplets. Returns int64 [3, T] rows (anchor, positive,
 // negative), anchors ascending; T = 0 when no anchor qualifies. The draws depend only on `key`.
-at::Tensor SampleTriplets(const ReciprocalNeighbours& neighbours, int64_t per_anchor,
-                          uint64_t key);
+at::Tensor SampleTriplets(const ReciprocalNeighbours& neighbours, int64_t per_anchor, uint64_t key);
 
 }  // namespace hier::core
