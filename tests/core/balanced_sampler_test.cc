@@ -1,10 +1,11 @@
 #include "trainer/data/balanced_sampler.h"
 
-#include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
+
+#include "tests/core/error_message.h"
 
 namespace hier::testing {
 namespace {
@@ -89,13 +90,8 @@ TEST(BalancedSamplerTest, DrawsClassesWithReplacementWhenTooFew) {
 
 TEST(BalancedSamplerTest, BadOptionsNameTheProblem) {
   const std::vector<int64_t> labels = UnevenLabels();
-  auto message = [&](const data::BalancedSamplerOptions& o, std::vector<int64_t> l) {
-    try {
-      data::BalancedSampler sampler(l, o);
-      return std::string("no error");
-    } catch (const c10::Error& e) {
-      return std::string(e.what_without_backtrace());
-    }
+  auto message = [](const data::BalancedSamplerOptions& o, const std::vector<int64_t>& l) {
+    return ErrorMessage([&] { data::BalancedSampler sampler(l, o); });
   };
   EXPECT_NE(message(Options(9, 2), labels).find("batch_size (9) must be a positive multiple"),
             std::string::npos);
