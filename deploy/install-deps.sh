@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config
   # trainer: LibTorch (CPU) with an optimised BLAS behind it, Gloo for multi-process training
-  libtorch-dev libopenblas0-openmp libgloo-dev
+  libtorch-dev libopenblas0-openmp libgloo-dev zlib1g-dev
   # index and server
   libfaiss-dev libsqlite3-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev

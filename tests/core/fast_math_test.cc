@@ -63,6 +63,20 @@ TEST(FastMathTest, TripletNoiseIsGumbel) {
   EXPECT_NEAR(g_sq / n - mean * mean, M_PI * M_PI / 6, 2e-2);
 }
 
+TEST(FastMathTest, ExtremeBitsGiveFiniteNoise) {
+  // One draw in 2^24 has all top bits set; 10^7 draws a step meet it within a few steps, and an
+  // infinite Gumbel factor turns the whole softmax into NaN.
+  for (uint32_t bits : {0u, 1u, 0xFFu, 0x1FFu, 0x200u, 0x7FFFFFFFu, 0xFFFFFE00u, 0xFFFFFFFFu}) {
+    const float u = core::UniformFromBits(bits);
+    EXPECT_GT(u, 0.0f) << bits;
+    EXPECT_LT(u, 1.0f) << bits;
+    const float e = core::ExpGumbelFromBits(bits);
+    EXPECT_TRUE(std::isfinite(e) && e > 0) << bits << " -> " << e;
+  }
+  const core::FloatX8 v = core::ExpGumbelFromBits(core::UintX8{} + 0xFFFFFFFFu);
+  for (int lane = 0; lane < 8; ++lane) EXPECT_TRUE(std::isfinite(v[lane]) && v[lane] > 0);
+}
+
 TEST(FastMathTest, VectorNoiseMatchesScalarNoise) {
   const core::TripletNoise noise = core::TripletNoise::For(7, 3);
   const core::FloatX8 v =

@@ -103,12 +103,14 @@ inline uint64_t Mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in (0, 1), never 0 or 1, from the top 24 of 32 random bits: (k + 0.5) / 2^24.
+// Uniform in (0, 1), never 0 or 1, from the top 23 of 32 random bits: (k + 0.5) / 2^23. With 23
+// bits k + 0.5 is exact in float and the largest value is 1 - 2^-24; with 24 bits the top k would
+// round to 1 and its Gumbel factor to infinity.
 template <typename U>
 inline auto UniformFromBits(U bits) {
   using F = std::conditional_t<std::is_same_v<U, UintX8>, FloatX8, float>;
   using Int = typename IntOf<F>::Int;
-  return (ToFloat(BitCast<Int>(bits >> 8)) + 0.5f) * (1.0f / 16777216.0f);
+  return (ToFloat(BitCast<Int>(bits >> 9)) + 0.5f) * (1.0f / 8388608.0f);
 }
 
 // 1 / E with E ~ Exponential(1) from 32 random bits, i.e. exp(g) for a Gumbel(0, 1) draw

@@ -47,10 +47,12 @@ at::Tensor ToPoincare(const at::Tensor& x, const ToPoincareOptions& options) {
   return options.riemannian() ? RiemannianGradientRescale(y, options.c()) : y;
 }
 
-ToPoincareImpl::ToPoincareImpl(const ToPoincareOptions& options) : options(options) { reset(); }
+ToPoincareLayerImpl::ToPoincareLayerImpl(const ToPoincareOptions& options) : options(options) {
+  reset();
+}
 
-void ToPoincareImpl::reset() {}
+void ToPoincareLayerImpl::reset() {}
 
-at::Tensor ToPoincareImpl::forward(const at::Tensor& x) { return ToPoincare(x, options); }
+at::Tensor ToPoincareLayerImpl::forward(const at::Tensor& x) { return ToPoincare(x, options); }
 
 }  // namespace hier::core

@@ -25,14 +25,14 @@ at::Tensor ToPoincare(const at::Tensor& x, const ToPoincareOptions& options);
 // Multiplies the gradient by (1 - c|y|^2)^2 / 4 (exact c); the identity in the forward pass.
 at::Tensor RiemannianGradientRescale(const at::Tensor& y, double c);
 
-class ToPoincareImpl : public torch::nn::Cloneable<ToPoincareImpl> {
+class ToPoincareLayerImpl : public torch::nn::Cloneable<ToPoincareLayerImpl> {
  public:
-  explicit ToPoincareImpl(const ToPoincareOptions& options);
+  explicit ToPoincareLayerImpl(const ToPoincareOptions& options);
   void reset() override;
   at::Tensor forward(const at::Tensor& x);
 
   ToPoincareOptions options;
 };
-TORCH_MODULE(ToPoincare);
+TORCH_MODULE(ToPoincareLayer);
 
 }  // namespace hier::core

@@ -1,0 +1,151 @@
+#include "trainer/train/train_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/trainer/fake_fashion_mnist.h"
+#include "tests/trainer/temp_dir_test.h"
+
+namespace hier::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using train::ConfigError;
+using train::TrainConfig;
+
+class TrainConfigTest : public TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    WriteFakeFashionMnist(dir_, 2, 1);
+  }
+
+  // The one-line message of parsing then validating `args` (on top of a valid data directory).
+  std::string Problem(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"--data-dir", dir_});
+    try {
+      TrainConfig config;
+      train::ApplyFlags(args, config);
+      train::Validate(config);
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      return e.what();
+    }
+    return "valid";
+  }
+};
+
+TEST_F(TrainConfigTest, DefaultsAreValid) { EXPECT_EQ(Problem({}), "valid"); }
+
+struct BadCase {
+  std::vector<std::string> args;
+  std::string flag;     // the message starts with it
+  std::string details;  // and contains this
+};
+
+TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
+  const std::vector<BadCase> cases = {
+      {{"--emb", "0"}, "--emb:", "must be > 0, got 0"},
+      {{"--emb", "-3"}, "--emb:", "got -3"},
+      {{"--ipc", "200"}, "--ipc:", "must be <= --batch-size (180)"},
+      {{"--batch-size", "100", "--ipc", "18"}, "--batch-size:", "multiple of --ipc"},
+      {{"--c", "0"}, "--c:", "must be > 0"},
+      {{"--c", "-0.1"}, "--c:", "must be > 0"},
+      {{"--c", "nan"}, "--c:", ""},
+      {{"--loss", "Triplet"}, "--loss:", "PA, MS, SupCon"},
+      {{"--optimizer", "lbfgs"}, "--optimizer:", "adamw, sgd"},
+      {{"--lr-decay", "linear"}, "--lr-decay:", "none, step, cosine"},
+      {{"--lr", "0"}, "--lr:", "must be > 0"},
+      {{"--epochs", "0"}, "--epochs:", ">= 1"},
+      {{"--warmup-epochs", "10"}, "--warmup-epochs:", "[0, --epochs)"},
+      {{"--topk", "1"}, "--topk:", "[2, batch size]"},
+      {{"--num-proxies", "8"}, "--topk:", "<= --num-proxies"},
+      {{"--lambda1", "0", "--lambda2", "0"}, "--lambda1:", "cannot both be 0"},
+      {{"--recall-k", "1,0"}, "--recall-k:", "every K must be >= 1"},
+      {{"--recall-k", "1,x"}, "--recall-k:", "expected a number"},
+      {{"--emb", "12abc"}, "--emb:", "expected a number, got '12abc'"},
+      {{"--seed", "-1"}, "--seed:", ">= 0"},
+      {{"--augment", "maybe"}, "--augment:", "true or false"},
+      {{"--device", "tpu"}, "--device:", "auto, cpu, cuda"},
+      {{"--model", "resnet"}, "--model:", "small-cnn"},
+      {{"--groups", "/no/such/groups.json"}, "--groups:", "/no/such/groups.json"},
+      {{"--data-dir", "/no/such/dir"}, "--data-dir:", "/no/such/dir"},
+      {{"--embb", "3"}, "unknown flag --embb", ""},
+      {{"--emb"}, "--emb:", "missing value"},
+      {{"extra"}, "unexpected argument 'extra'", ""},
+  };
+  for (const BadCase& bad : cases) {
+    const std::string message = Problem(bad.args);
+    EXPECT_THAT(message, StartsWith(bad.flag)) << bad.args[0];
+    EXPECT_THAT(message, HasSubstr(bad.details)) << bad.args[0];
+  }
+}
+
+TEST_F(TrainConfigTest, MissingDataIsReportedBeforeAnyWork) {
+  std::filesystem::remove(Path("t10k-labels-idx1-ubyte"));
+  EXPECT_THAT(Problem({}), HasSubstr("t10k-labels-idx1-ubyte"));
+}
+
+TEST_F(TrainConfigTest, FlagsAcceptBothSpellingsAndBareBooleans) {
+  TrainConfig config;
+  train::ApplyFlags({"--batch_size=60", "--eval-every", "2", "--resume", "--recall-k", "1,5"},
+                    config);
+  EXPECT_EQ(config.batch_size, 60);
+  EXPECT_EQ(config.eval_every, 2);
+  EXPECT_TRUE(config.resume);
+  EXPECT_EQ(config.recall_k, (std::vector<int64_t>{1, 5}));
+}
+
+TEST_F(TrainConfigTest, ConfigFileAndFlagsApplyInOrder) {
+  std::ofstream(Path("config.json")) << R"({"emb": 32, "lr": 0.01, "loss": "MS"})";
+  TrainConfig config;
+  train::ApplyFlags({"--emb", "16", "--config", Path("config.json"), "--lr", "0.5"}, config);
+  EXPECT_EQ(config.emb, 32);  // the file came after --emb
+  EXPECT_EQ(config.loss, "MS");
+  EXPECT_DOUBLE_EQ(config.lr, 0.5);  // the flag came after the file
+}
+
+TEST_F(TrainConfigTest, JsonRoundTripsEveryField) {
+  TrainConfig config;
+  train::ApplyFlags({"--emb", "24", "--lambda2", "0", "--recall-k", "1,3", "--seed", "9",
+                     "--augment", "false", "--run-dir", "runs/x"},
+                    config);
+  TrainConfig copy;
+  train::ApplyJson(train::ToJson(config), copy, "round trip");
+  EXPECT_EQ(train::ToJson(copy), train::ToJson(config));
+  EXPECT_EQ(copy.recall_k, config.recall_k);
+  EXPECT_FALSE(copy.augment);
+}
+
+TEST_F(TrainConfigTest, JsonMistakesNameTheKey) {
+  TrainConfig config;
+  auto problem = [&](const std::string& json) {
+    try {
+      train::ApplyJson(json, config, "test.json");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(problem(R"({"embedding": 3})"), HasSubstr("unknown key 'embedding' in test.json"));
+  EXPECT_THAT(problem(R"({"emb": "big"})"), StartsWith("--emb: in test.json"));
+  EXPECT_THAT(problem(R"({"emb": 1.5})"), StartsWith("--emb:"));
+  EXPECT_THAT(problem(R"({"seed": -2})"), StartsWith("--seed:"));
+  EXPECT_THAT(problem(R"([1, 2])"), HasSubstr("must hold a JSON object"));
+  EXPECT_THAT(problem(R"({"emb": )"), HasSubstr("not valid JSON"));
+}
+
+TEST_F(TrainConfigTest, HelpListsEveryFlagWithItsDefault) {
+  const std::string help = train::ConfigHelp();
+  EXPECT_THAT(help, HasSubstr("--emb"));
+  EXPECT_THAT(help, HasSubstr("(default 128)"));
+  EXPECT_THAT(help, HasSubstr("--lambda2"));
+}
+
+}  // namespace
+}  // namespace hier::testing

@@ -1,0 +1,181 @@
+#include "trainer/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/core/error_message.h"
+#include "tests/trainer/fake_fashion_mnist.h"
+#include "tests/trainer/temp_dir_test.h"
+#include "trainer/io/atomic_file.h"
+#include "trainer/train/checkpoint.h"
+#include "trainer/train/run_report.h"
+
+namespace hier::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using Json = nlohmann::json;
+
+class TrainerTest : public TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    fs::create_directory(Path("data"));
+    WriteFakeFashionMnist(Path("data"), 20, 5);
+  }
+
+  // A run of 3 epochs x 6 steps of 20 images, small enough for a unit test.
+  train::TrainConfig Tiny(const std::string& run) const {
+    train::TrainConfig config;
+    config.data_dir = Path("data");
+    config.run_dir = Path(run);
+    config.batch_size = 20;
+    config.ipc = 2;
+    config.emb = 16;
+    config.num_proxies = 32;
+    config.topk = 4;
+    config.epochs = 3;
+    config.steps_per_epoch = 6;
+    config.recall_k = {1, 2};
+    config.log_every = 2;
+    config.threads = 1;
+    config.prefetch = 2;
+    train::Validate(config);
+    return config;
+  }
+
+  train::TrainSummary Train(const train::TrainConfig& config, bool stop_at_once = false) {
+    std::ostringstream log;
+    train::ProgressReporter progress(log, false, config.log_every);
+    std::atomic<bool> stop{stop_at_once};
+    train::Trainer trainer(config);
+    return trainer.Run(progress, &stop);
+  }
+
+  std::vector<Json> Metrics(const std::string& run, const std::string& kind) const {
+    std::vector<Json> lines;
+    std::istringstream in(io::ReadFile(Path(run) + "/metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      Json record = Json::parse(line);
+      if (record["kind"] == kind) lines.push_back(record);
+    }
+    return lines;
+  }
+};
+
+TEST_F(TrainerTest, ShortRunLearnsAndFillsTheRunDirectory) {
+  const train::TrainSummary summary = Train(Tiny("run"));
+  EXPECT_FALSE(summary.interrupted);
+  EXPECT_EQ(summary.steps, 18);
+  ASSERT_EQ(summary.best_recall.size(), 2u);
+
+  const std::vector<Json> train_lines = Metrics("run", "train");
+  ASSERT_GE(train_lines.size(), 6u);
+  const double first = train_lines[0]["loss"].get<double>() + train_lines[1]["loss"].get<double>();
+  const double last = train_lines[train_lines.size() - 1]["loss"].get<double>() +
+                      train_lines[train_lines.size() - 2]["loss"].get<double>();
+  EXPECT_LT(last, first);
+  EXPECT_TRUE(train_lines[0].contains("hier"));
+  EXPECT_EQ(Metrics("run", "eval").size(), 3u);  // every epoch
+
+  const Json status = Json::parse(io::ReadFile(Path("run/status.json")));
+  EXPECT_EQ(status["state"], "finished");
+  EXPECT_EQ(status["step"], 18);
+  const Json config = Json::parse(io::ReadFile(Path("run/config.json")));
+  EXPECT_EQ(config["emb"], 16);
+  EXPECT_EQ(train::ReadVerifiedManifest(Path("run/best")).position.best_recall,
+            summary.best_recall);
+  EXPECT_LE(std::distance(fs::directory_iterator(Path("run/checkpoints")), {}), 3);
+
+  for (const char* plot : {"poincare_disk.svg", "loss.svg", "recall.svg"}) {
+    const std::string svg = io::ReadFile(Path("run/plots/") + plot);
+    EXPECT_THAT(svg, StartsWith("<svg")) << plot;
+    EXPECT_THAT(svg, EndsWith("</svg>\n")) << plot;
+  }
+}
+
+TEST_F(TrainerTest, HierarchyJsonIsATreeTowardTheOrigin) {
+  Train(Tiny("run"));
+  const Json hierarchy = Json::parse(io::ReadFile(Path("run/hierarchy.json")));
+  const Json& proxies = hierarchy["proxies"];
+  ASSERT_EQ(proxies.size(), 32u);
+  EXPECT_TRUE(hierarchy["trained_proxies"].get<bool>());
+  int64_t members = 0;
+  for (const Json& proxy : proxies) {
+    members += proxy["members"].get<int64_t>();
+    const int64_t parent = proxy["parent"];
+    if (parent >= 0) {
+      EXPECT_LT(proxies[parent]["depth"].get<double>(), proxy["depth"].get<double>());
+      EXPECT_EQ(proxy["level"].get<int64_t>(), proxies[parent]["level"].get<int64_t>() + 1);
+    }
+    // Following parents reaches the root (-1) within as many steps as there are proxies.
+    int64_t node = proxy["id"], hops = 0;
+    while (node >= 0 && hops <= 32) node = proxies[node]["parent"], ++hops;
+    EXPECT_EQ(node, -1);
+  }
+  EXPECT_EQ(members, 50);  // every test image belongs to one proxy
+  ASSERT_EQ(hierarchy["classes"].size(), 10u);
+  EXPECT_EQ(hierarchy["classes"][1]["name"], "Trouser");
+}
+
+TEST_F(TrainerTest, InterruptedAndResumedRunEndsWhereAnUninterruptedOneDoes) {
+  Train(Tiny("straight"));
+  const train::TrainSummary stopped = Train(Tiny("resumed"), /*stop_at_once=*/true);
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(stopped.steps, 1);
+  EXPECT_EQ(Json::parse(io::ReadFile(Path("resumed/status.json")))["state"], "interrupted");
+
+  train::TrainConfig resume = Tiny("resumed");
+  resume.resume = true;
+  const train::TrainSummary finished = Train(resume);
+  EXPECT_EQ(finished.steps, 18);
+
+  const train::InferenceModel a =
+      train::LoadInferenceModel(*train::LatestCheckpoint(Path("straight/checkpoints")));
+  const train::InferenceModel b =
+      train::LoadInferenceModel(*train::LatestCheckpoint(Path("resumed/checkpoints")));
+  const auto pa = a.net->named_parameters(), pb = b.net->named_parameters();
+  for (const auto& item : pa) {
+    EXPECT_TRUE(at::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
+  }
+  const std::vector<Json> eval_a = Metrics("straight", "eval"), eval_b = Metrics("resumed", "eval");
+  ASSERT_EQ(eval_a.size(), eval_b.size());
+  EXPECT_EQ(eval_a.back()["recall"], eval_b.back()["recall"]);
+  EXPECT_EQ(Metrics("straight", "train").size(), Metrics("resumed", "train").size());
+}
+
+TEST_F(TrainerTest, RefusesToOverwriteAFinishedRun) {
+  Train(Tiny("run"));
+  EXPECT_THAT(ErrorMessage([&] { train::Trainer again(Tiny("run")); }),
+              HasSubstr("--run-dir: " + Path("run") + " already holds a run"));
+}
+
+TEST_F(TrainerTest, DiscoveryScoreReadsTheRunAndTheGroups) {
+  io::WriteFileAtomically(Path("groups.json"),
+                          R"({"tops": ["T-shirt/top", "Pullover", "Coat", "Shirt", "Dress"],
+                              "footwear": ["Sandal", "Sneaker", "Ankle boot"],
+                              "trousers": ["Trouser"], "bags": ["Bag"]})");
+  Train(Tiny("run"));
+  const train::RunDiscovery score = train::ScoreRun(Path("run"), Path("groups.json"));
+  EXPECT_EQ(score.same_pairs, 10 + 3);
+  EXPECT_EQ(score.cross_pairs, 45 - 13);
+  EXPECT_GE(score.lca_depth_auc, 0.0);
+  EXPECT_LE(score.lca_depth_auc, 1.0);
+  EXPECT_TRUE(score.trained_proxies);
+  EXPECT_TRUE(fs::exists(Path("run/discovery.json")));
+  io::WriteFileAtomically(Path("bad.json"), R"({"tops": ["Jumper"]})");
+  EXPECT_THAT(ErrorMessage([&] { train::ScoreRun(Path("run"), Path("bad.json")); }),
+              HasSubstr("'Jumper' is not a class of this run"));
+}
+
+}  // namespace
+}  // namespace hier::testing

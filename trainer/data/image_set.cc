@@ -1,0 +1,62 @@
+#include "trainer/data/image_set.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "trainer/data/idx_reader.h"
+
+namespace hier::data {
+namespace {
+
+std::string FindIdx(const std::string& dir, const std::string& stem) {
+  for (const char* suffix : {"", ".gz"}) {
+    const std::filesystem::path path = std::filesystem::path(dir) / (stem + suffix);
+    if (std::filesystem::is_regular_file(path)) return path.string();
+  }
+  TORCH_CHECK(false, "fashion-mnist: ", dir, " has no ", stem, " (nor ", stem, ".gz)");
+}
+
+}  // namespace
+
+const std::vector<std::string>& FashionMnistClassNames() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                                 "Bag",         "Ankle boot"};
+  return names;
+}
+
+IdxFiles FashionMnistFiles(const std::string& dir, Split split) {
+  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  return {FindIdx(dir, prefix + "-images-idx3-ubyte"), FindIdx(dir, prefix + "-labels-idx1-ubyte")};
+}
+
+ImageSet LoadFashionMnist(const std::string& dir, Split split, int64_t limit) {
+  const IdxFiles files = FashionMnistFiles(dir, split);
+  IdxArray images = ReadIdx(files.images);
+  const IdxArray labels = ReadIdx(files.labels);
+  TORCH_CHECK(images.dims.size() == 3, "fashion-mnist: ", files.images,
+              " must hold a 3-d array (count, height, width), got ", images.dims.size(), " dims");
+  TORCH_CHECK(labels.dims.size() == 1 && labels.dims[0] == images.dims[0],
+              "fashion-mnist: ", files.labels, " must hold one label per image of ", files.images,
+              " (", images.dims[0], ")");
+  ImageSet set;
+  set.count = limit > 0 ? std::min(limit, images.dims[0]) : images.dims[0];
+  set.height = images.dims[1];
+  set.width = images.dims[2];
+  images.data.resize(set.count * set.height * set.width);
+  set.pixels = std::move(images.data);
+  set.class_names = FashionMnistClassNames();
+  set.labels.reserve(set.count);
+  for (int64_t i = 0; i < set.count; ++i) {
+    const int64_t label = labels.data[i];
+    TORCH_CHECK(label < static_cast<int64_t>(set.class_names.size()),
+                "fashion-mnist: ", files.labels, " item ", i, " has label ", label,
+                ", expected 0..9");
+    set.labels.push_back(label);
+  }
+  return set;
+}
+
+}  // namespace hier::data

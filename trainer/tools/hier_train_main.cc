@@ -1,0 +1,133 @@
+// hier-train: trains HIER embeddings (`hier-train [train] --flag value ...`) and scores the
+// hierarchy a finished run found (`hier-train score --run-dir DIR --groups FILE`).
+#include <c10/util/Exception.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "trainer/io/atomic_file.h"
+#include "trainer/train/progress.h"
+#include "trainer/train/run_report.h"
+#include "trainer/train/train_config.h"
+#include "trainer/train/trainer.h"
+
+namespace {
+
+using hier::train::ConfigError;
+using hier::train::TrainConfig;
+
+std::atomic<bool> stop_requested{false};
+
+void RequestStop(int) { stop_requested.store(true); }
+
+constexpr const char* kUsage =
+    "usage: hier-train [train] [--config FILE.json] [--flag value ...]\n"
+    "       hier-train score --run-dir DIR --groups FILE.json\n"
+    "Trains embeddings on the Poincare ball with HIER; SIGINT/SIGTERM checkpoint and stop\n"
+    "(continue with --resume --run-dir DIR).\n\nflags:\n";
+
+// With --resume, the run directory's config.json is the base and the flags override it.
+TrainConfig ReadTrainConfig(const std::vector<std::string>& args) {
+  TrainConfig config;
+  hier::train::ApplyFlags(args, config);
+  const std::string saved = (std::filesystem::path(config.run_dir) / "config.json").string();
+  if (config.resume && !config.run_dir.empty() && std::filesystem::exists(saved)) {
+    TrainConfig base;
+    hier::train::ApplyJson(hier::io::ReadFile(saved), base, saved);
+    hier::train::ApplyFlags(args, base);
+    config = base;
+  }
+  hier::train::Validate(config);
+  return config;
+}
+
+int Train(const std::vector<std::string>& args) {
+  const TrainConfig config = ReadTrainConfig(args);
+  std::signal(SIGINT, RequestStop);
+  std::signal(SIGTERM, RequestStop);
+  hier::train::Trainer trainer(config);
+  hier::train::ProgressReporter progress(std::cerr, ::isatty(STDERR_FILENO) != 0, config.log_every);
+  hier::train::TrainSummary summary;
+  try {
+    summary = trainer.Run(progress, &stop_requested);
+  } catch (const std::exception& e) {
+    trainer.MarkFailed(e.what());
+    throw;
+  }
+  const std::filesystem::path run(summary.run_dir);
+  std::printf("run directory: %s\n", run.c_str());
+  std::printf("best model:    %s\n", (run / "best").c_str());
+  std::printf("hierarchy:     %s\n", (run / "hierarchy.json").c_str());
+  std::printf("plots:         %s\n", (run / "plots").c_str());
+  for (size_t i = 0; i < summary.best_recall.size(); ++i) {
+    std::printf("%sR@%lld %.4f", i == 0 ? "best test recall: " : "  ",
+                static_cast<long long>(summary.recall_k[i]), summary.best_recall[i]);
+  }
+  std::printf("\ntrained %lld steps at %.0f images/s; wall time %s\n",
+              static_cast<long long>(summary.steps), summary.images_per_second,
+              hier::train::FormatDuration(summary.wall_seconds).c_str());
+  if (!summary.interrupted && !config.groups.empty()) {
+    const hier::train::RunDiscovery score = hier::train::ScoreRun(summary.run_dir, config.groups);
+    std::printf("hierarchy discovery: LCA-depth AUC %.4f, centre-distance AUC %.4f\n",
+                score.lca_depth_auc, score.centre_distance_auc);
+  }
+  return summary.interrupted ? 3 : 0;
+}
+
+int Score(const std::vector<std::string>& args) {
+  std::string run_dir, groups;
+  for (size_t i = 0; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--run-dir") {
+      run_dir = args[i + 1];
+    } else if (args[i] == "--groups") {
+      groups = args[i + 1];
+    } else {
+      throw ConfigError("score: unknown flag " + args[i]);
+    }
+  }
+  if (args.size() % 2 != 0) throw ConfigError("score: " + args.back() + ": missing value");
+  if (run_dir.empty()) throw ConfigError("--run-dir: required by score");
+  if (groups.empty()) throw ConfigError("--groups: required by score");
+  const hier::train::RunDiscovery score = hier::train::ScoreRun(run_dir, groups);
+  std::printf(
+      "{\"lca_depth_auc\": %.6f, \"centre_distance_auc\": %.6f, \"same_pairs\": %lld, "
+      "\"cross_pairs\": %lld, \"trained_proxies\": %s}\n",
+      score.lca_depth_auc, score.centre_distance_auc, static_cast<long long>(score.same_pairs),
+      static_cast<long long>(score.cross_pairs), score.trained_proxies ? "true" : "false");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string command = "train";
+  if (!args.empty() && args[0].rfind("--", 0) != 0) {
+    command = args[0];
+    args.erase(args.begin());
+  }
+  try {
+    if (command == "help" || (!args.empty() && (args[0] == "--help" || args[0] == "-h"))) {
+      std::cout << kUsage << hier::train::ConfigHelp();
+      return 0;
+    }
+    if (command == "train") return Train(args);
+    if (command == "score") return Score(args);
+    throw ConfigError("unknown command '" + command + "' (train, score or help)");
+  } catch (const ConfigError& e) {
+    std::cerr << "hier-train: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "hier-train: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "hier-train: " << e.what() << "\n";
+    return 1;
+  }
+}

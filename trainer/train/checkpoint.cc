@@ -1,0 +1,247 @@
+#include "trainer/train/checkpoint.h"
+
+#include <c10/util/Exception.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <torch/serialize.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "trainer/io/atomic_file.h"
+#include "trainer/io/sha256.h"
+
+namespace hier::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr const char* kManifest = "manifest.json";
+constexpr const char* kFormat = "hier-serve checkpoint";
+constexpr int kFormatVersion = 1;
+constexpr const char* kModelFile = "model.pt";
+constexpr const char* kObjectiveFile = "objective.pt";
+constexpr const char* kOptimizerFile = "optimizer.pt";
+
+Json PositionJson(const TrainingPosition& p) {
+  return {{"epoch", p.epoch},
+          {"batch", p.batch},
+          {"step", p.step},
+          {"best_recall", p.best_recall},
+          {"best_step", p.best_step}};
+}
+
+Json InfoJson(const CheckpointInfo& info) {
+  const model::EmbeddingNetOptions& a = info.architecture;
+  const data::Preprocessing& p = info.preprocessing;
+  return {{"format", kFormat},
+          {"version", kFormatVersion},
+          {"architecture",
+           {{"name", a.architecture()},
+            {"in_channels", a.in_channels()},
+            {"emb", a.emb()},
+            {"c", a.c()},
+            {"clip_r", a.clip_r()}}},
+          {"preprocessing",
+           {{"color", "gray"},
+            {"height", p.height},
+            {"width", p.width},
+            {"mean", p.mean},
+            {"std", p.std}}},
+          {"classes", info.class_names},
+          {"position", PositionJson(info.position)},
+          {"config", Json::parse(info.config_json)}};
+}
+
+CheckpointInfo InfoFromJson(const Json& json) {
+  TORCH_CHECK(json.value("format", "") == kFormat && json.value("version", 0) == kFormatVersion,
+              "not a version ", kFormatVersion, " checkpoint manifest");
+  CheckpointInfo info;
+  const Json& a = json.at("architecture");
+  info.architecture.architecture(a.at("name").get<std::string>())
+      .in_channels(a.at("in_channels").get<int64_t>())
+      .emb(a.at("emb").get<int64_t>())
+      .c(a.at("c").get<double>())
+      .clip_r(a.at("clip_r").get<double>());
+  const Json& p = json.at("preprocessing");
+  info.preprocessing.height = p.at("height").get<int64_t>();
+  info.preprocessing.width = p.at("width").get<int64_t>();
+  info.preprocessing.mean = p.at("mean").get<double>();
+  info.preprocessing.std = p.at("std").get<double>();
+  info.class_names = json.at("classes").get<std::vector<std::string>>();
+  const Json& pos = json.at("position");
+  info.position.epoch = pos.at("epoch").get<int64_t>();
+  info.position.batch = pos.at("batch").get<int64_t>();
+  info.position.step = pos.at("step").get<int64_t>();
+  info.position.best_recall = pos.at("best_recall").get<std::vector<double>>();
+  info.position.best_step = pos.at("best_step").get<int64_t>();
+  info.config_json = json.at("config").dump(2);
+  return info;
+}
+
+// The checkpoint folder name of a step: zero-padded so names sort like steps.
+std::string StepName(int64_t step) {
+  std::string digits = std::to_string(step);
+  return std::string(digits.size() < 10 ? 10 - digits.size() : 0, '0') + digits;
+}
+
+bool IsStepName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), ::isdigit);
+}
+
+bool IsStaging(const std::string& name) { return name.rfind(".tmp-", 0) == 0; }
+
+std::string StagingName(const std::string& name) {
+  return ".tmp-" + name + "-" + std::to_string(::getpid());
+}
+
+std::vector<fs::path> StepFolders(const std::string& checkpoints_dir) {
+  std::vector<fs::path> folders;
+  if (!fs::is_directory(checkpoints_dir)) return folders;
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    if (entry.is_directory() && IsStepName(entry.path().filename().string())) {
+      folders.push_back(entry.path());
+    }
+  }
+  std::sort(folders.begin(), folders.end());
+  return folders;
+}
+
+}  // namespace
+
+std::string SaveCheckpoint(const std::string& checkpoints_dir, const TrainedState& state,
+                           const CheckpointInfo& info) {
+  const std::string name = StepName(info.position.step);
+  const fs::path final_dir = fs::path(checkpoints_dir) / name;
+  const fs::path staging = fs::path(checkpoints_dir) / StagingName(name);
+  fs::create_directories(checkpoints_dir);
+  fs::remove_all(staging);
+  fs::create_directory(staging);
+  torch::save(state.net, (staging / kModelFile).string());
+  torch::save(state.objective, (staging / kObjectiveFile).string());
+  std::vector<std::string> files = {kModelFile, kObjectiveFile};
+  if (state.optimizer != nullptr) {
+    torch::save(*state.optimizer, (staging / kOptimizerFile).string());
+    files.push_back(kOptimizerFile);
+  }
+  Json manifest = InfoJson(info);
+  for (const std::string& file : files) {
+    const fs::path path = staging / file;
+    manifest["files"][file] = {{"bytes", fs::file_size(path)},
+                               {"sha256", io::Sha256OfFile(path.string())}};
+  }
+  io::WriteFileAtomically((staging / kManifest).string(), manifest.dump(2));
+  // A checkpoint of the same step (a resumed run redoing it) is moved aside in one rename, so no
+  // half-deleted folder ever carries a step's name.
+  const fs::path replaced = fs::path(checkpoints_dir) / StagingName(name + "-old");
+  if (fs::exists(final_dir)) fs::rename(final_dir, replaced);
+  io::PublishDirectory(staging.string(), final_dir.string());
+  fs::remove_all(replaced);
+  return final_dir.string();
+}
+
+CheckpointInfo ReadVerifiedManifest(const std::string& checkpoint_dir) {
+  const fs::path dir(checkpoint_dir);
+  Json manifest;
+  try {
+    manifest = Json::parse(io::ReadFile((dir / kManifest).string()));
+  } catch (const Json::exception& e) {
+    TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json is not valid JSON (",
+                e.what(), ")");
+  }
+  TORCH_CHECK(manifest.contains("files") && manifest["files"].contains(kModelFile), "checkpoint ",
+              checkpoint_dir, ": manifest.json lists no ", kModelFile);
+  for (const auto& [file, expected] : manifest["files"].items()) {
+    const fs::path path = dir / file;
+    TORCH_CHECK(fs::is_regular_file(path), "checkpoint ", checkpoint_dir, ": ", file,
+                " is missing");
+    TORCH_CHECK(fs::file_size(path) == expected.at("bytes").get<uintmax_t>(), "checkpoint ",
+                checkpoint_dir, ": ", file, " has ", fs::file_size(path),
+                " bytes, the manifest says ", expected.at("bytes").get<uintmax_t>());
+    TORCH_CHECK(io::Sha256OfFile(path.string()) == expected.at("sha256").get<std::string>(),
+                "checkpoint ", checkpoint_dir, ": ", file, " does not match its SHA-256");
+  }
+  try {
+    return InfoFromJson(manifest);
+  } catch (const Json::exception& e) {
+    TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json: ", e.what());
+  }
+}
+
+CheckpointInfo RestoreCheckpoint(const std::string& checkpoint_dir, const TrainedState& state) {
+  CheckpointInfo info = ReadVerifiedManifest(checkpoint_dir);
+  const fs::path dir(checkpoint_dir);
+  model::EmbeddingNet net = state.net;
+  core::Objective objective = state.objective;
+  torch::load(net, (dir / kModelFile).string());
+  torch::load(objective, (dir / kObjectiveFile).string());
+  if (state.optimizer != nullptr) {
+    TORCH_CHECK(fs::is_regular_file(dir / kOptimizerFile), "checkpoint ", checkpoint_dir,
+                " has no optimizer state to resume from");
+    torch::load(*state.optimizer, (dir / kOptimizerFile).string());
+  }
+  return info;
+}
+
+InferenceModel LoadInferenceModel(const std::string& checkpoint_dir) {
+  InferenceModel loaded;
+  loaded.info = ReadVerifiedManifest(checkpoint_dir);
+  loaded.net = model::EmbeddingNet(loaded.info.architecture);
+  torch::load(loaded.net, (fs::path(checkpoint_dir) / kModelFile).string());
+  loaded.net->eval();
+  return loaded;
+}
+
+std::optional<std::string> LatestCheckpoint(const std::string& checkpoints_dir) {
+  const std::vector<fs::path> folders = StepFolders(checkpoints_dir);
+  for (auto it = folders.rbegin(); it != folders.rend(); ++it) {
+    try {
+      ReadVerifiedManifest(it->string());
+      return it->string();
+    } catch (const c10::Error&) {
+      // A damaged checkpoint: fall back to the one before it.
+    }
+  }
+  return std::nullopt;
+}
+
+void PruneCheckpoints(const std::string& checkpoints_dir, int64_t keep) {
+  const std::vector<fs::path> folders = StepFolders(checkpoints_dir);
+  const int64_t excess = static_cast<int64_t>(folders.size()) - keep;
+  for (int64_t i = 0; i < excess; ++i) fs::remove_all(folders[i]);
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    if (IsStaging(entry.path().filename().string())) fs::remove_all(entry.path());
+  }
+}
+
+void PublishCopy(const std::string& checkpoint_dir, const std::string& target_dir) {
+  const fs::path target(target_dir);
+  const fs::path staging = target.parent_path() / StagingName(target.filename().string());
+  fs::remove_all(staging);
+  fs::create_directory(staging);
+  for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
+    const fs::path to = staging / entry.path().filename();
+    std::error_code linked;
+    fs::create_hard_link(entry.path(), to, linked);
+    if (linked) fs::copy_file(entry.path(), to);
+  }
+  if (!fs::exists(target)) {
+    io::PublishDirectory(staging.string(), target.string());
+    return;
+  }
+  for (const auto& entry : fs::directory_iterator(staging)) io::SyncFile(entry.path().string());
+  io::SyncDirectory(staging.string());
+  // Swap the two folders in one step, so `target` always names a whole copy.
+  TORCH_CHECK(
+      ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0,
+      "checkpoint: cannot replace ", target_dir, ": ", std::strerror(errno));
+  io::SyncDirectory(target.parent_path().string());
+  fs::remove_all(staging);
+}
+
+}  // namespace hier::train
