@@ -223,8 +223,8 @@ Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(con
     if (const auto latest = LatestCheckpoint(s.run.checkpoints())) {
       s.position =
           RestoreCheckpoint(*latest, {s.net, s.objective, &s.optimization->optimizer()}).position;
-      s.run.TruncateMetricsAfter(s.position.step);
     }
+    s.run.TruncateMetricsAfter(s.position.step);
   }
   s.run.WriteConfig(ToJson(config));
   s.status.epochs = config.epochs;
