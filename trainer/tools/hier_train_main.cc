@@ -69,9 +69,11 @@ int Train(const std::vector<std::string>& args) {
     std::printf("%sR@%lld %.4f", i == 0 ? "best test recall: " : "  ",
                 static_cast<long long>(summary.recall_k[i]), summary.best_recall[i]);
   }
-  std::printf("\ntrained %lld steps at %.0f images/s; wall time %s\n",
-              static_cast<long long>(summary.steps), summary.images_per_second,
-              hier::train::FormatDuration(summary.wall_seconds).c_str());
+  std::printf(
+      "\nstep %lld of %lld; this process trained %lld steps at %.0f images/s; wall time %s\n",
+      static_cast<long long>(summary.steps), static_cast<long long>(summary.total_steps),
+      static_cast<long long>(summary.steps_trained_here), summary.images_per_second,
+      hier::train::FormatDuration(summary.wall_seconds).c_str());
   if (!summary.interrupted && !config.groups.empty()) {
     const hier::train::RunDiscovery score = hier::train::ScoreRun(summary.run_dir, config.groups);
     std::printf("hierarchy discovery: LCA-depth AUC %.4f, centre-distance AUC %.4f\n",

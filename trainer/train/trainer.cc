@@ -332,6 +332,8 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
   }
   summary.best_recall = s.position.best_recall;
   summary.steps = s.position.step;
+  summary.steps_trained_here = trained_steps;
+  summary.total_steps = s.total_steps();
   summary.images_per_second =
       trained_steps > 0 ? trained_steps * config.batch_size / Seconds(training_time) : 0;
   summary.wall_seconds = Seconds(Clock::now() - run_start);

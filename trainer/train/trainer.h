@@ -18,8 +18,10 @@ struct TrainSummary {
   std::string run_dir;
   std::vector<int64_t> recall_k;
   std::vector<double> best_recall;  // at the best evaluation (empty: none ran)
-  int64_t steps = 0;
-  double images_per_second = 0;  // over the steps this process trained
+  int64_t steps = 0;                // the run's position (steps done in all)
+  int64_t total_steps = 0;          // epochs x steps per epoch
+  int64_t steps_trained_here = 0;   // by this process (after a resume, fewer)
+  double images_per_second = 0;     // over the steps this process trained
   double wall_seconds = 0;
   bool interrupted = false;
 };
