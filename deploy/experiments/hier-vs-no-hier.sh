@@ -25,10 +25,10 @@ import json, re, statistics, sys, pathlib
 out = pathlib.Path(sys.argv[1])
 def spread(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else f"{values[0]:.4f}"
-print("| run | R@1 | R@2 | R@4 | R@8 | best R@1 | images/s | wall | LCA-depth AUC | centre-distance AUC |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| run | R@1 | R@2 | R@4 | R@8 | best R@1 | images/s | wall | LCA-depth AUC | LCA-height AUC | centre-distance AUC |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for lambda2, name in (("0.5", "HIER (lambda2 0.5)"), ("0", "no HIER (lambda2 0)")):
-    rows = {k: [] for k in ("1", "2", "4", "8", "best", "ips", "wall", "lca", "centre")}
+    rows = {k: [] for k in ("1", "2", "4", "8", "best", "ips", "wall", "lca", "height", "centre")}
     for seed in (0, 1, 2):
         run = out / f"l{lambda2}-s{seed}"
         if not (run / "discovery.json").exists():
@@ -43,12 +43,13 @@ for lambda2, name in (("0.5", "HIER (lambda2 0.5)"), ("0", "no HIER (lambda2 0)"
         rows["wall"].append(int(wall.group(1) or 0) * 3600 + int(wall.group(2) or 0) * 60 + int(wall.group(3) or 0))
         score = json.load(open(run / "discovery.json"))
         rows["lca"].append(score["lca_depth_auc"])
+        rows["height"].append(score["lca_height_auc"])
         rows["centre"].append(score["centre_distance_auc"])
     if not rows["1"]:
         continue
     print(f"| {name}, {len(rows['1'])} seeds | " + " | ".join(spread(rows[k]) for k in ("1", "2", "4", "8", "best")) +
           f" | {statistics.median(rows['ips']):.0f} | {statistics.median(rows['wall']) / 60:.1f} min | " +
-          f"{spread(rows['lca'])} | {spread(rows['centre'])} |")
+          f"{spread(rows['lca'])} | {spread(rows['height'])} | {spread(rows['centre'])} |")
 print("\nR@K: test split (10,000 queries = gallery) after the last epoch; best R@1: the best epoch;")
 print("images/s and wall: medians over the seeds; AUCs: hier-train score (README).")
 PY

@@ -329,6 +329,7 @@ TEST(HierarchyDiscoveryTest, FindsPlantedSuperCategories) {
   EXPECT_EQ(score.cross_pairs, 20 * 19 / 2 - 40);
   EXPECT_GT(score.centre_distance_auc, 0.9);
   EXPECT_GT(score.lca_depth_auc, 0.9);
+  EXPECT_GT(score.lca_height_auc, 0.9);
   const analysis::DiscoveryScore again = analysis::HierarchyDiscovery(
       data.points, data.labels, data.proxies, data.super_of_label, kPlantedC, 8, 42);
   EXPECT_EQ(again.lca_depth_auc, score.lca_depth_auc);
@@ -339,7 +340,7 @@ TEST(HierarchyDiscoveryTest, ShuffledGroupsScoreNearChance) {
   std::vector<int64_t> labels;
   for (const auto& entry : data.super_of_label) labels.push_back(entry.first);
   std::mt19937_64 rng(9);
-  double lca_sum = 0.0, centre_sum = 0.0;
+  double lca_sum = 0.0, height_sum = 0.0, centre_sum = 0.0;
   const int shuffles = 10;
   for (int t = 0; t < shuffles; ++t) {
     std::shuffle(labels.begin(), labels.end(), rng);
@@ -348,9 +349,11 @@ TEST(HierarchyDiscoveryTest, ShuffledGroupsScoreNearChance) {
     const analysis::DiscoveryScore score = analysis::HierarchyDiscovery(
         data.points, data.labels, data.proxies, shuffled, kPlantedC, 4, t);
     lca_sum += score.lca_depth_auc;
+    height_sum += score.lca_height_auc;
     centre_sum += score.centre_distance_auc;
   }
   EXPECT_NEAR(lca_sum / shuffles, 0.5, 0.1);
+  EXPECT_NEAR(height_sum / shuffles, 0.5, 0.1);
   EXPECT_NEAR(centre_sum / shuffles, 0.5, 0.1);
 }
 

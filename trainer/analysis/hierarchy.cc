@@ -203,19 +203,26 @@ class SplitMix64 {
   uint64_t state_;
 };
 
-// Mean depth of the LCA proxy over `samples` drawn pairs (x in a, y in b); `table` holds each
-// point's distances to the `num_proxies` proxies.
-double MeanLcaDepth(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
-                    const std::vector<double>& table, const std::vector<double>& depths,
-                    int64_t samples, SplitMix64& rng) {
+struct LcaMeans {
+  double depth = 0.0;   // of the LCA proxy
+  double height = 0.0;  // max(d(lca, x), d(lca, y)): how far the pair climbs to meet
+};
+
+// Means over `samples` drawn pairs (x in a, y in b); `table` holds each point's distances to the
+// `num_proxies` proxies.
+LcaMeans MeanLca(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                 const std::vector<double>& table, const std::vector<double>& depths,
+                 int64_t samples, SplitMix64& rng) {
   const int64_t num_proxies = static_cast<int64_t>(depths.size());
-  double sum = 0.0;
+  LcaMeans sum;
   for (int64_t s = 0; s < samples; ++s) {
-    const int64_t x = rng.Index(a);
-    const int64_t y = rng.Index(b);
-    sum += depths[LcaOfRows(&table[x * num_proxies], &table[y * num_proxies], num_proxies)];
+    const double* x = &table[rng.Index(a) * num_proxies];
+    const double* y = &table[rng.Index(b) * num_proxies];
+    const int64_t lca = LcaOfRows(x, y, num_proxies);
+    sum.depth += depths[lca];
+    sum.height += std::max(x[lca], y[lca]);
   }
-  return sum / static_cast<double>(samples);
+  return {sum.depth / static_cast<double>(samples), sum.height / static_cast<double>(samples)};
 }
 
 std::vector<double> Negated(std::vector<double> values) {
@@ -462,13 +469,15 @@ DiscoveryScore HierarchyDiscovery(const BallPoints& points, const std::vector<in
   const std::vector<double> table = DistanceTable(points, proxies, c);
   const std::vector<double> depths = Depths(proxies, c);
   SplitMix64 rng(seed);
-  std::vector<double> same_depth, cross_depth, same_distance, cross_distance;
+  std::vector<double> same_depth, cross_depth, same_height, cross_height, same_distance,
+      cross_distance;
   for (size_t a = 0; a < classes.size(); ++a) {
     for (size_t b = a + 1; b < classes.size(); ++b) {
       const bool same = super_of_label.at(classes[a]) == super_of_label.at(classes[b]);
-      (same ? same_depth : cross_depth)
-          .push_back(
-              MeanLcaDepth(members[a], members[b], table, depths, pairs_per_class_pair, rng));
+      const LcaMeans lca =
+          MeanLca(members[a], members[b], table, depths, pairs_per_class_pair, rng);
+      (same ? same_depth : cross_depth).push_back(lca.depth);
+      (same ? same_height : cross_height).push_back(lca.height);
       (same ? same_distance : cross_distance)
           .push_back(Distance(centres[a].data(), centres[b].data(), points.dim, c));
     }
@@ -477,9 +486,13 @@ DiscoveryScore HierarchyDiscovery(const BallPoints& points, const std::vector<in
               "HierarchyDiscovery: needs both same- and cross-category class pairs, got ",
               same_depth.size(), " same and ", cross_depth.size(), " cross (", classes.size(),
               " grouped classes with points)");
-  return DiscoveryScore{
-      RocAuc(same_depth, cross_depth), RocAuc(Negated(same_distance), Negated(cross_distance)),
-      static_cast<int64_t>(same_depth.size()), static_cast<int64_t>(cross_depth.size())};
+  DiscoveryScore score;
+  score.lca_depth_auc = RocAuc(same_depth, cross_depth);
+  score.lca_height_auc = RocAuc(Negated(same_height), Negated(cross_height));
+  score.centre_distance_auc = RocAuc(Negated(same_distance), Negated(cross_distance));
+  score.same_pairs = static_cast<int64_t>(same_depth.size());
+  score.cross_pairs = static_cast<int64_t>(cross_depth.size());
+  return score;
 }
 
 DiskProjection FitDiskProjection(const BallPoints& points, double c) {

@@ -82,16 +82,20 @@ double RocAuc(const std::vector<double>& positives, const std::vector<double>& n
 //   from one SplitMix64 stream seeded with `seed`: pairs visited in ascending (a, b) order
 //   (a < b), each sample drawing x's then y's position among its class's points (dataset order)
 //   as next() % class size;
+// * mean LCA height: over the same sampled pairs, the mean of max(d(lca, x), d(lca, y)), how far
+//   the pair climbs to meet (unlike depth, it still separates pairs when the proxies all sit at
+//   one radius, as clipped proxies do);
 // * centre distance: d(centre_a, centre_b), centres as in ClassSummary.
 // A pair is "same" when super_of_label[a] == super_of_label[b], else "cross".
 // lca_depth_auc = RocAuc(mean LCA depths of same pairs, those of cross pairs): same-category pairs
-// should meet deeper. centre_distance_auc = RocAuc(-centre distances of same pairs, -those of
-// cross pairs): same-category centres should be closer. 0.5 is chance, 1.0 perfect.
-// Throws when either kind of pair is missing. Cost: O(points.rows * proxies.rows * dim) time and
-// points.rows * proxies.rows doubles of memory, plus O(pairs * pairs_per_class_pair *
-// proxies.rows).
+// should meet deeper. lca_height_auc = RocAuc(-heights of same pairs, -those of cross pairs): they
+// should climb less to meet. centre_distance_auc = RocAuc(-centre distances of same pairs, -those
+// of cross pairs): same-category centres should be closer. 0.5 is chance, 1.0 perfect. Throws when
+// either kind of pair is missing. Cost: O(points.rows * proxies.rows * dim) time and points.rows *
+// proxies.rows doubles of memory, plus O(pairs * pairs_per_class_pair * proxies.rows).
 struct DiscoveryScore {
   double lca_depth_auc = 0.0;
+  double lca_height_auc = 0.0;
   double centre_distance_auc = 0.0;
   int64_t same_pairs = 0;
   int64_t cross_pairs = 0;

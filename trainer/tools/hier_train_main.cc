@@ -75,9 +75,12 @@ int Train(const std::vector<std::string>& args) {
       static_cast<long long>(summary.steps_trained_here), summary.images_per_second,
       hier::train::FormatDuration(summary.wall_seconds).c_str());
   if (!summary.interrupted && !config.groups.empty()) {
-    const hier::train::RunDiscovery score = hier::train::ScoreRun(summary.run_dir, config.groups);
-    std::printf("hierarchy discovery: LCA-depth AUC %.4f, centre-distance AUC %.4f\n",
-                score.lca_depth_auc, score.centre_distance_auc);
+    const hier::analysis::DiscoveryScore score =
+        hier::train::ScoreRun(summary.run_dir, config.groups).score;
+    std::printf(
+        "hierarchy discovery: LCA-depth AUC %.4f, LCA-height AUC %.4f, "
+        "centre-distance AUC %.4f\n",
+        score.lca_depth_auc, score.lca_height_auc, score.centre_distance_auc);
   }
   return summary.interrupted ? 3 : 0;
 }
@@ -96,12 +99,7 @@ int Score(const std::vector<std::string>& args) {
   if (args.size() % 2 != 0) throw ConfigError("score: " + args.back() + ": missing value");
   if (run_dir.empty()) throw ConfigError("--run-dir: required by score");
   if (groups.empty()) throw ConfigError("--groups: required by score");
-  const hier::train::RunDiscovery score = hier::train::ScoreRun(run_dir, groups);
-  std::printf(
-      "{\"lca_depth_auc\": %.6f, \"centre_distance_auc\": %.6f, \"same_pairs\": %lld, "
-      "\"cross_pairs\": %lld, \"trained_proxies\": %s}\n",
-      score.lca_depth_auc, score.centre_distance_auc, static_cast<long long>(score.same_pairs),
-      static_cast<long long>(score.cross_pairs), score.trained_proxies ? "true" : "false");
+  std::printf("%s\n", hier::train::ScoreRun(run_dir, groups).json.c_str());
   return 0;
 }
 

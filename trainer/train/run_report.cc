@@ -204,19 +204,21 @@ RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file
     ++proxies.rows;
   }
   const double c = hierarchy.at("c").get<double>();
-  const analysis::DiscoveryScore score = analysis::HierarchyDiscovery(
-      ToBallPoints(embeddings), test.labels, proxies, ReadGroups(groups_file, test.class_names), c,
-      kPairsPerClassPair, /*seed=*/0);
-  RunDiscovery result{score.lca_depth_auc, score.centre_distance_auc, score.same_pairs,
-                      score.cross_pairs, hierarchy.value("trained_proxies", false)};
-  const Json json = {{"lca_depth_auc", result.lca_depth_auc},
-                     {"centre_distance_auc", result.centre_distance_auc},
-                     {"same_pairs", result.same_pairs},
-                     {"cross_pairs", result.cross_pairs},
-                     {"trained_proxies", result.trained_proxies},
-                     {"groups", groups_file},
-                     {"pairs_per_class_pair", kPairsPerClassPair}};
-  io::WriteFileAtomically(run.File("discovery.json"), json.dump(2) + "\n");
+  RunDiscovery result;
+  result.score = analysis::HierarchyDiscovery(ToBallPoints(embeddings), test.labels, proxies,
+                                              ReadGroups(groups_file, test.class_names), c,
+                                              kPairsPerClassPair, /*seed=*/0);
+  result.trained_proxies = hierarchy.value("trained_proxies", false);
+  result.json = Json({{"lca_depth_auc", result.score.lca_depth_auc},
+                      {"lca_height_auc", result.score.lca_height_auc},
+                      {"centre_distance_auc", result.score.centre_distance_auc},
+                      {"same_pairs", result.score.same_pairs},
+                      {"cross_pairs", result.score.cross_pairs},
+                      {"trained_proxies", result.trained_proxies},
+                      {"groups", groups_file},
+                      {"pairs_per_class_pair", kPairsPerClassPair}})
+                    .dump(2);
+  io::WriteFileAtomically(run.File("discovery.json"), result.json + "\n");
   return result;
 }
 

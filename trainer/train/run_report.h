@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer/analysis/hierarchy.h"
 #include "trainer/train/run_directory.h"
 
 namespace hier::train {
@@ -24,11 +25,9 @@ void WriteHierarchyReport(const RunDirectory& run, const at::Tensor& proxies, bo
 void WriteTrainingCurves(const RunDirectory& run);
 
 struct RunDiscovery {
-  double lca_depth_auc = 0;
-  double centre_distance_auc = 0;
-  int64_t same_pairs = 0;
-  int64_t cross_pairs = 0;
-  bool trained_proxies = false;
+  analysis::DiscoveryScore score;
+  bool trained_proxies = false;  // as hierarchy.json says
+  std::string json;              // what discovery.json holds
 };
 
 // The hierarchy-discovery score (README) of the run in `run_dir`: its best/ model embeds the test
