@@ -196,8 +196,8 @@ bool Trainer::State::Evaluate(ProgressReporter& progress) {
 Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(config)) {
   State& s = *state_;
   if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
-  const bool has_checkpoint = LatestCheckpoint(s.run.checkpoints()).has_value();
-  TORCH_CHECK(config.resume || !has_checkpoint, "--run-dir: ", s.run.path(),
+  const std::optional<std::string> latest = LatestCheckpoint(s.run.checkpoints());
+  TORCH_CHECK(config.resume || !latest, "--run-dir: ", s.run.path(),
               " already holds a run; pass --resume to continue it or choose another directory");
   s.train_set = data::LoadFashionMnist(config.data_dir, data::Split::kTrain, config.train_limit);
   s.test_set = data::LoadFashionMnist(config.data_dir, data::Split::kTest, config.test_limit);
@@ -220,7 +220,7 @@ Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(con
   s.optimization = std::make_unique<Optimization>(config, s.net, s.objective, s.steps_per_epoch, 1);
 
   if (config.resume) {
-    if (const auto latest = LatestCheckpoint(s.run.checkpoints())) {
+    if (latest) {
       s.position =
           RestoreCheckpoint(*latest, {s.net, s.objective, &s.optimization->optimizer()}).position;
     }
