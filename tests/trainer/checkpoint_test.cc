@@ -110,7 +110,8 @@ TEST_F(CheckpointTest, InferenceModelIsRebuiltFromTheManifestAlone) {
   const std::string dir = train::SaveCheckpoint(Path("ckpt"), original.State(), Info(1));
   train::InferenceModel loaded = train::LoadInferenceModel(dir);
   EXPECT_EQ(loaded.net->options.emb(), 8);
-  EXPECT_EQ(loaded.info.preprocessing.height, 28);
+  EXPECT_EQ(loaded.info.preprocessing.crop, 28);
+  EXPECT_EQ(loaded.info.preprocessing.mean, std::vector<double>{0.2860});
   original.net->eval();
   const at::Tensor images = torch::randn({3, 1, 28, 28});
   EXPECT_TRUE(at::allclose(loaded.net->forward(images), original.net->forward(images)));

@@ -1,5 +1,5 @@
-// Turning stored grayscale images into model inputs: normalisation (shared by training,
-// evaluation and serving) and the light training-time augmentation for 28x28 images.
+// How images become model inputs: the preprocessing a checkpoint records (shared by training,
+// evaluation and serving) and the light training-time augmentation of in-memory 28x28 images.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -8,16 +8,22 @@
 #include <vector>
 
 #include "trainer/data/image_set.h"
+#include "trainer/data/image_transform.h"
 
 namespace hier::data {
 
-// What a checkpoint's manifest records so an image is prepared the same way at serving time.
+// What a checkpoint's manifest records so an image is prepared the same way at serving time:
+// resize the shorter side to `resize`, centre-crop `crop` x `crop`, normalise per channel.
 struct Preprocessing {
-  int64_t height = 28;
-  int64_t width = 28;
-  double mean = 0.2860;  // Fashion-MNIST training-set pixel mean and std (on [0, 1])
-  double std = 0.3530;
+  int64_t channels = 1;  // 1: gray, 3: RGB (gray images are replicated)
+  int64_t resize = 28;
+  int64_t crop = 28;
+  std::vector<double> mean = {0.2860};  // per channel, on [0, 1]; Fashion-MNIST's by default
+  std::vector<double> std = {0.3530};
 };
+
+EvalTransform EvalTransformOf(const Preprocessing& preprocessing);
+Normalisation NormalisationOf(const Preprocessing& preprocessing);
 
 // Random translation by up to `max_shift` pixels each way (zero fill) and a horizontal flip with
 // probability 1/2, drawn per image from a counter-based stream.
@@ -26,14 +32,14 @@ struct Augmentation {
   bool flip = true;
 };
 
-// Float inputs [B, 1, H, W] for set images `indices`, normalised as `preprocessing` says. With
-// `augmentation`, image i of the batch is transformed by draws keyed on (key, i): the same key
-// gives the same batch in any process or thread.
+// Float inputs [B, C, H, W] for set images `indices`, normalised as `preprocessing` says (the set's
+// images must already be crop x crop). With `augmentation`, image i is transformed by draws keyed
+// on item_keys[i]: the same key gives the same image in any process or thread.
 at::Tensor ToInputTensor(const ImageSet& set, const std::vector<int64_t>& indices,
                          const Preprocessing& preprocessing, const Augmentation* augmentation,
-                         uint64_t key);
+                         const std::vector<uint64_t>& item_keys);
 
 // The labels of `indices` as an int64 tensor [B].
-at::Tensor LabelsTensor(const ImageSet& set, const std::vector<int64_t>& indices);
+at::Tensor LabelsTensor(const std::vector<int64_t>& labels, const std::vector<int64_t>& indices);
 
 }  // namespace hier::data

@@ -4,8 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
-#include <torch/nn/cloneable.h>
-#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "trainer/core/to_poincare.h"
+#include "trainer/model/backbone.h"
 
 namespace hier::model {
 
@@ -22,25 +22,26 @@ namespace hier::model {
 struct EmbeddingNetOptions {
   TORCH_ARG(std::string, architecture) = "small-cnn";
   TORCH_ARG(int64_t, in_channels) = 1;
+  TORCH_ARG(int64_t, input_size) = 28;  // square inputs; a scripted backbone is probed with it
+  TORCH_ARG(std::string, backbone_file);  // the TorchScript file of architecture "torchscript"
   TORCH_ARG(int64_t, emb) = 128;
   TORCH_ARG(double, c) = 0.1;
   TORCH_ARG(double, clip_r) = 2.3;
 };
 
-// Architectures EmbeddingNet can build.
+// Architectures EmbeddingNet can build: small-cnn, resnet18, resnet50, torchscript.
 const std::vector<std::string>& KnownArchitectures();
 
-class EmbeddingNetImpl : public torch::nn::Cloneable<EmbeddingNetImpl> {
+class EmbeddingNetImpl : public torch::nn::Module {
  public:
   // Throws c10::Error naming the architecture when it is not one of KnownArchitectures().
   explicit EmbeddingNetImpl(const EmbeddingNetOptions& options);
-  void reset() override;
 
   // Images [B, C, H, W] -> points on the ball [B, emb].
   at::Tensor forward(const at::Tensor& images);
 
   EmbeddingNetOptions options;
-  torch::nn::Sequential body{nullptr};  // images -> features [B, F]; the "backbone" lr group
+  Backbone body{nullptr};  // images -> features [B, F]; the "backbone" lr group
   torch::nn::LayerNorm last_norm{nullptr};
   torch::nn::Linear last_linear{nullptr};  // "last_*": the head lr group
   core::ToPoincareLayer to_poincare{nullptr};

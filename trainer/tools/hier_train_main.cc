@@ -6,12 +6,14 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "trainer/io/atomic_file.h"
+#include "trainer/train/launcher.h"
 #include "trainer/train/progress.h"
 #include "trainer/train/run_report.h"
 #include "trainer/train/train_config.h"
@@ -47,12 +49,30 @@ TrainConfig ReadTrainConfig(const std::vector<std::string>& args) {
   return config;
 }
 
+// --nproc N (outside a job already): this process only supervises N ranks that train.
+int LaunchRanks(const TrainConfig& config, const std::vector<std::string>& args) {
+  hier::train::LaunchOptions options;
+  options.nproc = config.nproc;
+  options.args = args;
+  options.args.insert(options.args.begin(), "train");
+  const hier::train::LaunchResult result =
+      hier::train::LaunchLocalRanks(options, &stop_requested);
+  if (!result.message.empty()) {
+    std::cerr << "hier-train: " << result.message << "; the job of " << config.nproc
+              << " processes was stopped\n";
+  }
+  return result.exit_code;
+}
+
 int Train(const std::vector<std::string>& args) {
   const TrainConfig config = ReadTrainConfig(args);
   std::signal(SIGINT, RequestStop);
   std::signal(SIGTERM, RequestStop);
+  if (config.nproc > 1 && std::getenv("WORLD_SIZE") == nullptr) return LaunchRanks(config, args);
   hier::train::Trainer trainer(config);
-  hier::train::ProgressReporter progress(std::cerr, ::isatty(STDERR_FILENO) != 0, config.log_every);
+  std::ostream silent(nullptr);  // ranks other than 0 report nothing but errors
+  hier::train::ProgressReporter progress(trainer.is_root() ? std::cerr : silent,
+                                         ::isatty(STDERR_FILENO) != 0, config.log_every);
   hier::train::TrainSummary summary;
   try {
     summary = trainer.Run(progress, &stop_requested);
@@ -60,6 +80,7 @@ int Train(const std::vector<std::string>& args) {
     trainer.MarkFailed(e.what());
     throw;
   }
+  if (!trainer.is_root()) return summary.interrupted ? 3 : 0;
   const std::filesystem::path run(summary.run_dir);
   std::printf("run directory: %s\n", run.c_str());
   std::printf("best model:    %s\n", (run / "best").c_str());
@@ -105,6 +126,14 @@ int Score(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// "hier-train", or "hier-train (rank R)" inside a data-parallel job, to start error lines with.
+std::string Me() {
+  const char* rank = std::getenv("RANK");
+  return rank != nullptr && std::getenv("WORLD_SIZE") != nullptr
+             ? std::string("hier-train (rank ") + rank + ")"
+             : std::string("hier-train");
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string command = "train";
@@ -121,13 +150,13 @@ int main(int argc, char** argv) {
     if (command == "score") return Score(args);
     throw ConfigError("unknown command '" + command + "' (train, score or help)");
   } catch (const ConfigError& e) {
-    std::cerr << "hier-train: " << e.what() << "\n";
+    std::cerr << Me() << ": " << e.what() << "\n";
     return 2;
   } catch (const c10::Error& e) {
-    std::cerr << "hier-train: " << e.what_without_backtrace() << "\n";
+    std::cerr << Me() << ": " << e.what_without_backtrace() << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "hier-train: " << e.what() << "\n";
+    std::cerr << Me() << ": " << e.what() << "\n";
     return 1;
   }
 }

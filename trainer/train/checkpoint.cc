@@ -23,10 +23,11 @@ using Json = nlohmann::json;
 
 constexpr const char* kManifest = "manifest.json";
 constexpr const char* kFormat = "hier-serve checkpoint";
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 constexpr const char* kModelFile = "model.pt";
 constexpr const char* kObjectiveFile = "objective.pt";
 constexpr const char* kOptimizerFile = "optimizer.pt";
+constexpr const char* kBackboneFile = "backbone.ts";
 
 Json PositionJson(const TrainingPosition& p) {
   return {{"epoch", p.epoch},
@@ -44,13 +45,15 @@ Json InfoJson(const CheckpointInfo& info) {
           {"architecture",
            {{"name", a.architecture()},
             {"in_channels", a.in_channels()},
+            {"input_size", a.input_size()},
+            {"backbone_file", a.backbone_file().empty() ? "" : kBackboneFile},
             {"emb", a.emb()},
             {"c", a.c()},
             {"clip_r", a.clip_r()}}},
           {"preprocessing",
-           {{"color", "gray"},
-            {"height", p.height},
-            {"width", p.width},
+           {{"channels", p.channels},
+            {"resize", p.resize},
+            {"crop", p.crop},
             {"mean", p.mean},
             {"std", p.std}}},
           {"classes", info.class_names},
@@ -65,14 +68,17 @@ CheckpointInfo InfoFromJson(const Json& json) {
   const Json& a = json.at("architecture");
   info.architecture.architecture(a.at("name").get<std::string>())
       .in_channels(a.at("in_channels").get<int64_t>())
+      .input_size(a.at("input_size").get<int64_t>())
+      .backbone_file(a.at("backbone_file").get<std::string>())
       .emb(a.at("emb").get<int64_t>())
       .c(a.at("c").get<double>())
       .clip_r(a.at("clip_r").get<double>());
   const Json& p = json.at("preprocessing");
-  info.preprocessing.height = p.at("height").get<int64_t>();
-  info.preprocessing.width = p.at("width").get<int64_t>();
-  info.preprocessing.mean = p.at("mean").get<double>();
-  info.preprocessing.std = p.at("std").get<double>();
+  info.preprocessing.channels = p.at("channels").get<int64_t>();
+  info.preprocessing.resize = p.at("resize").get<int64_t>();
+  info.preprocessing.crop = p.at("crop").get<int64_t>();
+  info.preprocessing.mean = p.at("mean").get<std::vector<double>>();
+  info.preprocessing.std = p.at("std").get<std::vector<double>>();
   info.class_names = json.at("classes").get<std::vector<std::string>>();
   const Json& pos = json.at("position");
   info.position.epoch = pos.at("epoch").get<int64_t>();
@@ -112,6 +118,13 @@ std::vector<fs::path> StepFolders(const std::string& checkpoints_dir) {
   return folders;
 }
 
+// Files of a checkpoint are never modified in place, so a hard link is as good as a copy.
+void LinkOrCopy(const fs::path& from, const fs::path& to) {
+  std::error_code linked;
+  fs::create_hard_link(from, to, linked);
+  if (linked) fs::copy_file(from, to);
+}
+
 }  // namespace
 
 std::string SaveCheckpoint(const std::string& checkpoints_dir, const TrainedState& state,
@@ -125,6 +138,11 @@ std::string SaveCheckpoint(const std::string& checkpoints_dir, const TrainedStat
   torch::save(state.net, (staging / kModelFile).string());
   torch::save(state.objective, (staging / kObjectiveFile).string());
   std::vector<std::string> files = {kModelFile, kObjectiveFile};
+  if (!info.architecture.backbone_file().empty()) {
+    // The scripted backbone's structure (its weights are in the model file) travels with it.
+    LinkOrCopy(info.architecture.backbone_file(), staging / kBackboneFile);
+    files.push_back(kBackboneFile);
+  }
   if (state.optimizer != nullptr) {
     torch::save(*state.optimizer, (staging / kOptimizerFile).string());
     files.push_back(kOptimizerFile);
@@ -167,7 +185,11 @@ CheckpointInfo ReadVerifiedManifest(const std::string& checkpoint_dir) {
                 "checkpoint ", checkpoint_dir, ": ", file, " does not match its SHA-256");
   }
   try {
-    return InfoFromJson(manifest);
+    CheckpointInfo info = InfoFromJson(manifest);
+    if (!info.architecture.backbone_file().empty()) {
+      info.architecture.backbone_file((dir / info.architecture.backbone_file()).string());
+    }
+    return info;
   } catch (const Json::exception& e) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json: ", e.what());
   }
@@ -225,10 +247,7 @@ void PublishCopy(const std::string& checkpoint_dir, const std::string& target_di
   fs::remove_all(staging);
   fs::create_directory(staging);
   for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
-    const fs::path to = staging / entry.path().filename();
-    std::error_code linked;
-    fs::create_hard_link(entry.path(), to, linked);
-    if (linked) fs::copy_file(entry.path(), to);
+    LinkOrCopy(entry.path(), staging / entry.path().filename());
   }
   if (!fs::exists(target)) {
     io::PublishDirectory(staging.string(), target.string());

@@ -1,6 +1,7 @@
 #include "trainer/train/evaluation.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -9,32 +10,70 @@
 #include "trainer/core/recall.h"
 
 namespace hier::train {
+namespace {
 
-at::Tensor EmbedImageSet(model::EmbeddingNet& net, const data::ImageSet& set,
-                         const data::Preprocessing& preprocessing, const c10::Device& device,
-                         int64_t batch_size) {
+// About 16 MB of input floats per forward pass: 1000 images at 28x28, 27 at 3x224x224.
+int64_t EvalBatchSize(const at::IntArrayRef& image_shape) {
+  const int64_t floats = c10::multiply_integers(image_shape);
+  return std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(floats, 1), 16, 1000);
+}
+
+core::RecallQuery AsRecallQuery(const EmbeddedImages& images, int64_t id_offset) {
+  return {images.embeddings, at::tensor(images.labels, at::kLong),
+          at::tensor(images.items, at::kLong) + id_offset};
+}
+
+}  // namespace
+
+EmbeddedImages EmbedImages(model::EmbeddingNet& net, const data::ImageSource& source,
+                           int64_t begin, int64_t end, const c10::Device& device) {
+  TORCH_CHECK(begin >= 0 && begin <= end && end <= source.size(), "evaluation: items [", begin,
+              ", ", end, ") are outside the source of ", source.size());
   const bool was_training = net->is_training();
   net->eval();
   torch::NoGradGuard no_grad;
+  EmbeddedImages out;
   std::vector<at::Tensor> parts;
-  std::vector<int64_t> indices;
-  for (int64_t start = 0; start < set.count; start += batch_size) {
-    indices.resize(std::min(batch_size, set.count - start));
+  int64_t batch_size = 16;  // until the first batch shows how large an image is
+  for (int64_t start = begin; start < end;) {
+    std::vector<int64_t> indices(std::min(batch_size, end - start));
     std::iota(indices.begin(), indices.end(), start);
-    const at::Tensor images = data::ToInputTensor(set, indices, preprocessing, nullptr, 0);
-    parts.push_back(net->forward(images.to(device)).to(at::kCPU, at::kFloat));
+    std::vector<bool> decoded;
+    at::Tensor images = source.EvalInputs(indices, &decoded);
+    if (start == begin) batch_size = EvalBatchSize(images.sizes().slice(1));
+    start += static_cast<int64_t>(indices.size());
+    std::vector<int64_t> rows;
+    for (size_t i = 0; i < indices.size(); ++i) {
+      if (!decoded[i]) continue;
+      rows.push_back(static_cast<int64_t>(i));
+      out.items.push_back(indices[i]);
+      out.labels.push_back(source.labels()[indices[i]]);
+    }
+    if (rows.size() < indices.size()) images = images.index_select(0, at::tensor(rows, at::kLong));
+    if (!rows.empty()) parts.push_back(net->forward(images.to(device)).to(at::kCPU, at::kFloat));
   }
   net->train(was_training);
-  return at::cat(parts);
+  out.embeddings = parts.empty() ? at::empty({0, net->options.emb()}) : at::cat(parts);
+  return out;
 }
 
-std::vector<double> SelfRecall(const at::Tensor& embeddings, const std::vector<int64_t>& labels,
-                               const std::vector<int64_t>& ks, double c) {
-  const int64_t n = embeddings.size(0);
-  core::RecallQuery set{embeddings, at::tensor(labels), at::arange(n)};
+std::vector<double> EvaluateRecall(const EmbeddedImages& queries, const EmbeddedImages* gallery,
+                                   const std::vector<int64_t>& ks, double c) {
+  const EmbeddedImages& against = gallery != nullptr ? *gallery : queries;
+  // Distinct ids on the two sides, so only a query's own row (queries = gallery) is excluded;
+  // the reference's In-Shop evaluation also drops one unrelated gallery image per query.
+  const int64_t id_offset =
+      gallery != nullptr && !queries.items.empty()
+          ? *std::max_element(queries.items.begin(), queries.items.end()) + 1
+          : 0;
+  const int64_t usable = against.embeddings.size(0) - (gallery != nullptr ? 0 : 1);
+  TORCH_CHECK(usable >= 1 && queries.embeddings.size(0) >= 1,
+              "evaluation: too few decodable images (", queries.embeddings.size(0),
+              " queries, ", against.embeddings.size(0), " in the gallery)");
   std::vector<int64_t> clamped;
-  for (int64_t k : ks) clamped.push_back(std::min(k, n - 1));
-  return core::RecallAtK(set, set, clamped, c);
+  for (int64_t k : ks) clamped.push_back(std::min(k, usable));
+  return core::RecallAtK(AsRecallQuery(queries, 0), AsRecallQuery(against, id_offset), clamped,
+                         c);
 }
 
 }  // namespace hier::train

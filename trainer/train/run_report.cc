@@ -9,7 +9,7 @@
 
 #include "trainer/analysis/hierarchy.h"
 #include "trainer/analysis/svg_plot.h"
-#include "trainer/data/image_set.h"
+#include "trainer/train/training_data.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/evaluation.h"
@@ -185,10 +185,9 @@ RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file
   InferenceModel model = LoadInferenceModel(run.best());
   TrainConfig config;
   ApplyJson(model.info.config_json, config, run.best() + "/manifest.json");
-  const data::ImageSet test =
-      data::LoadFashionMnist(config.data_dir, data::Split::kTest, config.test_limit);
-  const at::Tensor embeddings =
-      EmbedImageSet(model.net, test, model.info.preprocessing, c10::Device(c10::kCPU));
+  const TrainingData data = OpenTrainingData(config, /*with_train=*/false);
+  const EmbeddedImages test = EmbedImages(model.net, *data.query, 0, data.query->size(),
+                                          c10::Device(c10::kCPU));
 
   Json hierarchy;
   try {
@@ -205,8 +204,8 @@ RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file
   }
   const double c = hierarchy.at("c").get<double>();
   RunDiscovery result;
-  result.score = analysis::HierarchyDiscovery(ToBallPoints(embeddings), test.labels, proxies,
-                                              ReadGroups(groups_file, test.class_names), c,
+  result.score = analysis::HierarchyDiscovery(ToBallPoints(test.embeddings), test.labels, proxies,
+                                              ReadGroups(groups_file, data.query->class_names()), c,
                                               kPairsPerClassPair, /*seed=*/0);
   result.trained_proxies = hierarchy.value("trained_proxies", false);
   result.json = Json({{"lca_depth_auc", result.score.lca_depth_auc},

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <variant>
 
+#include "trainer/data/dataset_layout.h"
 #include "trainer/data/image_set.h"
 #include "trainer/model/embedding_net.h"
 
@@ -18,7 +19,8 @@ namespace {
 using Json = nlohmann::json;
 using Member =
     std::variant<std::string TrainConfig::*, int64_t TrainConfig::*, double TrainConfig::*,
-                 bool TrainConfig::*, uint64_t TrainConfig::*, std::vector<int64_t> TrainConfig::*>;
+                 bool TrainConfig::*, uint64_t TrainConfig::*, std::vector<int64_t> TrainConfig::*,
+                 std::vector<double> TrainConfig::*>;
 
 struct Field {
   const char* name;  // snake_case: the JSON key; the flag is --name with '-' or '_'
@@ -30,15 +32,25 @@ struct Field {
 const std::vector<Field>& Schema() {
   using C = TrainConfig;
   static const std::vector<Field> fields = {
-      {"dataset", &C::dataset, "data set: fashion-mnist"},
-      {"data_dir", &C::data_dir, "folder with the data set's files"},
+      {"dataset", &C::dataset, "fashion-mnist, or a layout: folder, list, cub, cars, sop, inshop"},
+      {"data_dir", &C::data_dir, "folder with the data set's files (list: the list file)"},
       {"run_dir", &C::run_dir, "run directory (default runs/<UTC time>-<model>-<loss>)"},
       {"resume", &C::resume, "continue from the run directory's latest checkpoint"},
       {"train_limit", &C::train_limit, "use the first N training images only (0: all)"},
       {"test_limit", &C::test_limit, "evaluate on the first N test images only (0: all)"},
       {"augment", &C::augment, "random shifts (up to 2 px) and horizontal flips"},
       {"prefetch", &C::prefetch, "batches prepared ahead on a background thread"},
-      {"model", &C::model, "backbone: small-cnn"},
+      {"decode_threads", &C::decode_threads, "image files decoded in parallel"},
+      {"strict", &C::strict, "fail on a missing or corrupt image file instead of skipping it"},
+      {"image_size", &C::image_size, "file layouts: model input size (random/centre crop)"},
+      {"resize", &C::resize, "file layouts: evaluation resizes the shorter side to this"},
+      {"crop_scale_min", &C::crop_scale_min, "random resized crop's smallest area (ViT: 0.2)"},
+      {"mean", &C::mean, "per-channel mean (empty: data set's or ImageNet's)"},
+      {"std", &C::std, "per-channel std (empty: data set's or ImageNet's)"},
+      {"model", &C::model, "backbone: small-cnn, resnet18, resnet50 or torchscript"},
+      {"pretrained", &C::pretrained, "resnet18/50: TorchScript file to copy weights from"},
+      {"backbone_file", &C::backbone_file, "torchscript: the scripted backbone file"},
+      {"bn_freeze", &C::bn_freeze, "keep the backbone's BatchNorm layers in eval mode"},
       {"emb", &C::emb, "embedding dimension"},
       {"c", &C::c, "curvature of the Poincare ball"},
       {"clip_r", &C::clip_r, "feature norm clip before the exponential map"},
@@ -58,6 +70,7 @@ const std::vector<Field>& Schema() {
       {"lr", &C::lr, "learning rate at a global batch of 180 (scaled linearly)"},
       {"momentum", &C::momentum, "SGD momentum"},
       {"weight_decay", &C::weight_decay, "weight decay on every group"},
+      {"backbone_lr_scale", &C::backbone_lr_scale, "lr multiplier of the backbone"},
       {"fc_lr_scale", &C::fc_lr_scale, "lr multiplier of the head"},
       {"hier_proxy_lr_scale", &C::hier_proxy_lr_scale, "lr multiplier of the HIER proxies"},
       {"pa_proxy_lr_scale", &C::pa_proxy_lr_scale, "lr multiplier of the Proxy-Anchor proxies"},
@@ -69,11 +82,14 @@ const std::vector<Field>& Schema() {
       {"clip_grad", &C::clip_grad, "clamp gradient elements to [-v, v] (0: off)"},
       {"seed", &C::seed, "seed of initialisation, batches, augmentation and HIER's draws"},
       {"eval_every", &C::eval_every, "epochs between evaluations"},
-      {"recall_k", &C::recall_k, "Recall@K list, e.g. 1,2,4,8"},
+      {"recall_k", &C::recall_k, "Recall@K list, e.g. 1,2,4,8 (empty: the data set's)"},
       {"keep_checkpoints", &C::keep_checkpoints, "latest checkpoints kept"},
       {"log_every", &C::log_every, "steps between metrics lines"},
       {"threads", &C::threads, "intra-op threads (0: LibTorch's default)"},
       {"device", &C::device, "auto, cpu or cuda"},
+      {"nproc", &C::nproc, "data-parallel processes on this machine"},
+      {"dist_backend", &C::dist_backend, "auto, gloo or nccl"},
+      {"dist_timeout", &C::dist_timeout, "seconds a collective waits for the other ranks"},
       {"groups", &C::groups, "super-category file: the discovery score is computed at the end"},
   };
   return fields;
@@ -117,11 +133,12 @@ bool ParseBool(const Field& field, const std::string& text) {
   Fail(field.name, "expected true or false, got '" + text + "'");
 }
 
-std::vector<int64_t> ParseList(const Field& field, const std::string& text) {
-  std::vector<int64_t> values;
+template <typename T>
+std::vector<T> ParseList(const Field& field, const std::string& text) {
+  std::vector<T> values;
   std::istringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
-    values.push_back(ParseNumber<int64_t>(field, item));
+    values.push_back(ParseNumber<T>(field, item));
   }
   return values;
 }
@@ -134,8 +151,9 @@ void SetFromText(const Field& field, const std::string& text, TrainConfig& confi
           config.*member = text;
         } else if constexpr (std::is_same_v<T, bool>) {
           config.*member = ParseBool(field, text);
-        } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
-          config.*member = ParseList(field, text);
+        } else if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
+                             std::is_same_v<T, std::vector<double>>) {
+          config.*member = ParseList<typename T::value_type>(field, text);
         } else {
           config.*member = ParseNumber<T>(field, text);
         }
@@ -243,19 +261,81 @@ void ApplyFlags(const std::vector<std::string>& args, TrainConfig& config) {
   }
 }
 
-void Validate(const TrainConfig& c) {
-  CheckOneOf("dataset", c.dataset, {"fashion-mnist"});
+namespace {
+
+// The data set's files must be where --data-dir says, checked before any work starts.
+void ValidateData(const TrainConfig& c) {
+  std::vector<std::string> datasets = data::FileLayouts();
+  datasets.insert(datasets.begin(), "fashion-mnist");
+  CheckOneOf("dataset", c.dataset, datasets);
+  if (c.dataset != "fashion-mnist") {
+    const std::string missing = data::MissingLayoutPart(c.dataset, c.data_dir);
+    if (!missing.empty()) Fail("data_dir", "the " + c.dataset + " layout needs " + missing);
+    return;
+  }
   try {
     data::FashionMnistFiles(c.data_dir, data::Split::kTrain);
     data::FashionMnistFiles(c.data_dir, data::Split::kTest);
   } catch (const c10::Error& e) {
     Fail("data_dir", e.what_without_backtrace());
   }
+}
+
+void RequireFile(const char* name, const std::string& path) {
+  if (!std::ifstream(path)) Fail(name, "cannot read " + path);
+}
+
+void ValidateModelInput(const TrainConfig& c) {
+  CheckOneOf("model", c.model, model::KnownArchitectures());
+  if (c.model == "torchscript") {
+    if (c.backbone_file.empty()) Fail("backbone_file", "required by --model torchscript");
+    RequireFile("backbone_file", c.backbone_file);
+  } else if (!c.backbone_file.empty()) {
+    Fail("backbone_file", "only used with --model torchscript, not " + c.model);
+  }
+  if (!c.pretrained.empty()) {
+    if (c.model != "resnet18" && c.model != "resnet50") {
+      Fail("pretrained", "only for resnet18 and resnet50 (a torchscript backbone is its own "
+                         "weights), not " + c.model);
+    }
+    RequireFile("pretrained", c.pretrained);
+  }
+  const auto channels = static_cast<size_t>(InputChannels(c));
+  for (const auto& [name, values] : {std::pair<const char*, const std::vector<double>*>{"mean", &c.mean},
+                                     {"std", &c.std}}) {
+    Require(values->empty() || values->size() == channels, name,
+            "needs " + std::to_string(channels) + " values (one per input channel) or none",
+            values->size());
+  }
+  for (double s : c.std) Require(std::isfinite(s) && s > 0, "std", "every value must be > 0", s);
+  for (double m : c.mean) Require(std::isfinite(m), "mean", "every value must be finite", m);
+  Require(c.image_size >= 16 && c.image_size <= 4096, "image_size", "must be in [16, 4096]",
+          c.image_size);
+  Require(c.resize >= c.image_size && c.resize <= 8192, "resize",
+          "must be in [--image-size, 8192]", c.resize);
+  Require(c.crop_scale_min > 0 && c.crop_scale_min <= 1, "crop_scale_min", "must be in (0, 1]",
+          c.crop_scale_min);
+  Require(c.decode_threads >= 1 && c.decode_threads <= 256, "decode_threads",
+          "must be in [1, 256]", c.decode_threads);
+}
+
+}  // namespace
+
+int64_t InputChannels(const TrainConfig& config) {
+  return config.dataset == "fashion-mnist" && config.model == "small-cnn" ? 1 : 3;
+}
+
+std::vector<int64_t> RecallKs(const TrainConfig& config) {
+  return config.recall_k.empty() ? data::ProtocolRecallK(config.dataset) : config.recall_k;
+}
+
+void Validate(const TrainConfig& c) {
+  ValidateData(c);
+  ValidateModelInput(c);
   Require(c.train_limit >= 0, "train_limit", "must be >= 0", c.train_limit);
   Require(c.test_limit == 0 || c.test_limit >= 2, "test_limit", "must be 0 (all) or >= 2",
           c.test_limit);
   Require(c.prefetch >= 1, "prefetch", "must be >= 1", c.prefetch);
-  CheckOneOf("model", c.model, model::KnownArchitectures());
   Require(c.emb > 0, "emb", "must be > 0", c.emb);
   Require(std::isfinite(c.c) && c.c > 0, "c", "must be > 0", c.c);
   Require(std::isfinite(c.clip_r) && c.clip_r > 0, "clip_r", "must be > 0", c.clip_r);
@@ -282,6 +362,7 @@ void Validate(const TrainConfig& c) {
   Require(std::isfinite(c.lr) && c.lr > 0, "lr", "must be > 0", c.lr);
   Require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)", c.momentum);
   Require(c.weight_decay >= 0, "weight_decay", "must be >= 0", c.weight_decay);
+  Require(c.backbone_lr_scale >= 0, "backbone_lr_scale", "must be >= 0", c.backbone_lr_scale);
   Require(c.fc_lr_scale >= 0, "fc_lr_scale", "must be >= 0", c.fc_lr_scale);
   Require(c.hier_proxy_lr_scale >= 0, "hier_proxy_lr_scale", "must be >= 0", c.hier_proxy_lr_scale);
   Require(c.pa_proxy_lr_scale >= 0, "pa_proxy_lr_scale", "must be >= 0", c.pa_proxy_lr_scale);
@@ -295,12 +376,14 @@ void Validate(const TrainConfig& c) {
           c.min_lr_scale);
   Require(c.clip_grad >= 0, "clip_grad", "must be >= 0", c.clip_grad);
   Require(c.eval_every >= 1, "eval_every", "must be >= 1", c.eval_every);
-  if (c.recall_k.empty()) Fail("recall_k", "must list at least one K");
   for (int64_t k : c.recall_k) Require(k >= 1, "recall_k", "every K must be >= 1", k);
   Require(c.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1", c.keep_checkpoints);
   Require(c.log_every >= 1, "log_every", "must be >= 1", c.log_every);
   Require(c.threads >= 0, "threads", "must be >= 0", c.threads);
   CheckOneOf("device", c.device, {"auto", "cpu", "cuda"});
+  Require(c.nproc >= 1 && c.nproc <= 64, "nproc", "must be in [1, 64]", c.nproc);
+  CheckOneOf("dist_backend", c.dist_backend, {"auto", "gloo", "nccl"});
+  Require(c.dist_timeout >= 1, "dist_timeout", "must be >= 1 second", c.dist_timeout);
   if (!c.groups.empty()) {
     std::ifstream in(c.groups);
     if (!in) Fail("groups", "cannot read " + c.groups);

@@ -12,17 +12,27 @@ namespace hier::train {
 
 struct TrainConfig {
   // Data and run directory.
-  std::string dataset = "fashion-mnist";
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string dataset = "fashion-mnist";  // or a file layout: folder, list, cub, cars, sop, inshop
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";  // the list file, for "list"
   std::string run_dir;      // empty: runs/<UTC time>-<model>-<loss>
   bool resume = false;      // continue from the run directory's latest checkpoint
   int64_t train_limit = 0;  // use only the first N training images (0: all)
   int64_t test_limit = 0;   // evaluate on the first N test images (0: all)
   bool augment = true;
-  int64_t prefetch = 4;  // batches prepared ahead by the loader thread
+  int64_t prefetch = 4;        // batches prepared ahead by the loader thread
+  int64_t decode_threads = 2;  // image files decoded in parallel per batch
+  bool strict = false;         // a missing or corrupt image file fails the run instead of skipped
+  int64_t image_size = 224;    // file layouts: the model's input (training crop, evaluation crop)
+  int64_t resize = 256;        // file layouts: evaluation resizes the shorter side to this first
+  double crop_scale_min = 0.08;  // random resized crop's smallest area share (0.2 for ViTs)
+  std::vector<double> mean;    // per channel; empty: the data set's (28x28) or ImageNet's
+  std::vector<double> std;
 
   // Model.
-  std::string model = "small-cnn";
+  std::string model = "small-cnn";  // small-cnn, resnet18, resnet50 or torchscript
+  std::string pretrained;           // resnet18/50: TorchScript file to copy weights from by name
+  std::string backbone_file;        // torchscript: the scripted backbone
+  bool bn_freeze = false;           // keep the backbone's BatchNorm layers in eval mode
   int64_t emb = 128;
   double c = 0.1;
   double clip_r = 2.3;
@@ -46,6 +56,7 @@ struct TrainConfig {
   double lr = 1e-3;                 // at batch 180; scaled by batch_size * world / 180
   double momentum = 0.9;            // sgd only
   double weight_decay = 1e-4;       // decoupled (AdamW) or L2 (SGD), on every group
+  double backbone_lr_scale = 1.0;   // backbone
   double fc_lr_scale = 1.0;         // head (LayerNorm + Linear)
   double hier_proxy_lr_scale = 50.0;
   double pa_proxy_lr_scale = 100.0;
@@ -59,11 +70,14 @@ struct TrainConfig {
 
   // Evaluation, checkpoints, logging, execution.
   int64_t eval_every = 1;  // epochs
-  std::vector<int64_t> recall_k = {1, 2, 4, 8};
+  std::vector<int64_t> recall_k;  // empty: the data set's protocol (1,2,4,8; SOP 1,10,100,1000; ...)
   int64_t keep_checkpoints = 3;
   int64_t log_every = 50;       // steps between metrics lines (and plain progress lines)
   int64_t threads = 0;          // intra-op threads (0: LibTorch's default)
   std::string device = "auto";  // auto, cpu or cuda
+  int64_t nproc = 1;                  // processes on this machine (data-parallel)
+  std::string dist_backend = "auto";  // auto, gloo or nccl
+  int64_t dist_timeout = 1800;        // seconds a collective may wait for the other ranks
   std::string groups;           // super-category file: the discovery score is computed at the end
 };
 
@@ -87,6 +101,12 @@ void ApplyJson(const std::string& json_text, TrainConfig& config, const std::str
 
 // Checks every value and the data set's presence; throws ConfigError for the first problem.
 void Validate(const TrainConfig& config);
+
+// Image channels the model sees: 1 for the small CNN on Fashion-MNIST, else 3 (gray replicated).
+int64_t InputChannels(const TrainConfig& config);
+
+// The Recall@K list: --recall-k, or the data set's protocol.
+std::vector<int64_t> RecallKs(const TrainConfig& config);
 
 // The whole configuration as a JSON object (every key, so a run is rebuilt from it alone).
 std::string ToJson(const TrainConfig& config);

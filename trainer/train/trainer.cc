@@ -14,14 +14,16 @@
 #include "trainer/core/objective.h"
 #include "trainer/data/balanced_sampler.h"
 #include "trainer/data/batch_prefetcher.h"
-#include "trainer/data/image_set.h"
-#include "trainer/data/preprocess.h"
+#include "trainer/io/atomic_file.h"
 #include "trainer/model/embedding_net.h"
+#include "trainer/model/pretrained.h"
 #include "trainer/train/checkpoint.h"
+#include "trainer/train/distributed.h"
 #include "trainer/train/evaluation.h"
 #include "trainer/train/optimization.h"
 #include "trainer/train/run_directory.h"
 #include "trainer/train/run_report.h"
+#include "trainer/train/training_data.h"
 
 namespace hier::train {
 namespace {
@@ -29,19 +31,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 
-c10::Device PickDevice(const std::string& name) {
+// The rank's device: with CUDA, GPU `local_rank` (modulo the GPUs there are).
+c10::Device PickDevice(const std::string& name, int64_t local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (name == "cuda") {
     TORCH_CHECK(cuda, "--device: cuda was asked for, but this LibTorch build sees no CUDA device");
   }
-  return (name == "cuda" || (name == "auto" && cuda)) ? c10::Device(c10::kCUDA)
-                                                      : c10::Device(c10::kCPU);
+  if (name == "cuda" || (name == "auto" && cuda)) {
+    const auto gpus = static_cast<int64_t>(torch::cuda::device_count());
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus));
+  }
+  return c10::Device(c10::kCPU);
 }
 
-model::EmbeddingNetOptions Architecture(const TrainConfig& config) {
+model::EmbeddingNetOptions Architecture(const TrainConfig& config,
+                                        const data::Preprocessing& preprocessing) {
   return model::EmbeddingNetOptions()
       .architecture(config.model)
-      .in_channels(1)
+      .in_channels(preprocessing.channels)
+      .input_size(preprocessing.crop)
+      .backbone_file(config.backbone_file)
       .emb(config.emb)
       .c(config.c)
       .clip_r(config.clip_r);
@@ -76,6 +85,49 @@ uint64_t StepSeed(uint64_t seed, int64_t step) {
   return core::Mix64(seed ^ core::Mix64(static_cast<uint64_t>(step) + 1));
 }
 
+// The augmentation key of each image by its position in the global batch, so a job of N
+// processes augments exactly as one process with N times the batch does.
+std::vector<uint64_t> ItemKeys(uint64_t batch_key, int64_t first_position, int64_t count) {
+  std::vector<uint64_t> keys(count);
+  for (int64_t i = 0; i < count; ++i) {
+    keys[i] = core::Mix64(batch_key ^ core::Mix64(static_cast<uint64_t>(first_position + i)));
+  }
+  return keys;
+}
+
+// Every rank's embedded shard, in rank order. A shard holds at most `capacity` rows (fewer when
+// images failed to decode), so rows travel padded, as float64 with their item and label.
+EmbeddedImages GatherShards(Collectives& dist, const EmbeddedImages& local, int64_t capacity) {
+  if (dist.world_size() == 1) return local;
+  const int64_t rows = local.embeddings.size(0), dim = local.embeddings.size(1);
+  at::Tensor packed = at::full({capacity, dim + 2}, -1.0, at::kDouble);
+  if (rows > 0) {
+    packed.slice(0, 0, rows).slice(1, 0, dim).copy_(local.embeddings);
+    packed.slice(0, 0, rows).select(1, dim).copy_(at::tensor(local.items, at::kLong));
+    packed.slice(0, 0, rows).select(1, dim + 1).copy_(at::tensor(local.labels, at::kLong));
+  }
+  const at::Tensor all = dist.AllGather(packed);
+  const at::Tensor valid = all.select(1, dim) >= 0;
+  const at::Tensor kept = all.index({valid});
+  EmbeddedImages out;
+  out.embeddings = kept.slice(1, 0, dim).to(at::kFloat);
+  const at::Tensor items = kept.select(1, dim).to(at::kLong).contiguous();
+  const at::Tensor labels = kept.select(1, dim + 1).to(at::kLong).contiguous();
+  out.items.assign(items.data_ptr<int64_t>(), items.data_ptr<int64_t>() + items.numel());
+  out.labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+  return out;
+}
+
+// This rank's share of a source's items embedded, then every rank's shares gathered.
+EmbeddedImages EmbedSharded(Collectives& dist, model::EmbeddingNet& net,
+                            const data::ImageSource& source, const c10::Device& device) {
+  const int64_t n = source.size(), world = dist.world_size();
+  const int64_t capacity = (n + world - 1) / world;
+  const int64_t begin = std::min(n, dist.rank() * capacity);
+  const int64_t end = std::min(n, begin + capacity);
+  return GatherShards(dist, EmbedImages(net, source, begin, end, device), capacity);
+}
+
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace
@@ -88,17 +140,25 @@ std::string ResolveRunDir(const TrainConfig& config) {
   return "runs/" + std::string(stamp) + "-" + config.model + "-" + config.loss;
 }
 
+std::unique_ptr<Collectives> JoinJob(const TrainConfig& config) {
+  const DistributedEnv env = ReadDistributedEnv();
+  const bool cuda = PickDevice(config.device, env.local_rank).is_cuda();
+  return Collectives::Connect(env, config.dist_backend, cuda,
+                              std::chrono::seconds(config.dist_timeout));
+}
+
 struct Trainer::State {
   explicit State(const TrainConfig& c)
-      : config(c), run(ResolveRunDir(c)), device(PickDevice(c.device)) {}
+      : config(c),
+        dist(JoinJob(c)),
+        run(ResolveRunDir(c)),
+        device(PickDevice(c.device, ReadDistributedEnv().local_rank)) {}
 
   TrainConfig config;
+  std::unique_ptr<Collectives> dist;
   RunDirectory run;
   c10::Device device;
-  data::ImageSet train_set;
-  data::ImageSet test_set;
-  data::Preprocessing preprocessing;
-  data::Augmentation augmentation;
+  TrainingData data;
   std::unique_ptr<data::BalancedSampler> sampler;
   int64_t steps_per_epoch = 0;
   model::EmbeddingNet net{nullptr};
@@ -107,31 +167,85 @@ struct Trainer::State {
   std::unique_ptr<Optimization> optimization;
   TrainingPosition position;
   RunStatus status;
+  int64_t reported_skips = 0;
 
+  bool is_root() const { return dist->is_root(); }
   int64_t total_steps() const { return config.epochs * steps_per_epoch; }
+  int64_t global_batch() const { return config.batch_size * dist->world_size(); }
+  void BuildModel();
+  void Synchronise();
   data::TrainBatch MakeBatch(int64_t epoch, int64_t batch) const;
   std::map<std::string, double> TrainStep(const data::TrainBatch& batch);
+  void ReduceGradients();
   CheckpointInfo Info() const;
   std::string Checkpoint();
   bool Evaluate(ProgressReporter& progress);  // true when this evaluation is the best so far
+  void ReportSkippedFiles(ProgressReporter& progress);
+  void WriteStatus() const;
+  bool StopRequested(const std::atomic<bool>* stop) const;
 };
+
+void Trainer::State::BuildModel() {
+  torch::manual_seed(config.seed);
+  net = model::EmbeddingNet(Architecture(config, data.preprocessing));
+  if (!config.pretrained.empty()) model::LoadPretrainedWeights(*net->body, config.pretrained);
+  net->body->set_bn_freeze(config.bn_freeze);
+  objective = core::Objective(
+      ObjectiveSettings(config, static_cast<int64_t>(data.train->class_names().size())));
+  if (!objective->hier) untrained_hier = core::HierLoss(HierOptions(config));
+  net->to(device);
+  objective->to(device);
+  if (untrained_hier) untrained_hier->to(device);
+}
+
+// Every rank starts from rank 0's weights and proxies, whatever it initialised or restored.
+void Trainer::State::Synchronise() {
+  std::vector<at::Tensor> tensors;
+  for (const torch::nn::Module* module : {static_cast<torch::nn::Module*>(net.get()),
+                                          static_cast<torch::nn::Module*>(objective.get())}) {
+    for (const at::Tensor& p : module->parameters()) tensors.push_back(p.detach());
+    for (const at::Tensor& b : module->buffers()) tensors.push_back(b);
+  }
+  torch::NoGradGuard no_grad;
+  dist->Broadcast(tensors);
+}
 
 data::TrainBatch Trainer::State::MakeBatch(int64_t epoch, int64_t batch) const {
   const std::vector<int64_t> indices = sampler->Batch(epoch, batch);
+  const int64_t count = static_cast<int64_t>(indices.size());
   data::TrainBatch made;
-  made.images = data::ToInputTensor(train_set, indices, preprocessing,
-                                    config.augment ? &augmentation : nullptr,
-                                    AugmentationKey(config.seed, epoch, batch));
-  made.labels = data::LabelsTensor(train_set, indices);
+  made.images = data.train->TrainInputs(
+      indices, ItemKeys(AugmentationKey(config.seed, epoch, batch), dist->rank() * count, count));
+  made.labels = data::LabelsTensor(data.train->labels(), indices);
   return made;
+}
+
+// The loss is the global batch's on every rank, but each rank back-propagates only into its own
+// images: summing the model's gradients gives the single-process gradient. The proxies' gradients
+// are already equal on every rank; averaging them keeps the copies bit-identical.
+void Trainer::State::ReduceGradients() {
+  if (dist->world_size() == 1) return;
+  auto defined_grads = [](const std::vector<at::Tensor>& parameters) {
+    std::vector<at::Tensor> grads;
+    for (const at::Tensor& p : parameters) {
+      if (p.grad().defined()) grads.push_back(p.mutable_grad());
+    }
+    return grads;
+  };
+  dist->AllReduceSum(defined_grads(net->parameters()));
+  const std::vector<at::Tensor> proxy_grads = defined_grads(objective->parameters());
+  dist->AllReduceSum(proxy_grads);
+  for (const at::Tensor& g : proxy_grads) g.div_(static_cast<double>(dist->world_size()));
 }
 
 std::map<std::string, double> Trainer::State::TrainStep(const data::TrainBatch& batch) {
   optimization->SetLearningRates(position.step);
-  const at::Tensor z = net->forward(batch.images.to(device));
+  const at::Tensor z = dist->AllGather(net->forward(batch.images.to(device)));
+  const at::Tensor labels = dist->AllGather(batch.labels.to(device));
   const core::ObjectiveTerms terms =
-      objective->forward(z, batch.labels.to(device), StepSeed(config.seed, position.step));
+      objective->forward(z, labels, StepSeed(config.seed, position.step));
   terms.total.backward();
+  ReduceGradients();
   optimization->Step();
   std::map<std::string, double> losses = {{"loss", terms.total.item<double>()},
                                           {"metric", terms.metric.item<double>()}};
@@ -147,8 +261,9 @@ std::map<std::string, double> Trainer::State::TrainStep(const data::TrainBatch& 
 CheckpointInfo Trainer::State::Info() const {
   CheckpointInfo info;
   info.architecture = net->options;
-  info.preprocessing = preprocessing;
-  info.class_names = train_set.class_names;
+  if (!config.backbone_file.empty()) info.architecture.backbone_file(run.File("backbone.ts"));
+  info.preprocessing = data.preprocessing;
+  info.class_names = data.train->class_names();
   info.config_json = ToJson(config);
   info.position = position;
   return info;
@@ -163,17 +278,20 @@ std::string Trainer::State::Checkpoint() {
 
 bool Trainer::State::Evaluate(ProgressReporter& progress) {
   const auto start = Clock::now();
-  const at::Tensor embeddings = EmbedImageSet(net, test_set, preprocessing, device);
+  const EmbeddedImages queries = EmbedSharded(*dist, net, *data.query, device);
+  std::optional<EmbeddedImages> gallery;
+  if (data.gallery) gallery = EmbedSharded(*dist, net, *data.gallery, device);
+  if (!is_root()) return false;
+  const std::vector<int64_t>& ks = data.recall_k;
   const std::vector<double> recall =
-      SelfRecall(embeddings, test_set.labels, config.recall_k, config.c);
+      EvaluateRecall(queries, gallery ? &*gallery : nullptr, ks, config.c);
   const bool best = position.best_recall.empty() || recall[0] > position.best_recall[0];
   Json line = {{"kind", "eval"}, {"epoch", position.epoch}, {"step", position.step}};
   std::string text = "eval epoch " + std::to_string(position.epoch) + ":";
   for (size_t i = 0; i < recall.size(); ++i) {
-    line["recall"][std::to_string(config.recall_k[i])] = recall[i];
+    line["recall"][std::to_string(ks[i])] = recall[i];
     char value[48];
-    std::snprintf(value, sizeof(value), " R@%lld %.4f", static_cast<long long>(config.recall_k[i]),
-                  recall[i]);
+    std::snprintf(value, sizeof(value), " R@%lld %.4f", static_cast<long long>(ks[i]), recall[i]);
     text += value;
   }
   line["seconds"] = Seconds(Clock::now() - start);
@@ -187,10 +305,34 @@ bool Trainer::State::Evaluate(ProgressReporter& progress) {
     const at::Tensor proxies =
         (trained ? objective->hier->MappedProxies() : untrained_hier->MappedProxies())
             .to(at::kCPU, at::kFloat);
-    WriteHierarchyReport(run, proxies, trained, embeddings, test_set.labels, test_set.class_names,
-                         config.c);
+    WriteHierarchyReport(run, proxies, trained, queries.embeddings, queries.labels,
+                         data.query->class_names(), config.c);
   }
   return best;
+}
+
+void Trainer::State::ReportSkippedFiles(ProgressReporter& progress) {
+  const data::SkippedFiles skipped = data.skipped->Snapshot();
+  status.skipped_files = skipped.count;
+  if (skipped.count == reported_skips) return;
+  reported_skips = skipped.count;
+  std::string text = "skipped " + std::to_string(skipped.count) +
+                     " missing or undecodable image file(s) (--strict fails instead):";
+  for (const std::string& example : skipped.examples) text += "\n  " + example;
+  progress.Message(text);
+}
+
+void Trainer::State::WriteStatus() const {
+  if (is_root()) run.WriteStatus(status);
+}
+
+// Whether any rank was asked to stop: all of them then stop after the same step.
+bool Trainer::State::StopRequested(const std::atomic<bool>* stop) const {
+  const bool here = stop != nullptr && stop->load();
+  if (dist->world_size() == 1) return here;
+  const at::Tensor votes = at::full({1}, here ? 1.0f : 0.0f);
+  dist->AllReduceSum({votes});
+  return votes.item<float>() > 0;
 }
 
 Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(config)) {
@@ -199,36 +341,37 @@ Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(con
   const std::optional<std::string> latest = LatestCheckpoint(s.run.checkpoints());
   TORCH_CHECK(config.resume || !latest, "--run-dir: ", s.run.path(),
               " already holds a run; pass --resume to continue it or choose another directory");
-  s.train_set = data::LoadFashionMnist(config.data_dir, data::Split::kTrain, config.train_limit);
-  s.test_set = data::LoadFashionMnist(config.data_dir, data::Split::kTest, config.test_limit);
+  s.data = OpenTrainingData(config);
   data::BalancedSamplerOptions sampling;
   sampling.batch_size = config.batch_size;
   sampling.images_per_class = config.ipc;
+  sampling.world_size = s.dist->world_size();
+  sampling.rank = s.dist->rank();
   sampling.seed = config.seed;
-  s.sampler = std::make_unique<data::BalancedSampler>(s.train_set.labels, sampling);
+  s.sampler = std::make_unique<data::BalancedSampler>(s.data.train->labels(), sampling);
   s.steps_per_epoch =
       config.steps_per_epoch > 0 ? config.steps_per_epoch : s.sampler->BatchesPerEpoch();
 
-  torch::manual_seed(config.seed);
-  s.net = model::EmbeddingNet(Architecture(config));
-  s.objective = core::Objective(
-      ObjectiveSettings(config, static_cast<int64_t>(s.train_set.class_names.size())));
-  if (!s.objective->hier) s.untrained_hier = core::HierLoss(HierOptions(config));
-  s.net->to(s.device);
-  s.objective->to(s.device);
-  if (s.untrained_hier) s.untrained_hier->to(s.device);
-  s.optimization = std::make_unique<Optimization>(config, s.net, s.objective, s.steps_per_epoch, 1);
-
+  s.BuildModel();
+  s.optimization = std::make_unique<Optimization>(config, s.net, s.objective, s.steps_per_epoch,
+                                                  s.dist->world_size());
   if (config.resume) {
     if (latest) {
       s.position =
           RestoreCheckpoint(*latest, {s.net, s.objective, &s.optimization->optimizer()}).position;
     }
-    s.run.TruncateMetricsAfter(s.position.step);
+    if (s.is_root()) s.run.TruncateMetricsAfter(s.position.step);
   }
-  s.run.WriteConfig(ToJson(config));
+  s.Synchronise();
+  if (s.is_root()) {
+    s.run.WriteConfig(ToJson(config));
+    if (!config.backbone_file.empty()) {
+      io::WriteFileAtomically(s.run.File("backbone.ts"), io::ReadFile(config.backbone_file));
+    }
+  }
   s.status.epochs = config.epochs;
   s.status.total_steps = s.total_steps();
+  s.status.world_size = s.dist->world_size();
 }
 
 Trainer::~Trainer() = default;
@@ -238,8 +381,10 @@ const std::string& Trainer::run_dir() const { return state_->run.path(); }
 void Trainer::MarkFailed(const std::string& message) {
   state_->status.state = "failed";
   state_->status.message = message;
-  state_->run.WriteStatus(state_->status);
+  state_->WriteStatus();
 }
+
+bool Trainer::is_root() const { return state_->is_root(); }
 
 TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* stop) {
   State& s = *state_;
@@ -249,16 +394,17 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
   int64_t trained_steps = 0;
   TrainSummary summary;
   summary.run_dir = s.run.path();
-  summary.recall_k = config.recall_k;
+  summary.recall_k = s.data.recall_k;
 
   s.status.state = "running";
   s.status.step = s.position.step;
   s.status.epoch = s.position.epoch;
-  s.run.WriteStatus(s.status);
+  s.WriteStatus();
   if (s.position.step > 0) {
     progress.Message("resuming " + s.run.path() + " at epoch " + std::to_string(s.position.epoch) +
                      ", step " + std::to_string(s.position.step));
   }
+  s.ReportSkippedFiles(progress);
 
   data::BatchPrefetcher batches(
       [&s](int64_t epoch, int64_t batch) { return s.MakeBatch(epoch, batch); },
@@ -281,7 +427,7 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
     snapshot.epochs = config.epochs;
     snapshot.step = s.position.step;
     snapshot.total_steps = s.total_steps();
-    snapshot.images_per_second = steps_per_second * config.batch_size;
+    snapshot.images_per_second = steps_per_second * s.global_batch();
     snapshot.eta_seconds = (s.total_steps() - s.position.step) / steps_per_second;
     for (const auto& [name, sum] : window) snapshot.losses[name] = sum / window_steps;
     progress.Update(snapshot);
@@ -294,7 +440,7 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
                    {"images_per_second", snapshot.images_per_second},
                    {"lr", s.optimization->LearningRates()}};
       for (const auto& [name, value] : snapshot.losses) line[name] = value;
-      s.run.AppendMetrics(line.dump(), /*sync=*/false);
+      if (s.is_root()) s.run.AppendMetrics(line.dump(), /*sync=*/false);
       s.status.losses = snapshot.losses;
       window.clear();
       window_steps = 0;
@@ -307,18 +453,21 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
     if (epoch_done) {
       const bool last = s.position.epoch == config.epochs;
       const bool best = (s.position.epoch % config.eval_every == 0 || last) && s.Evaluate(progress);
-      const std::string checkpoint = s.Checkpoint();
-      if (best) PublishCopy(checkpoint, s.run.best());
-      WriteTrainingCurves(s.run);
+      if (s.is_root()) {
+        const std::string checkpoint = s.Checkpoint();
+        if (best) PublishCopy(checkpoint, s.run.best());
+        WriteTrainingCurves(s.run);
+      }
       if (!s.position.best_recall.empty()) s.status.best_recall = s.position.best_recall[0];
-      s.run.WriteStatus(s.status);
+      s.ReportSkippedFiles(progress);
+      s.WriteStatus();
     } else if (s.position.step % config.log_every == 0) {
-      s.run.WriteStatus(s.status);
+      s.WriteStatus();
     }
-    if (stop != nullptr && stop->load() && s.position.step < s.total_steps()) {
-      if (!epoch_done) s.Checkpoint();
+    if (s.StopRequested(stop) && s.position.step < s.total_steps()) {
+      if (!epoch_done && s.is_root()) s.Checkpoint();
       s.status.state = "interrupted";
-      s.run.WriteStatus(s.status);
+      s.WriteStatus();
       progress.Message("interrupted at step " + std::to_string(s.position.step) +
                        "; continue with --resume --run-dir " + s.run.path());
       summary.interrupted = true;
@@ -328,14 +477,14 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
   if (!summary.interrupted) {
     s.status.state = "finished";
     s.status.eta_seconds = 0;
-    s.run.WriteStatus(s.status);
+    s.WriteStatus();
   }
   summary.best_recall = s.position.best_recall;
   summary.steps = s.position.step;
   summary.steps_trained_here = trained_steps;
   summary.total_steps = s.total_steps();
   summary.images_per_second =
-      trained_steps > 0 ? trained_steps * config.batch_size / Seconds(training_time) : 0;
+      trained_steps > 0 ? trained_steps * s.global_batch() / Seconds(training_time) : 0;
   summary.wall_seconds = Seconds(Clock::now() - run_start);
   return summary;
 }

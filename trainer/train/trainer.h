@@ -21,7 +21,7 @@ struct TrainSummary {
   int64_t steps = 0;                // the run's position (steps done in all)
   int64_t total_steps = 0;          // epochs x steps per epoch
   int64_t steps_trained_here = 0;   // by this process (after a resume, fewer)
-  double images_per_second = 0;     // over the steps this process trained
+  double images_per_second = 0;     // all ranks together, over the steps this process trained
   double wall_seconds = 0;
   bool interrupted = false;
 };
@@ -41,6 +41,9 @@ class Trainer {
   void MarkFailed(const std::string& message);
 
   const std::string& run_dir() const;
+
+  // Whether this process is rank 0 of its job (the one that writes the run directory and reports).
+  bool is_root() const;
 
  private:
   struct State;

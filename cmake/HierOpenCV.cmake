@@ -1,0 +1,11 @@
+# OpenCV's core, imgproc and imgcodecs as imported targets OpenCV::<module>. Debian ships
+# OpenCV's CMake package only with libopencv-dev (every module and its dependencies), so the
+# three modules the trainer uses are found directly.
+find_path(HIER_OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+foreach(module core imgproc imgcodecs)
+  find_library(HIER_OPENCV_${module}_LIBRARY opencv_${module} REQUIRED)
+  add_library(OpenCV::${module} UNKNOWN IMPORTED)
+  set_target_properties(OpenCV::${module} PROPERTIES
+    IMPORTED_LOCATION "${HIER_OPENCV_${module}_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${HIER_OPENCV_INCLUDE_DIR}")
+endforeach()
