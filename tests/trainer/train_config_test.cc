@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -78,12 +79,48 @@ TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
       {{"--embb", "3"}, "unknown flag --embb", ""},
       {{"--emb"}, "--emb:", "missing value"},
       {{"extra"}, "unexpected argument 'extra'", ""},
+      {{"--dataset", "imagenet"}, "--dataset:", "fashion-mnist, folder, list, cub, cars, sop"},
+      {{"--dataset", "cub"}, "--data-dir:", "the cub layout needs"},
+      {{"--dataset", "inshop"}, "--data-dir:", "list_eval_partition.txt"},
+      {{"--model", "torchscript"}, "--backbone-file:", "required by --model torchscript"},
+      {{"--model", "torchscript", "--backbone-file", "/no/such.ts"}, "--backbone-file:",
+       "cannot read /no/such.ts"},
+      {{"--backbone-file", "x.ts"}, "--backbone-file:", "only used with --model torchscript"},
+      {{"--pretrained", "w.ts"}, "--pretrained:", "only for resnet18 and resnet50"},
+      {{"--model", "resnet50", "--pretrained", "/no/w.ts"}, "--pretrained:", "cannot read"},
+      {{"--mean", "0.1,0.2"}, "--mean:", "needs 1 values (one per input channel) or none"},
+      {{"--model", "resnet18", "--std", "0.2"}, "--std:", "needs 3 values"},
+      {{"--std", "0"}, "--std:", "every value must be > 0"},
+      {{"--image-size", "8"}, "--image-size:", "[16, 4096]"},
+      {{"--resize", "100"}, "--resize:", "[--image-size, 8192]"},
+      {{"--crop-scale-min", "0"}, "--crop-scale-min:", "(0, 1]"},
+      {{"--decode-threads", "0"}, "--decode-threads:", "[1, 256]"},
+      {{"--nproc", "0"}, "--nproc:", "[1, 64]"},
+      {{"--dist-backend", "mpi"}, "--dist-backend:", "auto, gloo, nccl"},
+      {{"--dist-timeout", "0"}, "--dist-timeout:", ">= 1 second"},
+      {{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale:", ">= 0"},
   };
   for (const BadCase& bad : cases) {
     const std::string message = Problem(bad.args);
     EXPECT_THAT(message, StartsWith(bad.flag)) << bad.args[0];
     EXPECT_THAT(message, HasSubstr(bad.details)) << bad.args[0];
   }
+}
+
+TEST_F(TrainConfigTest, ProtocolRecallListsAndInputChannelsFollowTheDataSet) {
+  TrainConfig config;
+  EXPECT_EQ(train::RecallKs(config), (std::vector<int64_t>{1, 2, 4, 8}));
+  EXPECT_EQ(train::InputChannels(config), 1);
+  config.dataset = "sop";
+  EXPECT_EQ(train::RecallKs(config), (std::vector<int64_t>{1, 10, 100, 1000}));
+  EXPECT_EQ(train::InputChannels(config), 3);
+  config.dataset = "inshop";
+  EXPECT_EQ(train::RecallKs(config), (std::vector<int64_t>{1, 10, 20, 30}));
+  config.recall_k = {1, 5};
+  EXPECT_EQ(train::RecallKs(config), (std::vector<int64_t>{1, 5}));
+  config.dataset = "fashion-mnist";
+  config.model = "resnet18";  // ResNets take RGB: Fashion-MNIST's gray is replicated
+  EXPECT_EQ(train::InputChannels(config), 3);
 }
 
 TEST_F(TrainConfigTest, MissingDataIsReportedBeforeAnyWork) {

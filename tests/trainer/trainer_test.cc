@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
 #include <atomic>
 #include <filesystem>
@@ -175,6 +176,48 @@ TEST_F(TrainerTest, DiscoveryScoreReadsTheRunAndTheGroups) {
   io::WriteFileAtomically(Path("bad.json"), R"({"tops": ["Jumper"]})");
   EXPECT_THAT(ErrorMessage([&] { train::ScoreRun(Path("run"), Path("bad.json")); }),
               HasSubstr("'Jumper' is not a class of this run"));
+}
+
+// A scripted backbone written without Python: a strided conv and ReLU whose maps the network
+// pools, times a per-channel `scale` saved with requires_grad off (so it must stay frozen).
+void WriteScriptedBackbone(const std::string& path) {
+  torch::jit::Module script("TinyBackbone");
+  torch::manual_seed(3);
+  script.register_parameter("weight", (torch::randn({8, 3, 3, 3}) * 0.3).requires_grad_(), false);
+  script.register_parameter("bias", torch::zeros({8}).requires_grad_(), false);
+  script.register_parameter("scale", torch::full({8}, 0.5), false);
+  script.define(R"(
+    def forward(self, x):
+        y = torch.conv2d(x, self.weight, self.bias, [2, 2], [1, 1])
+        return torch.relu(y) * self.scale.view(1, -1, 1, 1)
+  )");
+  script.save(path);
+}
+
+TEST_F(TrainerTest, TorchScriptBackboneFromAFileTrainsAndTravelsWithTheCheckpoint) {
+  WriteScriptedBackbone(Path("backbone.pt"));
+  train::TrainConfig config = Tiny("run");
+  config.model = "torchscript";
+  config.backbone_file = Path("backbone.pt");
+  config.epochs = 1;
+  train::Validate(config);
+  const train::TrainSummary summary = Train(config);
+  EXPECT_EQ(summary.steps, 6);
+  EXPECT_GT(summary.best_recall[0], 0.0);
+
+  // best/ holds its own copy of the script: the model is rebuilt without the original file.
+  fs::remove(Path("backbone.pt"));
+  train::InferenceModel model = train::LoadInferenceModel(Path("run/best"));
+  EXPECT_EQ(model.info.architecture.architecture(), "torchscript");
+  EXPECT_EQ(model.info.preprocessing.channels, 3);  // Fashion-MNIST's gray, replicated
+  const auto trained = model.net->body->named_parameters();
+  WriteScriptedBackbone(Path("original.pt"));
+  const torch::jit::Module original = torch::jit::load(Path("original.pt"));
+  const at::Tensor weight = original.attr("weight").toTensor();
+  EXPECT_FALSE(at::allclose(trained["weight"], weight));  // trained
+  EXPECT_TRUE(at::equal(trained["scale"], original.attr("scale").toTensor()));  // frozen
+  const at::Tensor z = model.net->forward(torch::rand({2, 3, 28, 28}));
+  EXPECT_EQ(z.sizes(), (at::IntArrayRef{2, 16}));
 }
 
 }  // namespace

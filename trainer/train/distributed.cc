@@ -9,6 +9,7 @@
 #endif
 #include <torch/csrc/utils/tensor_flatten.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -16,6 +17,8 @@
 
 namespace hier::train {
 namespace {
+
+constexpr std::chrono::milliseconds kMinJoinTimeout = std::chrono::seconds(60);
 
 int64_t EnvInteger(const char* name, int64_t fallback, int64_t min) {
   const char* text = std::getenv(name);
@@ -112,10 +115,11 @@ std::unique_ptr<Collectives> Collectives::Connect(const DistributedEnv& env,
   store_options.port = static_cast<uint16_t>(env.master_port);
   store_options.isServer = env.rank == 0;
   store_options.numWorkers = static_cast<int>(env.world_size);
-  store_options.timeout = timeout;
+  // Ranks start at different speeds (loading data, building models): the rendezvous waits at
+  // least kMinJoinTimeout for all of them, then collectives use `timeout`.
+  store_options.timeout = std::max<std::chrono::milliseconds>(timeout, kMinJoinTimeout);
   try {
     group->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
-    group->store->setTimeout(timeout);
 #ifdef USE_C10D_NCCL
     if (chosen == "nccl") {
       auto options = c10d::ProcessGroupNCCL::Options::create();

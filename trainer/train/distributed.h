@@ -31,8 +31,9 @@ DistributedEnv ReadDistributedEnv();
 class Collectives {
  public:
   // Joins the job `env` describes (rank 0 hosts the rendezvous store). `backend` is "gloo",
-  // "nccl" or "auto" (NCCL for CUDA when built with it, else Gloo). Every later collective, and
-  // the rendezvous itself, fails after `timeout`. With world_size 1 every collective is a no-op.
+  // "nccl" or "auto" (NCCL for CUDA when built with it, else Gloo). Joining waits up to
+  // max(`timeout`, 60 s) for all ranks; every collective fails after `timeout`. With world_size 1
+  // every collective is a no-op.
   static std::unique_ptr<Collectives> Connect(const DistributedEnv& env,
                                               const std::string& backend, bool cuda,
                                               std::chrono::milliseconds timeout);

@@ -22,8 +22,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 
-// A TCP port nobody listens on right now (the kernel's pick for port 0 on the loopback).
-int FreePort() {
+}  // namespace
+
+int FreeLoopbackPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   TORCH_CHECK(fd >= 0, "--nproc: cannot open a socket: ", std::strerror(errno));
   sockaddr_in address{};
@@ -36,6 +37,8 @@ int FreePort() {
   TORCH_CHECK(ok, "--nproc: cannot find a free port: ", std::strerror(errno));
   return ntohs(address.sin_port);
 }
+
+namespace {
 
 // In the child: becomes rank `rank` and never returns.
 [[noreturn]] void ExecRank(const LaunchOptions& options, int64_t rank, int port, pid_t parent) {
@@ -70,7 +73,7 @@ class RankGroup {
   explicit RankGroup(const LaunchOptions& options) : options_(options) {}
 
   void Start() {
-    const int port = FreePort();
+    const int port = FreeLoopbackPort();
     const pid_t parent = ::getpid();
     for (int64_t rank = 0; rank < options_.nproc; ++rank) {
       const pid_t pid = ::fork();

@@ -24,6 +24,9 @@ struct LaunchResult {
   std::string message;  // what went wrong, naming the rank; empty on success
 };
 
+// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's pick for port 0).
+int FreeLoopbackPort();
+
 // Starts the ranks with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free
 // MASTER_PORT set, and waits for them. When `*stop` becomes true, every rank gets SIGTERM (they
 // checkpoint and exit 3). Ranks die with the launcher (PR_SET_PDEATHSIG).
