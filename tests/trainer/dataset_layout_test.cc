@@ -226,9 +226,9 @@ void BuildCars(Tree& tree) {
                                                {"car_ims/000008.jpg", 196},
                                                {"car_ims/000009.jpg", 99}},
                                               /*with_class_names=*/true));
-  for (const char* name : {"car_ims/000001.jpg", "car_ims/000002.png", "car_ims/000003.jpg",
-                           "car_ims/000004.jpg", "car_ims/000005.jpg", "car_ims/000006.jpg",
-                           "car_ims/000007.png"}) {
+  for (const char* name :
+       {"car_ims/000001.jpg", "car_ims/000002.png", "car_ims/000003.jpg", "car_ims/000004.jpg",
+        "car_ims/000005.jpg", "car_ims/000006.jpg", "car_ims/000007.png"}) {
     tree.Image(name);
   }
   tree.Corrupt("car_ims/000009.jpg");
@@ -275,50 +275,67 @@ void BuildInShop(Tree& tree) {
             "img/MEN/Tees_Tanks/id_00000007/01_2_side.jpg    id_00000007    query\n"
             "img/MEN/Tees_Tanks/id_00000007/01_3_back.jpg    id_00000007    gallery\n"
             "img/WOMEN/Blouses_Shirts/id_00000001/02_3_back.jpg  id_00000001 gallery\n");
-  for (const char* name : {"img/WOMEN/Dresses/id_00000002/02_1_front.jpg",
-                           "img/WOMEN/Dresses/id_00000002/02_2_side.jpg",
-                           "img/MEN/Denim/id_00000080/01_1_front.jpg",
-                           "img/MEN/Denim/id_00000080/01_2_side.png",
-                           "img/WOMEN/Blouses_Shirts/id_00000001/02_1_front.jpg",
-                           "img/WOMEN/Blouses_Shirts/id_00000001/02_2_side.jpg",
-                           "img/MEN/Tees_Tanks/id_00000007/01_1_front.jpg",
-                           "img/MEN/Tees_Tanks/id_00000007/01_2_side.jpg"}) {
+  for (const char* name :
+       {"img/WOMEN/Dresses/id_00000002/02_1_front.jpg",
+        "img/WOMEN/Dresses/id_00000002/02_2_side.jpg", "img/MEN/Denim/id_00000080/01_1_front.jpg",
+        "img/MEN/Denim/id_00000080/01_2_side.png",
+        "img/WOMEN/Blouses_Shirts/id_00000001/02_1_front.jpg",
+        "img/WOMEN/Blouses_Shirts/id_00000001/02_2_side.jpg",
+        "img/MEN/Tees_Tanks/id_00000007/01_1_front.jpg",
+        "img/MEN/Tees_Tanks/id_00000007/01_2_side.jpg"}) {
     tree.Image(name);
   }
   tree.Corrupt("img/WOMEN/Blouses_Shirts/id_00000001/02_3_back.jpg");
 }
 
+// Each case: name, layout, open, build, train, query, gallery, train classes, evaluation classes,
+// missing file.
 std::vector<LayoutCase> LayoutCases() {
   return {
-      {"folder", "folder", "", BuildFolder,
+      {"folder",
+       "folder",
+       "",
+       BuildFolder,
        {{"apple/1.png", "apple/2.jpg", "banana/1.png", "banana/2.jpg"}, {0, 0, 1, 1}},
        {{"cherry/1.png", "cherry/2.jpg", "date/1.png", "date/broken.jpg"}, {0, 0, 1, 1}},
        {},
        {"apple", "banana"},
        {"cherry", "date"},
        ""},
-      {"folder_train_test", "folder", "", BuildFolderTrainTest,
+      {"folder_train_test",
+       "folder",
+       "",
+       BuildFolderTrainTest,
        {{"train/cat/a.jpg", "train/cat/b.png", "train/dog/a.png"}, {0, 0, 1}},
        {{"test/emu/a.png", "test/emu/b.jpg", "test/fox/a.jpg", "test/fox/bad.jpg"}, {0, 0, 1, 1}},
        {},
        {"cat", "dog"},
        {"emu", "fox"},
        ""},
-      {"list", "list", "index.txt", BuildList,
+      {"list",
+       "list",
+       "index.txt",
+       BuildList,
        {{"imgs/z1.png", "imgs/a1.jpg", "imgs/z2.jpg", "imgs/a2.png"}, {0, 1, 0, 1}},
        {{"imgs/m1.png", "imgs/b1.jpg", "imgs/bad.jpg", "imgs/m2.jpg"}, {0, 1, 1, 0}},
        {},
        {"zebra", "ant"},
        {"moose", "bee"},
        "imgs/gone.png"},
-      {"list_query_gallery", "list", "split.txt", BuildListQueryGallery,
+      {"list_query_gallery",
+       "list",
+       "split.txt",
+       BuildListQueryGallery,
        {{"train/a.png", "train/b.jpg", "train/c.png"}, {0, 1, 0}},
        {{"eval/q1.png", "eval/q2.jpg"}, {0, 1}},
        {{"eval/g1.jpg", "eval/g2.png", "eval/bad.jpg"}, {0, 1, 0}},
        {"shirt", "shoe"},
        {"hat", "sock"},
        "eval/gone.jpg"},
-      {"cub", "cub", "", BuildCub,
+      {"cub",
+       "cub",
+       "",
+       BuildCub,
        {{"images/001.Black_footed_Albatross/Black_Footed_Albatross_0001.jpg",
          "images/001.Black_footed_Albatross/Black_Footed_Albatross_0002.png",
          "images/002.Laysan_Albatross/Laysan_Albatross_0001.jpg",
@@ -333,7 +350,10 @@ std::vector<LayoutCase> LayoutCases() {
        {"001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross"},
        {"004.Groove_billed_Ani", "005.Crested_Auklet"},
        ""},
-      {"cars", "cars", "", BuildCars,
+      {"cars",
+       "cars",
+       "",
+       BuildCars,
        {{"car_ims/000001.jpg", "car_ims/000002.png", "car_ims/000003.jpg", "car_ims/000004.jpg"},
         {0, 0, 1, 1}},
        {{"car_ims/000005.jpg", "car_ims/000006.jpg", "car_ims/000007.png", "car_ims/000009.jpg"},
@@ -342,7 +362,10 @@ std::vector<LayoutCase> LayoutCases() {
        {CarName(1), CarName(98)},
        {CarName(99), CarName(196)},
        "car_ims/000008.jpg"},
-      {"sop", "sop", "", BuildSop,
+      {"sop",
+       "sop",
+       "",
+       BuildSop,
        {{"bicycle_final/111085122871_0.JPG", "bicycle_final/111085122871_1.JPG",
          "bicycle_final/111265328556_0.JPG", "bicycle_final/111265328556_1.JPG"},
         {0, 0, 1, 1}},
@@ -353,7 +376,10 @@ std::vector<LayoutCase> LayoutCases() {
        {"1", "2"},
        {"11319", "11320", "11321"},
        "cabinet_final/110940573316_1.JPG"},
-      {"inshop", "inshop", "", BuildInShop,
+      {"inshop",
+       "inshop",
+       "",
+       BuildInShop,
        {{"img/WOMEN/Dresses/id_00000002/02_1_front.jpg",
          "img/WOMEN/Dresses/id_00000002/02_2_side.jpg", "img/MEN/Denim/id_00000080/01_1_front.jpg",
          "img/MEN/Denim/id_00000080/01_2_side.png"},
@@ -452,8 +478,8 @@ TEST_F(DatasetLayoutTest, FolderIgnoresHiddenEntriesAndNonImageFiles) {
 
 TEST_F(DatasetLayoutTest, ProtocolRecallKFollowsEachBenchmark) {
   const std::vector<std::pair<std::string, std::vector<int64_t>>> cases = {
-      {"sop", {1, 10, 100, 1000}}, {"inshop", {1, 10, 20, 30}}, {"cub", {1, 2, 4, 8}},
-      {"cars", {1, 2, 4, 8}},      {"folder", {1, 2, 4, 8}},    {"list", {1, 2, 4, 8}},
+      {"sop", {1, 10, 100, 1000}},    {"inshop", {1, 10, 20, 30}}, {"cub", {1, 2, 4, 8}},
+      {"cars", {1, 2, 4, 8}},         {"folder", {1, 2, 4, 8}},    {"list", {1, 2, 4, 8}},
       {"fashion-mnist", {1, 2, 4, 8}}};
   for (const auto& [dataset, ks] : cases) {
     EXPECT_THAT(data::ProtocolRecallK(dataset), ElementsAreArray(ks)) << dataset;
@@ -461,8 +487,7 @@ TEST_F(DatasetLayoutTest, ProtocolRecallKFollowsEachBenchmark) {
 }
 
 TEST_F(DatasetLayoutTest, FileLayoutsAreTheSixReadByOpenDataset) {
-  EXPECT_THAT(data::FileLayouts(),
-              ElementsAre("folder", "list", "cub", "cars", "sop", "inshop"));
+  EXPECT_THAT(data::FileLayouts(), ElementsAre("folder", "list", "cub", "cars", "sop", "inshop"));
 }
 
 TEST_F(DatasetLayoutTest, MissingLayoutPartNamesWhatIsAbsent) {
@@ -507,32 +532,52 @@ TEST_F(DatasetLayoutTest, MalformedIndexFilesFailNamingFileAndLine) {
       {"list_four_columns", "list", "l.txt", {{"l.txt", "a.png\tcat\ttrain\tx\n"}}, "l.txt:1"},
       {"list_empty_label", "list", "l.txt", {{"l.txt", "a.png\t\n"}}, "l.txt:1"},
       {"list_spaces_not_tabs", "list", "l.txt", {{"l.txt", "a.png cat\n"}}, "l.txt:1"},
-      {"list_bad_split", "list", "l.txt",
-       {{"l.txt", "a.png\tcat\ttrain\nb.png\tdog\tvalidation\n"}}, "l.txt:2"},
-      {"list_mixed_split", "list", "l.txt", {{"l.txt", "a.png\tcat\ttrain\nb.png\tdog\n"}},
+      {"list_bad_split",
+       "list",
+       "l.txt",
+       {{"l.txt", "a.png\tcat\ttrain\nb.png\tdog\tvalidation\n"}},
+       "l.txt:2"},
+      {"list_mixed_split",
+       "list",
+       "l.txt",
+       {{"l.txt", "a.png\tcat\ttrain\nb.png\tdog\n"}},
        "l.txt: either every line names its split or none does"},
-      {"sop_three_columns", "sop", "",
+      {"sop_three_columns",
+       "sop",
+       "",
        {{"Ebay_train.txt", std::string(kSopHeader) + "1 1 1 a/1.JPG\n2 1 a/2.JPG\n"},
         {"Ebay_test.txt", kSopHeader}},
        "Ebay_train.txt:3"},
-      {"sop_bad_test_row", "sop", "",
+      {"sop_bad_test_row",
+       "sop",
+       "",
        {{"Ebay_train.txt", std::string(kSopHeader) + "1 1 1 a/1.JPG\n"},
         {"Ebay_test.txt", std::string(kSopHeader) + "1 2 1 b/1.JPG extra\n"}},
        "Ebay_test.txt:2"},
-      {"sop_missing_test_file", "sop", "",
+      {"sop_missing_test_file",
+       "sop",
+       "",
        {{"Ebay_train.txt", std::string(kSopHeader) + "1 1 1 a/1.JPG\n"}},
        "Ebay_test.txt: cannot read the file"},
-      {"inshop_bad_status", "inshop", "",
+      {"inshop_bad_status",
+       "inshop",
+       "",
        {{"list_eval_partition.txt",
          "2\n" + two_columns_header + "img/a.jpg id_1 train\nimg/b.jpg id_2 val\n"}},
        "list_eval_partition.txt:4"},
-      {"inshop_two_columns", "inshop", "",
+      {"inshop_two_columns",
+       "inshop",
+       "",
        {{"list_eval_partition.txt", "1\n" + two_columns_header + "img/a.jpg train\n"}},
        "list_eval_partition.txt:3"},
-      {"cars_no_annotations", "cars", "",
+      {"cars_no_annotations",
+       "cars",
+       "",
        {{"cars_annos.mat", WriteMat({{"class_names", Text("x")}})}},
        "cars_annos.mat: holds no 'annotations'"},
-      {"cars_class_zero", "cars", "",
+      {"cars_class_zero",
+       "cars",
+       "",
        {{"cars_annos.mat", CarsAnnotations({{"car_ims/a.jpg", 1}, {"car_ims/b.jpg", 0}}, false)}},
        "cars_annos.mat: annotation 2 has no class number"},
       {"cars_not_a_mat_file", "cars", "", {{"cars_annos.mat", "plain text"}}, "cars_annos.mat"},
@@ -541,9 +586,8 @@ TEST_F(DatasetLayoutTest, MalformedIndexFilesFailNamingFileAndLine) {
     SCOPED_TRACE(c.name);
     Tree tree(Path(c.name));
     for (const auto& [name, contents] : c.files) tree.Text(name, contents);
-    EXPECT_THAT(RuntimeError([&] {
-                  OpenDataset(c.layout, Joined(Path(c.name), c.open), /*strict=*/false);
-                }),
+    EXPECT_THAT(RuntimeError(
+                    [&] { OpenDataset(c.layout, Joined(Path(c.name), c.open), /*strict=*/false); }),
                 HasSubstr(Path(c.name + "/" + c.where)));
   }
 }

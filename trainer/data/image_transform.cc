@@ -90,6 +90,12 @@ cv::Mat MatView(const Image& image) {
                  const_cast<uint8_t*>(image.pixels.data()));
 }
 
+// Area averaging when shrinking (bicubic would alias: it does not widen its kernel), bicubic
+// when enlarging.
+int Resampling(int from_width, int from_height, int to_width, int to_height) {
+  return to_width < from_width && to_height < from_height ? cv::INTER_AREA : cv::INTER_CUBIC;
+}
+
 // The size after torchvision's shorter-side resize; integer division truncates like its int().
 cv::Size ShorterSideSize(int height, int width, int shorter) {
   const int64_t longer =
@@ -231,7 +237,8 @@ void ApplyTrainTransform(const Image& image, const TrainTransform& transform,
   // resize treats the ROI as a whole image (its border never reads outside the box), as
   // torchvision's crop-then-resize does.
   cv::resize(MatView(image)(cv::Rect(box.x, box.y, box.width, box.height)), resized,
-             cv::Size(transform.size, transform.size), 0, 0, cv::INTER_CUBIC);
+             cv::Size(transform.size, transform.size), 0, 0,
+             Resampling(box.width, box.height, transform.size, transform.size));
   const bool flip = transform.flip && (rng.Bits(kFlipCounter) & 1u);
   WritePlanar(resized, norm, flip, out);
 }
@@ -242,8 +249,9 @@ void ApplyEvalTransform(const Image& image, const EvalTransform& transform,
   ValidateEvalTransform(transform);
   ValidateNormalisation(norm, image.channels);
   cv::Mat resized;
-  cv::resize(MatView(image), resized, ShorterSideSize(image.height, image.width, transform.resize),
-             0, 0, cv::INTER_CUBIC);
+  const cv::Size size = ShorterSideSize(image.height, image.width, transform.resize);
+  cv::resize(MatView(image), resized, size, 0, 0,
+             Resampling(image.width, image.height, size.width, size.height));
   const cv::Rect crop(CentreOffset(resized.cols, transform.crop),
                       CentreOffset(resized.rows, transform.crop), transform.crop, transform.crop);
   WritePlanar(resized(crop), norm, /*flip=*/false, out);

@@ -47,7 +47,7 @@ struct CropBox {
 CropBox RandomResizedCropBox(int height, int width, double scale_min, double scale_max,
                              double ratio_min, double ratio_max, const core::CounterRng& rng);
 
-// Training-time view: a random resized crop to `size` x `size` (bicubic) and a horizontal flip
+// Training-time view: a random resized crop to `size` x `size` and a horizontal flip
 // with probability 1/2.
 struct TrainTransform {
   int size = 224;
@@ -56,7 +56,7 @@ struct TrainTransform {
   bool flip = true;
 };
 
-// Evaluation view: resize so the shorter side is `resize` (bicubic; the longer side becomes
+// Evaluation view: resize so the shorter side is `resize` (the longer side becomes
 // int(resize * long / short) as in torchvision), then centre-crop `crop` x `crop`. crop <= resize
 // is required, so the crop never needs padding.
 struct EvalTransform {
@@ -76,10 +76,10 @@ void ValidateEvalTransform(const EvalTransform& transform);
 void ValidateNormalisation(const Normalisation& norm, int channels);
 
 // Write the transformed image as planar floats to `out`, which holds image.channels * S * S
-// floats (channel-major, CHW) for S = transform.size or transform.crop. Both resizes are
-// cv::resize INTER_CUBIC, which differs from PIL's bicubic: its kernel has a = -0.75 (PIL: -0.5)
-// and it does not widen the kernel when shrinking (PIL antialiases), so shrinking by 2x or more
-// aliases where PIL blurs. The training flip draws from counter 40 of `rng`, after the crop's.
+// floats (channel-major, CHW) for S = transform.size or transform.crop. Shrinking averages pixel
+// areas (antialiased, like the PIL bicubic torchvision uses), enlarging is bicubic (a = -0.75;
+// PIL's -0.5): values differ from PIL's by a few grey levels, not in kind. The training flip
+// draws from counter 40 of `rng`, after the crop's.
 // Throw std::invalid_argument for a malformed image or bad options.
 void ApplyTrainTransform(const Image& image, const TrainTransform& transform,
                          const Normalisation& norm, const core::CounterRng& rng, float* out);
