@@ -12,6 +12,7 @@
 
 #include "tests/core/error_message.h"
 #include "tests/trainer/fake_fashion_mnist.h"
+#include "tests/trainer/image_fixtures.h"
 #include "tests/trainer/temp_dir_test.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/train/checkpoint.h"
@@ -218,6 +219,56 @@ TEST_F(TrainerTest, TorchScriptBackboneFromAFileTrainsAndTravelsWithTheCheckpoin
   EXPECT_TRUE(at::equal(trained["scale"], original.attr("scale").toTensor()));  // frozen
   const at::Tensor z = model.net->forward(torch::rand({2, 3, 28, 28}));
   EXPECT_EQ(z.sizes(), (at::IntArrayRef{2, 16}));
+}
+
+TEST_F(TrainerTest, ImageFolderWithAResNetAndACorruptFileTrainsAndReportsTheSkip) {
+  // 4 classes of 5 images: classes a, b train and c, d evaluate; one of d's files is corrupt.
+  for (int c = 0; c < 4; ++c) {
+    for (int i = 0; i < 5; ++i) {
+      const std::string path = Path("images/" + std::string(1, 'a' + c) + "/" +
+                                    std::to_string(i) + (i % 2 ? ".png" : ".jpg"));
+      if (c == 3 && i == 4) {
+        WriteCorruptImage(path);
+      } else {
+        WriteImage(path, NoiseImage(40 + 4 * i, 48, i == 1 ? CV_8UC1 : CV_8UC3, 10 * c + i));
+      }
+    }
+  }
+  train::TrainConfig config = Tiny("run");
+  config.dataset = "folder";
+  config.data_dir = Path("images");
+  config.model = "resnet18";
+  config.bn_freeze = true;
+  config.image_size = 32;
+  config.resize = 36;
+  config.batch_size = 4;
+  config.epochs = 1;
+  config.steps_per_epoch = 2;
+  config.recall_k = {1};
+  train::Validate(config);
+  const train::TrainSummary summary = Train(config);
+  EXPECT_EQ(summary.steps, 2);
+  ASSERT_EQ(summary.best_recall.size(), 1u);
+
+  const Json status = Json::parse(io::ReadFile(Path("run/status.json")));
+  EXPECT_EQ(status["state"], "finished");
+  EXPECT_EQ(status["skipped_files"], 1);
+  const train::CheckpointInfo info = train::ReadVerifiedManifest(Path("run/best"));
+  EXPECT_EQ(info.architecture.architecture(), "resnet18");
+  EXPECT_EQ(info.preprocessing.channels, 3);
+  EXPECT_EQ(info.preprocessing.resize, 36);
+  EXPECT_EQ(info.preprocessing.crop, 32);
+  EXPECT_EQ(info.preprocessing.mean, (std::vector<double>{0.485, 0.456, 0.406}));
+  EXPECT_EQ(info.class_names, (std::vector<std::string>{"a", "b"}));
+  // The hierarchy report covers the 9 decodable evaluation images, of classes c and d.
+  const Json hierarchy = Json::parse(io::ReadFile(Path("run/hierarchy.json")));
+  EXPECT_EQ(hierarchy["points"]["count"], 9);
+  int64_t members = 0;
+  for (const Json& proxy : hierarchy["proxies"]) members += proxy["members"].get<int64_t>();
+  EXPECT_EQ(members, 9);
+  ASSERT_EQ(hierarchy["classes"].size(), 2u);
+  EXPECT_EQ(hierarchy["classes"][1]["name"], "d");
+  EXPECT_EQ(hierarchy["classes"][1]["members"], 4);
 }
 
 }  // namespace
