@@ -2,8 +2,10 @@
 # HIER_HAVE_OPENCV when all three are present. Debian ships OpenCV's CMake package only with
 # libopencv-dev (every module and its dependencies), so the three modules the trainer uses are
 # found directly.
+# HIER_WITH_OPENCV=OFF leaves it out, e.g. beside a LibTorch built with the pre-C++11 string ABI.
+option(HIER_WITH_OPENCV "Decode image files with OpenCV when it is found" ON)
 find_path(HIER_OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4)
-set(HIER_HAVE_OPENCV ON)
+set(HIER_HAVE_OPENCV ${HIER_WITH_OPENCV})
 if(NOT HIER_OPENCV_INCLUDE_DIR)
   set(HIER_HAVE_OPENCV OFF)
 endif()

@@ -38,7 +38,8 @@ const std::vector<Field>& Schema() {
       {"resume", &C::resume, "continue from the run directory's latest checkpoint"},
       {"train_limit", &C::train_limit, "use the first N training images only (0: all)"},
       {"test_limit", &C::test_limit, "evaluate on the first N test images only (0: all)"},
-      {"augment", &C::augment, "random shifts (up to 2 px) and horizontal flips"},
+      {"augment", &C::augment,
+       "training views: shifts of up to 2 px (28x28) or random resized crops (files), flips"},
       {"prefetch", &C::prefetch, "batches prepared ahead on a background thread"},
       {"decode_threads", &C::decode_threads, "image files decoded in parallel"},
       {"strict", &C::strict, "fail on a missing or corrupt image file instead of skipping it"},
@@ -344,7 +345,10 @@ void Validate(const TrainConfig& c) {
   Require(c.lambda2 >= 0, "lambda2", "must be >= 0", c.lambda2);
   Require(c.lambda1 > 0 || c.lambda2 > 0, "lambda1", "and --lambda2 cannot both be 0", c.lambda1);
   Require(c.num_proxies >= 2, "num_proxies", "must be >= 2", c.num_proxies);
-  Require(c.topk >= 2 && c.topk <= c.batch_size, "topk", "must be in [2, batch size]", c.topk);
+  Require(c.nproc >= 1 && c.nproc <= 64, "nproc", "must be in [1, 64]", c.nproc);
+  // HIER's neighbourhoods are drawn from the global batch, all processes' images together.
+  Require(c.topk >= 2 && c.topk <= c.batch_size * c.nproc, "topk",
+          "must be in [2, batch size x nproc]", c.topk);
   Require(c.topk <= c.num_proxies, "topk", "must be <= --num-proxies", c.topk);
   Require(c.margin >= 0, "margin", "must be >= 0", c.margin);
   Require(c.tau > 0, "tau", "must be > 0", c.tau);
@@ -381,7 +385,6 @@ void Validate(const TrainConfig& c) {
   Require(c.log_every >= 1, "log_every", "must be >= 1", c.log_every);
   Require(c.threads >= 0, "threads", "must be >= 0", c.threads);
   CheckOneOf("device", c.device, {"auto", "cpu", "cuda"});
-  Require(c.nproc >= 1 && c.nproc <= 64, "nproc", "must be in [1, 64]", c.nproc);
   CheckOneOf("dist_backend", c.dist_backend, {"auto", "gloo", "nccl"});
   Require(c.dist_timeout >= 1, "dist_timeout", "must be >= 1 second", c.dist_timeout);
   if (!c.groups.empty()) {

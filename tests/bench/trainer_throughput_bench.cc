@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/bench/synthetic_photos.h"
 #include "trainer/core/fast_math.h"
 #include "trainer/core/objective.h"
 #include "trainer/data/dataset_layout.h"
@@ -67,7 +68,7 @@ struct ModelCase {
 const std::vector<ModelCase>& TrainCases() {
   static const auto* cases = new std::vector<ModelCase>{
       {"small-cnn", 1, 28, 180, 18, 10},
-      {"resnet18", 3, 224, 16, 2, 3},
+      {"resnet18", 3, 224, 16, 2, 2},
       {"resnet50", 3, 224, 16, 2, 2},
   };
   return *cases;
@@ -260,37 +261,9 @@ void BM_HierShare(benchmark::State& state, const ModelCase& c) {
   state.counters["hier_share_direct"] = (objective_with_s - objective_without_s) / with_s;
 }
 
-constexpr int kJpegs = 64;
-constexpr int kJpegWidth = 500, kJpegHeight = 375;
 constexpr int kClasses = 8;
+constexpr int kJpegsPerClass = 8;
 constexpr int64_t kDecodeIterations = 5;
-
-// One photo-like image: per channel, a few random low-frequency waves plus Gaussian noise, so
-// the JPEG holds real detail (a flat or purely smooth image decodes unrealistically fast).
-cv::Mat SyntheticPhoto(std::mt19937& rng) {
-  std::uniform_real_distribution<float> frequency(0.005f, 0.05f), phase(0.0f, 6.2832f),
-      amplitude(20.0f, 60.0f), base(60.0f, 190.0f);
-  std::normal_distribution<float> noise(0.0f, 12.0f);
-  cv::Mat image(kJpegHeight, kJpegWidth, CV_8UC3);
-  for (int ch = 0; ch < 3; ++ch) {
-    struct Wave {
-      float fx, fy, phase, amplitude;
-    };
-    std::vector<Wave> waves;
-    for (int k = 0; k < 3; ++k) waves.push_back({frequency(rng), frequency(rng), phase(rng),
-                                                 amplitude(rng)});
-    const float level = base(rng);
-    for (int y = 0; y < kJpegHeight; ++y) {
-      auto* row = image.ptr<cv::Vec3b>(y);
-      for (int x = 0; x < kJpegWidth; ++x) {
-        float v = level + noise(rng);
-        for (const Wave& w : waves) v += w.amplitude * std::sin(w.fx * x + w.fy * y + w.phase);
-        row[x][ch] = cv::saturate_cast<uint8_t>(v);
-      }
-    }
-  }
-  return image;
-}
 
 // The synthetic JPEGs' folder: empty until the decode benchmark first runs; main() removes it.
 std::string& JpegDir() {
@@ -298,25 +271,12 @@ std::string& JpegDir() {
   return *dir;
 }
 
-// Writes the files once (quality 90, as typical of the data sets' photos) and lists them in
-// kClasses classes.
 const data::ImageList& Jpegs() {
   static const auto* list = [] {
     char dir_template[] = "/tmp/trainer_bench_XXXXXX";
     if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("mkdtemp failed");
     JpegDir() = dir_template;
-    std::mt19937 rng(7);
-    auto* images = new data::ImageList();
-    for (int k = 0; k < kClasses; ++k) images->class_names.push_back("class" + std::to_string(k));
-    for (int i = 0; i < kJpegs; ++i) {
-      const std::string path = JpegDir() + "/" + std::to_string(i) + ".jpg";
-      if (!cv::imwrite(path, SyntheticPhoto(rng), {cv::IMWRITE_JPEG_QUALITY, 90})) {
-        throw std::runtime_error("cannot write " + path);
-      }
-      images->paths.push_back(path);
-      images->labels.push_back(i % kClasses);
-    }
-    return images;
+    return new data::ImageList(WriteSyntheticPhotoFolder(JpegDir(), kClasses, kJpegsPerClass, 7));
   }();
   return *list;
 }
