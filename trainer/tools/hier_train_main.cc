@@ -124,8 +124,6 @@ int Score(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace
-
 // "hier-train", or "hier-train (rank R)" inside a data-parallel job, to start error lines with.
 std::string Me() {
   const char* rank = std::getenv("RANK");
@@ -133,6 +131,8 @@ std::string Me() {
              ? std::string("hier-train (rank ") + rank + ")"
              : std::string("hier-train");
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
