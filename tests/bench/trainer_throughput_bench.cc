@@ -44,6 +44,7 @@
 #include "trainer/data/image_source.h"
 #include "trainer/data/preprocess.h"
 #include "trainer/model/embedding_net.h"
+#include "trainer/train/model_settings.h"
 #include "trainer/train/optimization.h"
 #include "trainer/train/train_config.h"
 
@@ -102,32 +103,12 @@ train::TrainConfig ConfigFor(const ModelCase& c, bool with_hier) {
   return config;
 }
 
-model::EmbeddingNet MakeNet(const ModelCase& c, const train::TrainConfig& config) {
-  return model::EmbeddingNet(model::EmbeddingNetOptions()
-                                 .architecture(c.architecture)
-                                 .in_channels(c.channels)
-                                 .input_size(c.size)
-                                 .emb(config.emb)
-                                 .c(config.c)
-                                 .clip_r(config.clip_r));
-}
-
-// As trainer.cc's ObjectiveSettings and HierOptions (private there), from the same config fields,
-// so the benchmark follows the trainer's defaults.
-core::ObjectiveOptions ObjectiveFor(const train::TrainConfig& config, int64_t num_classes) {
-  return core::ObjectiveOptions(num_classes, config.emb)
-      .metric(core::ParseMetricLoss(config.loss))
-      .lambda_metric(config.lambda1)
-      .lambda_hier(config.lambda2)
-      .images_per_class(config.ipc)
-      .supcon_tau(config.supcon_tau)
-      .hier(core::HierLossOptions(config.emb)
-                .num_proxies(config.num_proxies)
-                .c(config.c)
-                .clip_r(config.clip_r)
-                .margin(config.margin)
-                .tau(config.tau)
-                .topk(config.topk));
+model::EmbeddingNet MakeNet(const ModelCase& c, train::TrainConfig config) {
+  config.model = c.architecture;
+  data::Preprocessing input;
+  input.channels = c.channels;
+  input.crop = c.size;
+  return model::EmbeddingNet(train::Architecture(config, input));
 }
 
 // Normalised-looking random images [B, C, S, S]: the convolutions' cost does not depend on the
@@ -151,7 +132,7 @@ class TrainingRig {
         images_(RandomImages(c)),
         labels_(GroupedLabels(c)),
         net_(MakeNet(c, config_)),
-        objective_(ObjectiveFor(config_, c.batch / c.images_per_class)) {
+        objective_(train::ObjectiveSettings(config_, c.batch / c.images_per_class)) {
     net_->train();
     optimization_ = std::make_unique<train::Optimization>(config_, net_, objective_,
                                                           kStepsPerEpoch, /*world_size=*/1);

@@ -20,6 +20,7 @@
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/distributed.h"
 #include "trainer/train/evaluation.h"
+#include "trainer/train/model_settings.h"
 #include "trainer/train/optimization.h"
 #include "trainer/train/run_directory.h"
 #include "trainer/train/run_report.h"
@@ -42,38 +43,6 @@ c10::Device PickDevice(const std::string& name, int64_t local_rank) {
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus));
   }
   return c10::Device(c10::kCPU);
-}
-
-model::EmbeddingNetOptions Architecture(const TrainConfig& config,
-                                        const data::Preprocessing& preprocessing) {
-  return model::EmbeddingNetOptions()
-      .architecture(config.model)
-      .in_channels(preprocessing.channels)
-      .input_size(preprocessing.crop)
-      .backbone_file(config.backbone_file)
-      .emb(config.emb)
-      .c(config.c)
-      .clip_r(config.clip_r);
-}
-
-core::HierLossOptions HierOptions(const TrainConfig& config) {
-  return core::HierLossOptions(config.emb)
-      .num_proxies(config.num_proxies)
-      .c(config.c)
-      .clip_r(config.clip_r)
-      .margin(config.margin)
-      .tau(config.tau)
-      .topk(config.topk);
-}
-
-core::ObjectiveOptions ObjectiveSettings(const TrainConfig& config, int64_t num_classes) {
-  return core::ObjectiveOptions(num_classes, config.emb)
-      .metric(core::ParseMetricLoss(config.loss))
-      .lambda_metric(config.lambda1)
-      .lambda_hier(config.lambda2)
-      .images_per_class(config.ipc)
-      .supcon_tau(config.supcon_tau)
-      .hier(HierOptions(config));
 }
 
 // Independent streams for the batches' augmentation and HIER's draws, keyed by position.
