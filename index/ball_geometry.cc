@@ -27,16 +27,16 @@ void LorentzVector(const float* p, int64_t dim, double c, double time_sign, floa
 absl::Status ValidateBallPoint(const float* point, int64_t dim, double c, const char* field) {
   for (int64_t i = 0; i < dim; ++i) {
     if (!std::isfinite(point[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": coordinate ", i, " is ", std::to_string(point[i]),
-                       "; every coordinate must be finite"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ": coordinate ", i, " is ",
+                                                     std::to_string(point[i]),
+                                                     "; every coordinate must be finite"));
     }
   }
   const double scaled = c * SquaredNorm(point, dim);
   if (scaled >= 1.0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": the point lies on or outside the Poincare ball of curvature ", c,
-        " (c|p|^2 = ", scaled, ", must be < 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": the point lies on or outside the Poincare ball of curvature ", c,
+                     " (c|p|^2 = ", scaled, ", must be < 1)"));
   }
   return absl::OkStatus();
 }

@@ -34,7 +34,8 @@ std::vector<float> RandomBallPoints(int64_t count, int64_t dim, double max_scale
       norm += x * x;
     }
     const double radius = fraction(rng) / std::sqrt(kC) / std::sqrt(norm);
-    for (int64_t j = 0; j < dim; ++j) points[i * dim + j] = static_cast<float>(direction[j] * radius);
+    for (int64_t j = 0; j < dim; ++j)
+      points[i * dim + j] = static_cast<float>(direction[j] * radius);
   }
   return points;
 }
@@ -53,7 +54,8 @@ std::vector<float> Lorentz(const std::vector<float>& points, int64_t dim, bool q
 std::vector<int64_t> Order(const std::vector<double>& key) {
   std::vector<int64_t> order(key.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key[a] < key[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return key[a] < key[b]; });
   return order;
 }
 
@@ -67,7 +69,8 @@ TEST(BallGeometryTest, LorentzInnerProductOrdersLikePoincareDistance) {
   for (int64_t q = 0; q < queries; ++q) {
     std::vector<double> distance(items), negative_product(items);
     for (int64_t i = 0; i < items; ++i) {
-      distance[i] = index::PoincareDistance(&query_points[q * kDim], &item_points[i * kDim], kDim, kC);
+      distance[i] =
+          index::PoincareDistance(&query_points[q * kDim], &item_points[i * kDim], kDim, kC);
       double product = 0;
       for (int64_t j = 0; j <= kDim; ++j) {
         product += static_cast<double>(query_vectors[q * (kDim + 1) + j]) *
@@ -75,7 +78,8 @@ TEST(BallGeometryTest, LorentzInnerProductOrdersLikePoincareDistance) {
       }
       negative_product[i] = -product;
       // The product is -cosh(sqrt(c) d) / c (float storage: relative error ~1e-6).
-      EXPECT_NEAR(std::acosh(-kC * product) / std::sqrt(kC), distance[i], 1e-3 * distance[i] + 1e-4);
+      EXPECT_NEAR(std::acosh(-kC * product) / std::sqrt(kC), distance[i],
+                  1e-3 * distance[i] + 1e-4);
     }
     const std::vector<int64_t> by_distance = Order(distance), by_product = Order(negative_product);
     EXPECT_TRUE(std::equal(by_distance.begin(), by_distance.begin() + k, by_product.begin()))
@@ -90,8 +94,8 @@ TEST(BallGeometryTest, DistanceHasTheClosedFormOfAPointFromTheOrigin) {
     // d(0, p) = (2 / sqrt c) artanh(sqrt c |p|).
     EXPECT_NEAR(index::PoincareDistance(origin, p, 2, kC),
                 2.0 / std::sqrt(kC) * std::atanh(std::sqrt(kC) * static_cast<float>(x)), 1e-9);
-    EXPECT_NEAR(index::PoincareDistance(p, origin, 2, kC), index::PoincareDistance(origin, p, 2, kC),
-                1e-12);
+    EXPECT_NEAR(index::PoincareDistance(p, origin, 2, kC),
+                index::PoincareDistance(origin, p, 2, kC), 1e-12);
   }
   const std::vector<float> points = RandomBallPoints(1, kDim, 0.9, 5);
   EXPECT_EQ(index::PoincareDistance(points.data(), points.data(), kDim, kC), 0.0);
