@@ -47,6 +47,7 @@
 #include "trainer/train/model_settings.h"
 #include "trainer/train/optimization.h"
 #include "trainer/train/train_config.h"
+#include "trainer/train/training_data.h"
 
 namespace hier::bench {
 namespace {
@@ -268,19 +269,17 @@ double MeanFileKiB(const data::ImageList& list) {
   return bytes / list.size() / 1024;
 }
 
-// The trainer's file source for 3-channel 224 crops with ImageNet's normalisation; `strict` so a
-// decode failure stops the benchmark instead of silently timing a substitute.
+// The trainer's file source with its defaults for an image folder (3-channel 224 crops after
+// resizing to 256, ImageNet's normalisation); `strict` so a decode failure stops the benchmark
+// instead of silently timing a substitute.
 void BM_DecodeTransform(benchmark::State& state) {
   ConfigureThreads(state);
   const data::ImageList& jpegs = Jpegs();
-  data::Preprocessing preprocessing;
-  preprocessing.channels = 3;
-  preprocessing.resize = 256;
-  preprocessing.crop = 224;
-  preprocessing.mean = {0.485, 0.456, 0.406};
-  preprocessing.std = {0.229, 0.224, 0.225};
+  train::TrainConfig folder;
+  folder.dataset = "folder";
+  const data::Preprocessing preprocessing = train::PreprocessingFor(folder);
   data::FileSourceOptions options;
-  options.train.size = 224;
+  options.train.size = static_cast<int>(preprocessing.crop);
   options.decode_threads = Threads(state);
   options.strict = true;
   options.skipped = std::make_shared<data::SkipLog>();
