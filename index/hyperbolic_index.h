@@ -1,0 +1,134 @@
+// Hyperbolic k-nearest neighbours over a mutable set of items: a candidate stage
+// (candidate_stage.h: the exact Lorentz scan or an approximate FAISS index) proposes `overfetch`
+// items, which are re-ranked by Poincaré distance in double on the stored coordinates, so the
+// top of the list is exact whenever the true neighbours are among the candidates.
+//
+// Items carry an optional label; a search may keep to one label. A label with few items is
+// scanned exactly; otherwise the candidates are filtered with an overfetch scaled by the label's
+// share of the items and doubled until k remain. A search that would need every item as a
+// candidate scans the items exactly instead.
+//
+// Thread-safety: every method may be called from any thread. Searches run concurrently; Upsert,
+// Delete and Restore take the lock exclusively, so they wait for running searches and new
+// searches wait for them (rw_mutex.h: a stream of searches cannot starve a writer). An
+// Upsert that makes the candidate stage retrain (candidate_stage.h) holds the lock for the
+// training.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "index/candidate_stage.h"
+#include "index/rw_mutex.h"
+
+namespace hier::index {
+
+struct IndexOptions {
+  int64_t dim = 128;
+  double c = 0.1;
+  CandidateStageOptions candidates;
+  int64_t default_overfetch = 100;  // candidates re-ranked when a search names none
+  int64_t max_k = 1000;
+  int threads = 1;                 // FAISS and OpenMP threads per call
+  int64_t label_scan_max = 20000;  // a label with at most this many items is scanned exactly
+};
+
+struct SearchOptions {
+  int64_t k = 10;
+  int64_t overfetch = 0;  // 0: the index's default; raised to k when smaller
+  std::string label;      // non-empty: only items with this label
+};
+
+struct Neighbour {
+  int64_t id = 0;
+  double distance = 0;  // Poincaré distance to the query
+};
+
+class HyperbolicIndex {
+ public:
+  // InvalidArgument naming the option when one is out of range.
+  static absl::StatusOr<std::unique_ptr<HyperbolicIndex>> Create(const IndexOptions& options);
+  ~HyperbolicIndex();
+
+  // Adds or replaces items: `points` holds ids.size() rows of dim floats, each inside the ball;
+  // `labels` is empty or holds one label per id. Nothing changes unless every row is valid.
+  absl::Status Upsert(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                      absl::Span<const std::string> labels = {});
+
+  // Removes items; NotFound naming the first unknown id (and nothing is removed).
+  absl::Status Delete(absl::Span<const int64_t> ids);
+
+  // The k nearest items to `query` (dim floats), nearest first. FailedPrecondition when the
+  // index is empty, NotFound when no item has the requested label.
+  absl::StatusOr<std::vector<Neighbour>> Search(absl::Span<const float> query,
+                                                const SearchOptions& options) const;
+
+  // Search for each row of `queries`, as one batch through the candidate stage.
+  absl::StatusOr<std::vector<std::vector<Neighbour>>> SearchBatch(
+      absl::Span<const float> queries, const SearchOptions& options) const;
+
+  // The k nearest other items to item `id`; NotFound when there is no such item.
+  absl::StatusOr<std::vector<Neighbour>> SearchById(int64_t id, const SearchOptions& options) const;
+
+  // Replaces every item with these and the candidate stage with the one `candidates` holds (a
+  // serialized stage taken when the items differed from these only in `changed_since`), or,
+  // when `candidates` is empty or does not read, with one rebuilt from the items. Returns whether
+  // the serialized stage was used; `*problem` says why not when it was given but unusable.
+  absl::StatusOr<bool> Restore(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                               absl::Span<const std::string> labels,
+                               absl::Span<const uint8_t> candidates,
+                               absl::Span<const int64_t> changed_since, std::string* problem);
+
+  // The candidate stage's state for a snapshot; empty when the stage is cheaper to rebuild.
+  std::vector<uint8_t> SerializeCandidates() const;
+  // False when the candidate stage is rebuilt from the items as fast as it is read back.
+  bool snapshots_worthwhile() const;
+
+  bool Contains(int64_t id) const;
+  int64_t size() const;
+  // The candidate stage in words (candidate_stage.h).
+  std::string Describe() const;
+  // Bytes held: coordinates, labels and the candidate stage, roughly.
+  int64_t memory_bytes() const;
+  const IndexOptions& options() const { return options_; }
+
+ private:
+  HyperbolicIndex(const IndexOptions& options, std::unique_ptr<CandidateStage> candidates);
+
+  absl::Status CheckRows(absl::Span<const float> points, int64_t rows, const char* field) const;
+  absl::Status CheckSearch(const SearchOptions& options) const;
+  std::vector<Neighbour> SearchLocked(const float* query, const SearchOptions& options,
+                                      int64_t exclude) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // Exact distances from `query` to the candidates that are live, carry `label` (when
+  // non-empty) and are not `exclude`.
+  std::vector<Neighbour> Rerank(const float* query, const int64_t* candidates, int64_t count,
+                                const std::string& label, int64_t exclude) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // Exact distances from `query` to every item (with `label` when non-empty) but `exclude`.
+  std::vector<Neighbour> ScanExactly(const float* query, const std::string& label,
+                                     int64_t exclude) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  void PutRow(int64_t id, const float* point, const std::string& label)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void RemoveRow(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void RebuildCandidatesIfWanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const IndexOptions options_;
+  mutable RwMutex mutex_;
+  const std::unique_ptr<CandidateStage> candidates_ ABSL_PT_GUARDED_BY(mutex_);
+  // Dense rows (a removed row is filled with the last one): id, Poincaré coordinates, label.
+  std::vector<int64_t> ids_ ABSL_GUARDED_BY(mutex_);
+  std::vector<float> points_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> labels_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<int64_t, int64_t> row_of_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, absl::flat_hash_set<int64_t>> ids_by_label_
+      ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace hier::index

@@ -1,0 +1,375 @@
+// The approximate candidate stages: a FAISS index built with L2 on tangent (logmap0)
+// coordinates, where approximate structures keep hyperbolic neighbourhoods (architecture.md
+// decision 1). Items get FAISS labels of their own; IVF indexes remove entries in place (a
+// hash-table direct map), the others mark them deleted and are rebuilt once the deleted outnumber
+// the live.
+#include <faiss/IVFlib.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "index/ball_geometry.h"
+#include "index/byte_io.h"
+#include "index/candidate_stage.h"
+
+namespace hier::index {
+namespace {
+
+constexpr uint32_t kTangentFormat = 1;
+// Training points per IVF list in the sample (FAISS asks for at least 39).
+constexpr int64_t kTrainPointsPerList = 50;
+// An automatically sized IVF is retrained once it holds this many times its training size.
+constexpr int64_t kRetrainGrowth = 4;
+
+// The FAISS factory string for a named kind, or the kind itself.
+std::string FactoryString(const CandidateStageOptions& options, int64_t nlist) {
+  if (options.kind == "ivf-flat") return absl::StrCat("IVF", nlist, ",Flat");
+  if (options.kind == "ivf-sq8") return absl::StrCat("IVF", nlist, ",SQ8");
+  if (options.kind == "hnsw") return absl::StrCat("HNSW", options.hnsw_m);
+  return options.kind;
+}
+
+bool NamedIvf(const std::string& kind) { return kind == "ivf-flat" || kind == "ivf-sq8"; }
+
+std::vector<float> TangentRows(absl::Span<const float> points, int64_t dim, double c) {
+  std::vector<float> tangent(points.size());
+  for (size_t row = 0; row * dim < points.size(); ++row) {
+    LogMap0(points.data() + row * dim, dim, c, tangent.data() + row * dim);
+  }
+  return tangent;
+}
+
+class TangentStage final : public CandidateStage {
+ public:
+  TangentStage(const CandidateStageOptions& options, int64_t dim, double c)
+      : options_(options), dim_(dim), c_(c) {
+    std::unique_ptr<faiss::Index> probe(
+        faiss::index_factory(dim, FactoryString(options, 1).c_str()));
+    needs_training_ = !probe->is_trained;
+    if (needs_training_) {
+      Reset(std::make_unique<faiss::IndexFlatL2>(dim), "Flat");
+    } else {
+      Reset(Configure(std::move(probe)), FactoryString(options, 1));
+    }
+  }
+
+  void Add(absl::Span<const int64_t> ids, absl::Span<const float> points) override {
+    const int64_t count = static_cast<int64_t>(ids.size());
+    if (count == 0) return;
+    const std::vector<float> tangent = TangentRows(points, dim_, c_);
+    std::vector<faiss::Index::idx_t> labels(count);
+    std::iota(labels.begin(), labels.end(), next_label_);
+    if (removes_in_place_) {
+      index_->add_with_ids(count, tangent.data(), labels.data());
+    } else {
+      index_->add(count, tangent.data());  // labels are the running count of entries
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      label_of_[ids[i]] = labels[i];
+      id_of_[labels[i]] = ids[i];
+    }
+    next_label_ += count;
+  }
+
+  void Remove(absl::Span<const int64_t> ids) override {
+    std::vector<faiss::Index::idx_t> removed;
+    for (int64_t id : ids) {
+      const auto found = label_of_.find(id);
+      if (found == label_of_.end()) continue;
+      removed.push_back(found->second);
+      id_of_.erase(found->second);
+      label_of_.erase(found);
+    }
+    if (removes_in_place_ && !removed.empty()) {
+      index_->remove_ids(faiss::IDSelectorArray(removed.size(), removed.data()));
+    } else {
+      deleted_entries_ += static_cast<int64_t>(removed.size());
+    }
+  }
+
+  void Search(absl::Span<const float> queries, int64_t wanted, int threads,
+              int64_t* out) const override {
+    const int64_t count = static_cast<int64_t>(queries.size()) / dim_;
+    std::fill(out, out + count * wanted, -1);
+    const int64_t live = static_cast<int64_t>(label_of_.size());
+    if (live == 0) return;
+    // Deleted entries still in the index take places; ask for enough to make up for them.
+    const int64_t fetch =
+        std::min<int64_t>(index_->ntotal, wanted + (wanted * deleted_entries_ + live - 1) / live);
+    const std::vector<float> tangent = TangentRows(queries, dim_, c_);
+    std::vector<float> distances(count * fetch);
+    std::vector<faiss::Index::idx_t> labels(count * fetch);
+    omp_set_num_threads(threads);
+    index_->search(count, tangent.data(), fetch, distances.data(), labels.data());
+    for (int64_t q = 0; q < count; ++q) {
+      int64_t kept = 0;
+      for (int64_t j = 0; j < fetch && kept < wanted; ++j) {
+        const auto found = id_of_.find(labels[q * fetch + j]);
+        if (found != id_of_.end()) out[q * wanted + kept++] = found->second;
+      }
+    }
+  }
+
+  bool WantsRebuild() const override {
+    const int64_t live = static_cast<int64_t>(label_of_.size());
+    if (needs_training_ && trained_on_ == 0) return live >= options_.min_train_items;
+    if (needs_training_ && options_.nlist == 0 && NamedIvf(options_.kind) &&
+        live > kRetrainGrowth * trained_on_) {
+      return true;
+    }
+    return deleted_entries_ > std::max<int64_t>(live, 1000);
+  }
+
+  void Rebuild(absl::Span<const int64_t> ids, absl::Span<const float> points,
+               int threads) override {
+    omp_set_num_threads(threads);
+    const int64_t count = static_cast<int64_t>(ids.size());
+    trained_on_ = 0;
+    if (!needs_training_) {
+      const std::string factory = FactoryString(options_, 1);
+      Reset(Configure(std::unique_ptr<faiss::Index>(faiss::index_factory(dim_, factory.c_str()))),
+            factory);
+    } else if (count < options_.min_train_items) {
+      Reset(std::make_unique<faiss::IndexFlatL2>(dim_), "Flat");
+    } else {
+      const std::string factory = FactoryString(options_, AutomaticNlist(count));
+      Reset(Train(factory, points, count), factory);
+    }
+    Add(ids, points);
+  }
+
+  bool persistent() const override { return true; }
+
+  std::vector<uint8_t> Serialize() const override {
+    std::vector<uint8_t> out;
+    AppendValue(&out, kTangentFormat);
+    AppendValue(&out, dim_);
+    AppendValue(&out, trained_on_);
+    AppendValue(&out, train_sample_);
+    AppendValue(&out, next_label_);
+    AppendValue(&out, deleted_entries_);
+    AppendString(&out, factory_);
+    AppendValue<uint64_t>(&out, label_of_.size());
+    for (const auto& [id, label] : label_of_) {
+      AppendValue(&out, id);
+      AppendValue(&out, label);
+    }
+    faiss::VectorIOWriter writer;
+    faiss::write_index(index_.get(), &writer);
+    AppendBytes(&out, writer.data);
+    return out;
+  }
+
+  absl::Status Deserialize(absl::Span<const uint8_t> bytes) override {
+    ByteReader reader(bytes);
+    uint32_t format = 0;
+    int64_t dim = 0, trained_on = 0, train_sample = 0, next_label = 0, deleted = 0;
+    uint64_t entries = 0;
+    std::string factory;
+    if (!reader.Read(&format) || format != kTangentFormat || !reader.Read(&dim) || dim != dim_ ||
+        !reader.Read(&trained_on) || !reader.Read(&train_sample) || !reader.Read(&next_label) ||
+        !reader.Read(&deleted) || !reader.ReadString(&factory) || !reader.Read(&entries)) {
+      return absl::DataLossError("candidates: the snapshot's header does not match this index");
+    }
+    absl::flat_hash_map<int64_t, int64_t> label_of, id_of;
+    for (uint64_t i = 0; i < entries; ++i) {
+      int64_t id = 0, label = 0;
+      if (!reader.Read(&id) || !reader.Read(&label)) {
+        return absl::DataLossError("candidates: the snapshot's item list is cut short");
+      }
+      label_of[id] = label;
+      id_of[label] = id;
+    }
+    absl::Span<const uint8_t> faiss_bytes;
+    if (!reader.ReadBytes(&faiss_bytes) || !reader.at_end()) {
+      return absl::DataLossError("candidates: the snapshot's FAISS index is cut short");
+    }
+    std::unique_ptr<faiss::Index> index;
+    try {
+      faiss::VectorIOReader faiss_reader;
+      faiss_reader.data.assign(faiss_bytes.begin(), faiss_bytes.end());
+      index.reset(faiss::read_index(&faiss_reader));
+    } catch (const faiss::FaissException& e) {
+      return absl::DataLossError(
+          absl::StrCat("candidates: FAISS cannot read the snapshot: ", e.what()));
+    }
+    if (index->d != dim_ || index->ntotal < static_cast<int64_t>(entries)) {
+      return absl::DataLossError("candidates: the snapshot's FAISS index does not match its items");
+    }
+    Reset(Configure(std::move(index)), std::move(factory));
+    label_of_ = std::move(label_of);
+    id_of_ = std::move(id_of);
+    trained_on_ = trained_on;
+    train_sample_ = train_sample;
+    next_label_ = next_label;
+    deleted_entries_ = deleted;
+    return absl::OkStatus();
+  }
+
+  std::string Describe() const override {
+    if (needs_training_ && trained_on_ == 0) {
+      return absl::StrCat(options_.kind, ": exact L2 scan on tangent coordinates over ",
+                          label_of_.size(), " items until ", options_.min_train_items,
+                          " are there to train on");
+    }
+    std::string text = absl::StrCat(options_.kind, ": ", factory_, " on tangent coordinates, ",
+                                    label_of_.size(), " items");
+    if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
+      absl::StrAppend(&text, ", nprobe ", ivf->nprobe, ", trained on ", train_sample_, " of ",
+                      trained_on_);
+    }
+    if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
+      absl::StrAppend(&text, ", efSearch ", hnsw->hnsw.efSearch);
+    }
+    if (deleted_entries_ > 0) absl::StrAppend(&text, ", ", deleted_entries_, " deleted entries");
+    return text;
+  }
+
+  int64_t memory_bytes() const override {
+    int64_t bytes = static_cast<int64_t>((label_of_.capacity() + id_of_.capacity()) *
+                                         (2 * sizeof(int64_t) + 1));
+    if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
+      bytes += static_cast<int64_t>(ivf->nlist * ivf->d * sizeof(float));
+      for (size_t list = 0; list < ivf->nlist; ++list) {
+        bytes += static_cast<int64_t>(ivf->invlists->list_size(list) *
+                                      (ivf->code_size + sizeof(faiss::Index::idx_t)));
+      }
+      bytes += static_cast<int64_t>(ivf->direct_map.hashtable.size() * 4 * sizeof(int64_t));
+    } else if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
+      bytes += index_->ntotal * dim_ * static_cast<int64_t>(sizeof(float)) +
+               static_cast<int64_t>(hnsw->hnsw.neighbors.size() * sizeof(int32_t));
+    } else {
+      bytes += index_->ntotal * dim_ * static_cast<int64_t>(sizeof(float));
+    }
+    return bytes;
+  }
+
+ private:
+  // Applies the search settings and the removal mode to a fresh or read index.
+  std::unique_ptr<faiss::Index> Configure(std::unique_ptr<faiss::Index> index) {
+    if (faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get())) {
+      ivf->nprobe = static_cast<size_t>(std::min<int64_t>(options_.nprobe, ivf->nlist));
+      if (ivf->direct_map.type != faiss::DirectMap::Hashtable) {
+        ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
+      }
+    }
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get())) {
+      hnsw->hnsw.efConstruction = static_cast<int>(options_.ef_construction);
+      hnsw->hnsw.efSearch = static_cast<int>(options_.ef_search);
+    }
+    return index;
+  }
+
+  // IVF lists for `count` items: the configured number, else 4 sqrt(count) (at most one list
+  // per kTrainPointsPerList items).
+  int64_t AutomaticNlist(int64_t count) const {
+    if (options_.nlist > 0) return options_.nlist;
+    return std::clamp<int64_t>(std::llround(4 * std::sqrt(static_cast<double>(count))), 1,
+                               std::max<int64_t>(1, count / kTrainPointsPerList));
+  }
+
+  // An empty index built from `factory`, trained on a sample of the `count` rows of `points`.
+  std::unique_ptr<faiss::Index> Train(const std::string& factory, absl::Span<const float> points,
+                                      int64_t count) {
+    std::unique_ptr<faiss::Index> index(faiss::index_factory(dim_, factory.c_str()));
+    const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get());
+    const int64_t nlist = ivf != nullptr ? static_cast<int64_t>(ivf->nlist) : 1;
+    const int64_t sample =
+        std::min(count, std::max(options_.min_train_items, kTrainPointsPerList * nlist));
+    std::vector<int64_t> rows(count);
+    std::iota(rows.begin(), rows.end(), 0);
+    std::mt19937_64 rng(options_.train_seed);
+    for (int64_t i = 0; i < sample; ++i) {
+      std::swap(rows[i], rows[std::uniform_int_distribution<int64_t>(i, count - 1)(rng)]);
+    }
+    std::vector<float> chosen(sample * dim_);
+    for (int64_t i = 0; i < sample; ++i) {
+      std::copy_n(points.data() + rows[i] * dim_, dim_, chosen.data() + i * dim_);
+    }
+    const std::vector<float> tangent = TangentRows(chosen, dim_, c_);
+    index->train(sample, tangent.data());
+    trained_on_ = count;
+    train_sample_ = sample;
+    return Configure(std::move(index));
+  }
+
+  // Starts over with an empty `index` built from `factory`.
+  void Reset(std::unique_ptr<faiss::Index> index, std::string factory) {
+    index_ = std::move(index);
+    factory_ = std::move(factory);
+    removes_in_place_ = faiss::ivflib::try_extract_index_ivf(index_.get()) != nullptr;
+    label_of_.clear();
+    id_of_.clear();
+    next_label_ = 0;
+    deleted_entries_ = 0;
+  }
+
+  const CandidateStageOptions options_;
+  const int64_t dim_;
+  const double c_;
+  bool needs_training_ = false;
+  std::unique_ptr<faiss::Index> index_;  // an exact L2 scan until there is enough to train on
+  std::string factory_;                  // the FAISS factory string index_ was built from
+  bool removes_in_place_ = false;        // IVF: entries leave the lists; else marked deleted
+  int64_t trained_on_ = 0;               // items when trained (0: not trained yet)
+  int64_t train_sample_ = 0;             // items in the training sample
+  absl::flat_hash_map<int64_t, int64_t> label_of_;  // item id -> FAISS label
+  absl::flat_hash_map<int64_t, int64_t> id_of_;     // FAISS label -> item id
+  int64_t next_label_ = 0;
+  int64_t deleted_entries_ = 0;  // entries still in index_ whose items are gone
+};
+
+}  // namespace
+
+std::unique_ptr<CandidateStage> MakeTangentStage(const CandidateStageOptions& options, int64_t dim,
+                                                 double c) {
+  return std::make_unique<TangentStage>(options, dim, c);
+}
+
+absl::StatusOr<std::unique_ptr<CandidateStage>> MakeCandidateStage(
+    const CandidateStageOptions& options, int64_t dim, double c) {
+  const auto at_least = [](const char* field, int64_t value, int64_t least) {
+    return value >= least ? absl::OkStatus()
+                          : absl::InvalidArgumentError(absl::StrCat(
+                                "candidates.", field, ": must be >= ", least, ", got ", value));
+  };
+  for (const absl::Status& status :
+       {at_least("nlist", options.nlist, 0), at_least("nprobe", options.nprobe, 1),
+        at_least("hnsw_m", options.hnsw_m, 2),
+        at_least("ef_construction", options.ef_construction, 1),
+        at_least("ef_search", options.ef_search, 1),
+        at_least("min_train_items", options.min_train_items, 1)}) {
+    if (!status.ok()) return status;
+  }
+  if (options.kind == "exact") return MakeLorentzScanStage(dim, c);
+  if (options.kind.empty()) {
+    return absl::InvalidArgumentError(
+        "candidates.kind: empty; use exact, ivf-flat, ivf-sq8, hnsw or a FAISS factory string");
+  }
+  try {
+    std::unique_ptr<faiss::Index> probe(
+        faiss::index_factory(dim, FactoryString(options, 1).c_str()));
+  } catch (const faiss::FaissException& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "candidates.kind: \"", options.kind,
+        "\" is neither exact, ivf-flat, ivf-sq8, hnsw nor a FAISS factory string FAISS accepts (",
+        e.what(), ")"));
+  }
+  return MakeTangentStage(options, dim, c);
+}
+
+}  // namespace hier::index
