@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package hier-serve needs to build, test and run. Idempotent: packages
-# already present are skipped, and the package lists are refreshed at most once per call.
+# Installs every Debian 12 package hier-serve needs to build, test and run, then (on AVX2 CPUs)
+# builds Debian's FAISS source for AVX2 (build-faiss-avx2.sh). Idempotent: packages already present
+# are skipped, and the package lists are refreshed at most once per call.
 set -euo pipefail
 
 PACKAGES=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config
+  # fetching and patching Debian's FAISS source (build-faiss-avx2.sh)
+  curl ca-certificates patch xz-utils libblas-dev liblapack-dev
   # trainer: LibTorch (CPU) with an optimised BLAS behind it, Gloo for multi-process training
   libtorch-dev libopenblas0-openmp libgloo-dev zlib1g-dev
   # index and server
@@ -27,12 +30,12 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+  echo "install-deps: installing ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
 fi
-
-as_root=()
-if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
-echo "install-deps: installing ${missing[*]}"
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "${missing[@]}"
+bash "$(dirname "${BASH_SOURCE[0]}")/build-faiss-avx2.sh"

@@ -14,12 +14,13 @@ double SquaredNorm(const float* p, int64_t dim) {
   return sum;
 }
 
-// Writes the hyperboloid point of p with its time coordinate multiplied by `time_sign`.
-void LorentzVector(const float* p, int64_t dim, double c, double time_sign, float* out) {
+// a = x0 - 1/sqrt(c) = 2 sqrt(c) |p|^2 / (1 - c|p|^2) for the hyperboloid point x of p, and the
+// spatial coordinates xi = 2 pi / (1 - c|p|^2) written to `out`.
+double SpatialAndShiftedTime(const float* p, int64_t dim, double c, float* out) {
   const double squared = SquaredNorm(p, dim);
   const double denominator = 1.0 - c * squared;
   for (int64_t i = 0; i < dim; ++i) out[i] = static_cast<float>(2.0 * p[i] / denominator);
-  out[dim] = static_cast<float>(time_sign * (1.0 + c * squared) / (std::sqrt(c) * denominator));
+  return 2.0 * std::sqrt(c) * squared / denominator;
 }
 
 }  // namespace
@@ -54,11 +55,15 @@ double PoincareDistance(const float* p, const float* q, int64_t dim, double c) {
 }
 
 void LorentzItemVector(const float* p, int64_t dim, double c, float* out) {
-  LorentzVector(p, dim, c, 1.0, out);
+  const double a = SpatialAndShiftedTime(p, dim, c, out);
+  out[dim] = static_cast<float>(a);
+  out[dim + 1] = static_cast<float>(a);
 }
 
 void LorentzQueryVector(const float* q, int64_t dim, double c, float* out) {
-  LorentzVector(q, dim, c, -1.0, out);
+  const double b = SpatialAndShiftedTime(q, dim, c, out);
+  out[dim] = static_cast<float>(-b);
+  out[dim + 1] = static_cast<float>(-1.0 / std::sqrt(c));
 }
 
 void LogMap0(const float* p, int64_t dim, double c, float* out) {

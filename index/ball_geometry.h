@@ -20,14 +20,20 @@ absl::Status ValidateBallPoint(const float* point, int64_t dim, double c, const 
 // Hyperbolic distance (1/sqrt c) arcosh(1 + 2c|p-q|^2 / ((1-c|p|^2)(1-c|q|^2))), in double.
 double PoincareDistance(const float* p, const float* q, int64_t dim, double c);
 
-// The stored vector of an item: hyperboloid coordinates (x1..xd, x0), with
-// x0 = (1 + c|p|^2) / (sqrt(c) (1 - c|p|^2)) and xi = 2 pi / (1 - c|p|^2), written to `out`
-// (dim + 1 floats).
+// Floats in an item's or a query's Lorentz vector.
+constexpr int64_t LorentzWidth(int64_t dim) { return dim + 2; }
+
+// The stored vector of an item, from its hyperboloid point x (x0 = (1 + c|p|^2) /
+// (sqrt(c) (1 - c|p|^2)), xi = 2 pi / (1 - c|p|^2)): (x1..xd, a, a) with a = x0 - 1/sqrt(c),
+// written to `out` (LorentzWidth(dim) floats).
 void LorentzItemVector(const float* p, int64_t dim, double c, float* out);
 
-// The query vector (y1..yd, -y0): its inner product with an item vector is the Lorentz product
-// <x, y>_L = -cosh(sqrt(c) d) / c, which grows as the distance d shrinks, so a
-// maximum-inner-product scan over item vectors returns neighbours in Poincaré order.
+// The query vector (y1..yd, -b, -1/sqrt(c)) with b = y0 - 1/sqrt(c). Its inner product with an
+// item vector is <x, y>_L + b/sqrt(c) + 1/c, where the Lorentz product <x, y>_L =
+// -cosh(sqrt(c) d) / c grows as the distance d shrinks: a query-only shift, so a
+// maximum-inner-product scan over item vectors returns neighbours in Poincaré order. Unlike the
+// plain (x1..xd, x0) . (y1..yd, -y0), whose terms stay near 1/c while the product flattens
+// around -1/c, these terms vanish at the origin, so float32 still orders close points there.
 void LorentzQueryVector(const float* q, int64_t dim, double c, float* out);
 
 // Tangent coordinates at the origin: logmap0(p) = artanh(sqrt c |p|) p / (sqrt c |p|).

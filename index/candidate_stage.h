@@ -4,12 +4,13 @@
 //
 // Kinds, chosen by name or by a FAISS factory string:
 //   exact     a flat inner-product scan over the items' Lorentz vectors: exact ordering;
-//   ivf-flat  IVF lists (L2 on tangent logmap0 coordinates), full vectors;
+//   ivf-flat  IVF lists with full vectors;
 //   ivf-sq8   the same with 8-bit scalar-quantised vectors (a quarter of the memory);
-//   hnsw      an HNSW graph (L2 on tangent coordinates);
-//   any other string is a FAISS index_factory string, built with L2 on tangent coordinates.
-// A kind that needs training scans all items exactly in tangent space until it holds
-// `min_train_items`, then trains on a sample of them.
+//   hnsw      an HNSW graph;
+//   any other string is a FAISS index_factory string.
+// Approximate kinds use L2 on the Poincaré coordinates (or, by option, on logmap0 tangent
+// coordinates: measured worse, README "Index"). A kind that needs training scans all items
+// exactly until it holds `min_train_items`, then trains on a sample of them.
 //
 // Thread-safety: Search is const and may run concurrently; Add, Remove and Rebuild may not run
 // alongside anything else (HyperbolicIndex holds the lock).
@@ -28,6 +29,8 @@ namespace hier::index {
 
 struct CandidateStageOptions {
   std::string kind = "exact";
+  // What approximate kinds index with L2: "poincare" (the points) or "tangent" (logmap0).
+  std::string coordinates = "poincare";
   int64_t nlist = 0;    // IVF lists; 0: 4 sqrt(n) at training, retrained as n grows 4x
   int64_t nprobe = 64;  // IVF lists visited per query
   int64_t hnsw_m = 32;  // HNSW links per node
@@ -81,9 +84,16 @@ class CandidateStage {
 absl::StatusOr<std::unique_ptr<CandidateStage>> MakeCandidateStage(
     const CandidateStageOptions& options, int64_t dim, double c);
 
+// IVF lists for `items` items when the options leave nlist at 0: 4 sqrt(items), at most one
+// list per TrainingSampleSize(1) items.
+int64_t AutomaticNlist(int64_t items);
+
+// Items an IVF of `nlist` lists is trained on (a sample; FAISS asks for at least 39 per list).
+int64_t TrainingSampleSize(int64_t nlist);
+
 // The two implementations MakeCandidateStage chooses between.
 std::unique_ptr<CandidateStage> MakeLorentzScanStage(int64_t dim, double c);
-std::unique_ptr<CandidateStage> MakeTangentStage(const CandidateStageOptions& options, int64_t dim,
-                                                 double c);
+std::unique_ptr<CandidateStage> MakeApproximateStage(const CandidateStageOptions& options,
+                                                     int64_t dim, double c);
 
 }  // namespace hier::index

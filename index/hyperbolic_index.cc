@@ -1,5 +1,7 @@
 #include "index/hyperbolic_index.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -76,6 +78,10 @@ absl::Status HyperbolicIndex::CheckRows(absl::Span<const float> points, int64_t 
   return absl::OkStatus();
 }
 
+int HyperbolicIndex::ThreadsFor(const SearchOptions& options) const {
+  return options.threads > 0 ? options.threads : options_.threads;
+}
+
 absl::Status HyperbolicIndex::CheckSearch(const SearchOptions& options) const {
   if (options.k < 1 || options.k > options_.max_k) {
     return absl::InvalidArgumentError(
@@ -84,6 +90,10 @@ absl::Status HyperbolicIndex::CheckSearch(const SearchOptions& options) const {
   if (options.overfetch < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("overfetch: must be >= 0, got ", options.overfetch));
+  }
+  if (options.threads < 0 || options.threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads: must be in [0, 1024], got ", options.threads));
   }
   return absl::OkStatus();
 }
@@ -112,6 +122,7 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
                  points.begin() + (r + 1) * options_.dim);
   }
   WriterLock lock(&mutex_);
+  omp_set_num_threads(options_.threads);  // FAISS adds and trains on this thread's OpenMP team
   candidates_->Remove(added_ids);
   static const std::string kNoLabel;
   for (size_t i = 0; i < added_ids.size(); ++i) {
@@ -130,6 +141,7 @@ absl::Status HyperbolicIndex::Delete(absl::Span<const int64_t> ids) {
       return absl::NotFoundError(absl::StrCat("ids: no item has id ", id));
     }
   }
+  omp_set_num_threads(options_.threads);
   candidates_->Remove(ids);
   for (int64_t id : ids) {
     if (row_of_.contains(id)) RemoveRow(id);
@@ -214,7 +226,7 @@ std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
   // item scans them exactly instead (an approximate stage cannot list them all).
   for (; wanted < size; wanted *= 2) {
     candidates.resize(wanted);
-    candidates_->Search(absl::MakeConstSpan(query, options_.dim), wanted, options_.threads,
+    candidates_->Search(absl::MakeConstSpan(query, options_.dim), wanted, ThreadsFor(options),
                         candidates.data());
     std::vector<Neighbour> neighbours =
         Rerank(query, candidates.data(), wanted, options.label, exclude);
@@ -244,8 +256,9 @@ absl::StatusOr<std::vector<std::vector<Neighbour>>> HyperbolicIndex::SearchBatch
       static_cast<int64_t>(ids_.size()),
       std::max(options.k, options.overfetch > 0 ? options.overfetch : options_.default_overfetch));
   std::vector<int64_t> candidates(count * wanted);
-  candidates_->Search(queries, wanted, options_.threads, candidates.data());
-#pragma omp parallel for num_threads(options_.threads) schedule(dynamic, 16)
+  const int threads = ThreadsFor(options);
+  candidates_->Search(queries, wanted, threads, candidates.data());
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
   for (int64_t q = 0; q < count; ++q) {
     results[q] = Nearest(Rerank(&queries[q * options_.dim], &candidates[q * wanted], wanted,
                                 options.label, /*exclude=*/-1),
@@ -306,6 +319,7 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
         absl::StrCat("labels: expected ", ids.size(), " (one per id), got ", labels.size()));
   }
   WriterLock lock(&mutex_);
+  omp_set_num_threads(options_.threads);
   ids_.clear();
   points_.clear();
   labels_.clear();

@@ -44,6 +44,7 @@ struct SearchOptions {
   int64_t k = 10;
   int64_t overfetch = 0;  // 0: the index's default; raised to k when smaller
   std::string label;      // non-empty: only items with this label
+  int threads = 0;        // FAISS and OpenMP threads; 0: the index's
 };
 
 struct Neighbour {
@@ -104,6 +105,7 @@ class HyperbolicIndex {
 
   absl::Status CheckRows(absl::Span<const float> points, int64_t rows, const char* field) const;
   absl::Status CheckSearch(const SearchOptions& options) const;
+  int ThreadsFor(const SearchOptions& options) const;
   std::vector<Neighbour> SearchLocked(const float* query, const SearchOptions& options,
                                       int64_t exclude) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   // Exact distances from `query` to the candidates that are live, carry `label` (when

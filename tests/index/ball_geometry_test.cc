@@ -42,10 +42,11 @@ std::vector<float> RandomBallPoints(int64_t count, int64_t dim, double max_scale
 
 std::vector<float> Lorentz(const std::vector<float>& points, int64_t dim, bool query) {
   const int64_t count = static_cast<int64_t>(points.size()) / dim;
-  std::vector<float> out(count * (dim + 1));
+  const int64_t width = index::LorentzWidth(dim);
+  std::vector<float> out(count * width);
   for (int64_t i = 0; i < count; ++i) {
     (query ? index::LorentzQueryVector : index::LorentzItemVector)(&points[i * dim], dim, kC,
-                                                                   &out[i * (dim + 1)]);
+                                                                   &out[i * width]);
   }
   return out;
 }
@@ -59,32 +60,77 @@ std::vector<int64_t> Order(const std::vector<double>& key) {
   return order;
 }
 
+// The inner products (in double) of a query's Lorentz vector with every item's, negated, so that
+// smaller is nearer.
+std::vector<double> NegativeProducts(const std::vector<float>& query_vectors, int64_t q,
+                                     const std::vector<float>& item_vectors) {
+  const int64_t width = index::LorentzWidth(kDim);
+  const int64_t items = static_cast<int64_t>(item_vectors.size()) / width;
+  std::vector<double> negative(items);
+  for (int64_t i = 0; i < items; ++i) {
+    double product = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      product += static_cast<double>(query_vectors[q * width + j]) * item_vectors[i * width + j];
+    }
+    negative[i] = -product;
+  }
+  return negative;
+}
+
 TEST(BallGeometryTest, LorentzInnerProductOrdersLikePoincareDistance) {
   // Items up to 0.999 of the radius (well past the clip sphere of clip_r 2.3, at 0.62).
-  const int64_t items = 2000, queries = 50, k = 10;
+  const int64_t items = 2000, queries = 50, k = 10, width = index::LorentzWidth(kDim);
   const std::vector<float> item_points = RandomBallPoints(items, kDim, 0.999, 1);
   const std::vector<float> query_points = RandomBallPoints(queries, kDim, 0.95, 2);
   const std::vector<float> item_vectors = Lorentz(item_points, kDim, false);
   const std::vector<float> query_vectors = Lorentz(query_points, kDim, true);
   for (int64_t q = 0; q < queries; ++q) {
-    std::vector<double> distance(items), negative_product(items);
+    std::vector<double> distance(items);
+    const std::vector<double> negative_product = NegativeProducts(query_vectors, q, item_vectors);
+    // The product is the Lorentz product -cosh(sqrt(c) d) / c shifted by b / sqrt(c) + 1/c.
+    const double b = -query_vectors[q * width + kDim];
     for (int64_t i = 0; i < items; ++i) {
       distance[i] =
           index::PoincareDistance(&query_points[q * kDim], &item_points[i * kDim], kDim, kC);
-      double product = 0;
-      for (int64_t j = 0; j <= kDim; ++j) {
-        product += static_cast<double>(query_vectors[q * (kDim + 1) + j]) *
-                   item_vectors[i * (kDim + 1) + j];
-      }
-      negative_product[i] = -product;
-      // The product is -cosh(sqrt(c) d) / c (float storage: relative error ~1e-6).
-      EXPECT_NEAR(std::acosh(-kC * product) / std::sqrt(kC), distance[i],
-                  1e-3 * distance[i] + 1e-4);
+      const double lorentz = -negative_product[i] - b / std::sqrt(kC) - 1.0 / kC;
+      // Float storage: relative error ~1e-6.
+      EXPECT_NEAR(std::acosh(std::max(1.0, -kC * lorentz)) / std::sqrt(kC), distance[i],
+                  1e-3 * distance[i] + 2e-3);
     }
     const std::vector<int64_t> by_distance = Order(distance), by_product = Order(negative_product);
     EXPECT_TRUE(std::equal(by_distance.begin(), by_distance.begin() + k, by_product.begin()))
         << "query " << q;
   }
+}
+
+TEST(BallGeometryTest, Float32LorentzVectorsOrderCloseNeighboursNearTheOrigin) {
+  // 500 items within 1e-3 of a query 1e-3 from the origin, in random order: the plain Lorentz
+  // product is -1/c to within 1e-6 for all of them, below float32's resolution there; the
+  // shifted vectors order them.
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(0.0f, 1e-3f);
+  std::vector<float> query(kDim), items(500 * kDim);
+  for (float& value : query) value = 1e-3f * normal(rng) / std::sqrt(float{kDim});
+  for (int64_t i = 0; i < 500; ++i) {
+    const float scale = uniform(rng);
+    for (int64_t j = 0; j < kDim; ++j) {
+      items[i * kDim + j] = query[j] + scale * normal(rng) / std::sqrt(float{kDim});
+    }
+  }
+  const std::vector<float> item_vectors = Lorentz(items, kDim, false);
+  const std::vector<float> query_vector = Lorentz(query, kDim, true);
+  // Float32 products, as the scan computes them.
+  const int64_t width = index::LorentzWidth(kDim);
+  std::vector<double> negative_product(500), distance(500);
+  for (int64_t i = 0; i < 500; ++i) {
+    float product = 0;
+    for (int64_t j = 0; j < width; ++j) product += query_vector[j] * item_vectors[i * width + j];
+    negative_product[i] = -product;
+    distance[i] = index::PoincareDistance(query.data(), &items[i * kDim], kDim, kC);
+  }
+  const std::vector<int64_t> by_distance = Order(distance), by_product = Order(negative_product);
+  EXPECT_TRUE(std::equal(by_distance.begin(), by_distance.begin() + 10, by_product.begin()));
 }
 
 TEST(BallGeometryTest, DistanceHasTheClosedFormOfAPointFromTheOrigin) {

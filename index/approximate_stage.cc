@@ -1,8 +1,8 @@
-// The approximate candidate stages: a FAISS index built with L2 on tangent (logmap0)
-// coordinates, where approximate structures keep hyperbolic neighbourhoods (architecture.md
-// decision 1). Items get FAISS labels of their own; IVF indexes remove entries in place (a
-// hash-table direct map), the others mark them deleted and are rebuilt once the deleted outnumber
-// the live.
+// The approximate candidate stages: a FAISS index built with L2 on the items' Poincaré
+// coordinates (or their tangent, logmap0, coordinates), where approximate structures keep
+// hyperbolic neighbourhoods (architecture.md decision 1). Items get FAISS labels of their own; IVF
+// indexes remove entries in place (a hash-table direct map), the others mark them deleted and are
+// rebuilt once the deleted outnumber the live.
 #include <faiss/IVFlib.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -29,9 +29,7 @@
 namespace hier::index {
 namespace {
 
-constexpr uint32_t kTangentFormat = 1;
-// Training points per IVF list in the sample (FAISS asks for at least 39).
-constexpr int64_t kTrainPointsPerList = 50;
+constexpr uint32_t kSnapshotFormat = 1;
 // An automatically sized IVF is retrained once it holds this many times its training size.
 constexpr int64_t kRetrainGrowth = 4;
 
@@ -45,18 +43,21 @@ std::string FactoryString(const CandidateStageOptions& options, int64_t nlist) {
 
 bool NamedIvf(const std::string& kind) { return kind == "ivf-flat" || kind == "ivf-sq8"; }
 
-std::vector<float> TangentRows(absl::Span<const float> points, int64_t dim, double c) {
-  std::vector<float> tangent(points.size());
+// The rows FAISS indexes: logmap0 of each point, or the Poincaré coordinates themselves.
+std::vector<float> StageRows(absl::Span<const float> points, int64_t dim, double c,
+                             bool tangent_space) {
+  if (!tangent_space) return std::vector<float>(points.begin(), points.end());
+  std::vector<float> rows(points.size());
   for (size_t row = 0; row * dim < points.size(); ++row) {
-    LogMap0(points.data() + row * dim, dim, c, tangent.data() + row * dim);
+    LogMap0(points.data() + row * dim, dim, c, rows.data() + row * dim);
   }
-  return tangent;
+  return rows;
 }
 
-class TangentStage final : public CandidateStage {
+class ApproximateStage final : public CandidateStage {
  public:
-  TangentStage(const CandidateStageOptions& options, int64_t dim, double c)
-      : options_(options), dim_(dim), c_(c) {
+  ApproximateStage(const CandidateStageOptions& options, int64_t dim, double c)
+      : options_(options), dim_(dim), c_(c), tangent_space_(options.coordinates == "tangent") {
     std::unique_ptr<faiss::Index> probe(
         faiss::index_factory(dim, FactoryString(options, 1).c_str()));
     needs_training_ = !probe->is_trained;
@@ -70,13 +71,13 @@ class TangentStage final : public CandidateStage {
   void Add(absl::Span<const int64_t> ids, absl::Span<const float> points) override {
     const int64_t count = static_cast<int64_t>(ids.size());
     if (count == 0) return;
-    const std::vector<float> tangent = TangentRows(points, dim_, c_);
+    const std::vector<float> rows = StageRows(points, dim_, c_, tangent_space_);
     std::vector<faiss::Index::idx_t> labels(count);
     std::iota(labels.begin(), labels.end(), next_label_);
     if (removes_in_place_) {
-      index_->add_with_ids(count, tangent.data(), labels.data());
+      index_->add_with_ids(count, rows.data(), labels.data());
     } else {
-      index_->add(count, tangent.data());  // labels are the running count of entries
+      index_->add(count, rows.data());  // labels are the running count of entries
     }
     for (int64_t i = 0; i < count; ++i) {
       label_of_[ids[i]] = labels[i];
@@ -110,11 +111,11 @@ class TangentStage final : public CandidateStage {
     // Deleted entries still in the index take places; ask for enough to make up for them.
     const int64_t fetch =
         std::min<int64_t>(index_->ntotal, wanted + (wanted * deleted_entries_ + live - 1) / live);
-    const std::vector<float> tangent = TangentRows(queries, dim_, c_);
+    const std::vector<float> rows = StageRows(queries, dim_, c_, tangent_space_);
     std::vector<float> distances(count * fetch);
     std::vector<faiss::Index::idx_t> labels(count * fetch);
     omp_set_num_threads(threads);
-    index_->search(count, tangent.data(), fetch, distances.data(), labels.data());
+    index_->search(count, rows.data(), fetch, distances.data(), labels.data());
     for (int64_t q = 0; q < count; ++q) {
       int64_t kept = 0;
       for (int64_t j = 0; j < fetch && kept < wanted; ++j) {
@@ -146,7 +147,8 @@ class TangentStage final : public CandidateStage {
     } else if (count < options_.min_train_items) {
       Reset(std::make_unique<faiss::IndexFlatL2>(dim_), "Flat");
     } else {
-      const std::string factory = FactoryString(options_, AutomaticNlist(count));
+      const std::string factory =
+          FactoryString(options_, options_.nlist > 0 ? options_.nlist : AutomaticNlist(count));
       Reset(Train(factory, points, count), factory);
     }
     Add(ids, points);
@@ -156,7 +158,8 @@ class TangentStage final : public CandidateStage {
 
   std::vector<uint8_t> Serialize() const override {
     std::vector<uint8_t> out;
-    AppendValue(&out, kTangentFormat);
+    AppendValue(&out, kSnapshotFormat);
+    AppendString(&out, options_.coordinates);
     AppendValue(&out, dim_);
     AppendValue(&out, trained_on_);
     AppendValue(&out, train_sample_);
@@ -179,8 +182,9 @@ class TangentStage final : public CandidateStage {
     uint32_t format = 0;
     int64_t dim = 0, trained_on = 0, train_sample = 0, next_label = 0, deleted = 0;
     uint64_t entries = 0;
-    std::string factory;
-    if (!reader.Read(&format) || format != kTangentFormat || !reader.Read(&dim) || dim != dim_ ||
+    std::string factory, coordinates;
+    if (!reader.Read(&format) || format != kSnapshotFormat || !reader.ReadString(&coordinates) ||
+        coordinates != options_.coordinates || !reader.Read(&dim) || dim != dim_ ||
         !reader.Read(&trained_on) || !reader.Read(&train_sample) || !reader.Read(&next_label) ||
         !reader.Read(&deleted) || !reader.ReadString(&factory) || !reader.Read(&entries)) {
       return absl::DataLossError("candidates: the snapshot's header does not match this index");
@@ -222,12 +226,12 @@ class TangentStage final : public CandidateStage {
 
   std::string Describe() const override {
     if (needs_training_ && trained_on_ == 0) {
-      return absl::StrCat(options_.kind, ": exact L2 scan on tangent coordinates over ",
-                          label_of_.size(), " items until ", options_.min_train_items,
-                          " are there to train on");
+      return absl::StrCat(options_.kind, ": exact L2 scan on ", options_.coordinates,
+                          " coordinates over ", label_of_.size(), " items until ",
+                          options_.min_train_items, " are there to train on");
     }
-    std::string text = absl::StrCat(options_.kind, ": ", factory_, " on tangent coordinates, ",
-                                    label_of_.size(), " items");
+    std::string text = absl::StrCat(options_.kind, ": ", factory_, " on ", options_.coordinates,
+                                    " coordinates, ", label_of_.size(), " items");
     if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
       absl::StrAppend(&text, ", nprobe ", ivf->nprobe, ", trained on ", train_sample_, " of ",
                       trained_on_);
@@ -274,14 +278,6 @@ class TangentStage final : public CandidateStage {
     return index;
   }
 
-  // IVF lists for `count` items: the configured number, else 4 sqrt(count) (at most one list
-  // per kTrainPointsPerList items).
-  int64_t AutomaticNlist(int64_t count) const {
-    if (options_.nlist > 0) return options_.nlist;
-    return std::clamp<int64_t>(std::llround(4 * std::sqrt(static_cast<double>(count))), 1,
-                               std::max<int64_t>(1, count / kTrainPointsPerList));
-  }
-
   // An empty index built from `factory`, trained on a sample of the `count` rows of `points`.
   std::unique_ptr<faiss::Index> Train(const std::string& factory, absl::Span<const float> points,
                                       int64_t count) {
@@ -289,7 +285,7 @@ class TangentStage final : public CandidateStage {
     const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get());
     const int64_t nlist = ivf != nullptr ? static_cast<int64_t>(ivf->nlist) : 1;
     const int64_t sample =
-        std::min(count, std::max(options_.min_train_items, kTrainPointsPerList * nlist));
+        std::min(count, std::max(options_.min_train_items, TrainingSampleSize(nlist)));
     std::vector<int64_t> rows(count);
     std::iota(rows.begin(), rows.end(), 0);
     std::mt19937_64 rng(options_.train_seed);
@@ -300,8 +296,7 @@ class TangentStage final : public CandidateStage {
     for (int64_t i = 0; i < sample; ++i) {
       std::copy_n(points.data() + rows[i] * dim_, dim_, chosen.data() + i * dim_);
     }
-    const std::vector<float> tangent = TangentRows(chosen, dim_, c_);
-    index->train(sample, tangent.data());
+    index->train(sample, StageRows(chosen, dim_, c_, tangent_space_).data());
     trained_on_ = count;
     train_sample_ = sample;
     return Configure(std::move(index));
@@ -321,6 +316,7 @@ class TangentStage final : public CandidateStage {
   const CandidateStageOptions options_;
   const int64_t dim_;
   const double c_;
+  const bool tangent_space_;  // else raw Poincaré coordinates
   bool needs_training_ = false;
   std::unique_ptr<faiss::Index> index_;  // an exact L2 scan until there is enough to train on
   std::string factory_;                  // the FAISS factory string index_ was built from
@@ -335,9 +331,16 @@ class TangentStage final : public CandidateStage {
 
 }  // namespace
 
-std::unique_ptr<CandidateStage> MakeTangentStage(const CandidateStageOptions& options, int64_t dim,
-                                                 double c) {
-  return std::make_unique<TangentStage>(options, dim, c);
+int64_t AutomaticNlist(int64_t items) {
+  return std::clamp<int64_t>(std::llround(4 * std::sqrt(static_cast<double>(items))), 1,
+                             std::max<int64_t>(1, items / TrainingSampleSize(1)));
+}
+
+int64_t TrainingSampleSize(int64_t nlist) { return 50 * nlist; }
+
+std::unique_ptr<CandidateStage> MakeApproximateStage(const CandidateStageOptions& options,
+                                                     int64_t dim, double c) {
+  return std::make_unique<ApproximateStage>(options, dim, c);
 }
 
 absl::StatusOr<std::unique_ptr<CandidateStage>> MakeCandidateStage(
@@ -355,6 +358,10 @@ absl::StatusOr<std::unique_ptr<CandidateStage>> MakeCandidateStage(
         at_least("min_train_items", options.min_train_items, 1)}) {
     if (!status.ok()) return status;
   }
+  if (options.coordinates != "poincare" && options.coordinates != "tangent") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "candidates.coordinates: must be poincare or tangent, got \"", options.coordinates, "\""));
+  }
   if (options.kind == "exact") return MakeLorentzScanStage(dim, c);
   if (options.kind.empty()) {
     return absl::InvalidArgumentError(
@@ -369,7 +376,7 @@ absl::StatusOr<std::unique_ptr<CandidateStage>> MakeCandidateStage(
         "\" is neither exact, ivf-flat, ivf-sq8, hnsw nor a FAISS factory string FAISS accepts (",
         e.what(), ")"));
   }
-  return MakeTangentStage(options, dim, c);
+  return MakeApproximateStage(options, dim, c);
 }
 
 }  // namespace hier::index
