@@ -1,0 +1,220 @@
+#include "server/retrieval_service.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace hier::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kDim = 8;
+
+std::vector<float> PointFor(int64_t id) {
+  std::mt19937 rng(static_cast<uint32_t>(id) + 17u);
+  std::uniform_real_distribution<float> uniform(-0.5f, 0.5f);
+  std::vector<float> point(kDim);
+  for (float& value : point) value = uniform(rng);
+  return point;
+}
+
+// A Retrieval server on a loopback port over a fresh collection, and a stub talking to it.
+class RetrievalServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = std::filesystem::path(::testing::TempDir()) /
+                 ("retrieval-" + std::to_string(::getpid()) + "-" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(directory_);
+    index::CollectionOptions options;
+    options.directory = directory_.string();
+    options.index.dim = kDim;
+    options.index.max_k = 50;
+    collection_ = std::move(index::Collection::Open(options)).value();
+    server::RetrievalLimits limits;
+    limits.max_items_per_call = 100;
+    service_ = std::make_unique<server::RetrievalService>(collection_.get(), limits);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_GT(port, 0);
+    stub_ = hier::v1::Retrieval::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                             grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    server_->Shutdown();
+    std::filesystem::remove_all(directory_);
+  }
+
+  grpc::Status Add(int64_t first, int64_t count) {
+    hier::v1::AddItemsRequest request;
+    for (int64_t id = first; id < first + count; ++id) {
+      hier::v1::NewItem* item = request.add_items();
+      item->set_id(id);
+      item->set_key("img/" + std::to_string(id) + ".png");
+      item->set_label(id % 2 == 0 ? "even" : "odd");
+      for (float value : PointFor(id)) item->mutable_vector()->add_values(value);
+    }
+    hier::v1::AddItemsResponse response;
+    grpc::ClientContext context;
+    return stub_->AddItems(&context, request, &response);
+  }
+
+  grpc::Status Search(const hier::v1::SearchRequest& request, hier::v1::SearchResponse* response) {
+    grpc::ClientContext context;
+    return stub_->Search(&context, request, response);
+  }
+
+  std::filesystem::path directory_;
+  std::unique_ptr<index::Collection> collection_;
+  std::unique_ptr<server::RetrievalService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<hier::v1::Retrieval::Stub> stub_;
+};
+
+TEST_F(RetrievalServiceTest, ItemsAddedByVectorAreFoundByVectorAndById) {
+  ASSERT_TRUE(Add(0, 60).ok());
+  hier::v1::SearchRequest by_vector;
+  by_vector.set_k(3);
+  for (float value : PointFor(41)) by_vector.mutable_vector()->add_values(value);
+  hier::v1::SearchResponse found;
+  ASSERT_TRUE(Search(by_vector, &found).ok());
+  ASSERT_EQ(found.neighbours_size(), 3);
+  EXPECT_EQ(found.neighbours(0).id(), 41);
+  EXPECT_EQ(found.neighbours(0).distance(), 0.0);
+  EXPECT_EQ(found.neighbours(0).key(), "img/41.png");
+  EXPECT_EQ(found.neighbours(0).label(), "odd");
+  EXPECT_LE(found.neighbours(1).distance(), found.neighbours(2).distance());
+
+  hier::v1::SearchRequest by_id;
+  by_id.set_k(2);
+  by_id.set_item_id(41);
+  by_id.set_label("even");
+  hier::v1::SearchResponse neighbours;
+  ASSERT_TRUE(Search(by_id, &neighbours).ok());
+  ASSERT_EQ(neighbours.neighbours_size(), 2);
+  for (const auto& n : neighbours.neighbours()) {
+    EXPECT_NE(n.id(), 41);
+    EXPECT_EQ(n.label(), "even");
+  }
+
+  hier::v1::DeleteItemsRequest doomed;
+  doomed.add_ids(41);
+  hier::v1::DeleteItemsResponse deleted;
+  grpc::ClientContext delete_context;
+  ASSERT_TRUE(stub_->DeleteItems(&delete_context, doomed, &deleted).ok());
+  hier::v1::SearchResponse after;
+  ASSERT_TRUE(Search(by_vector, &after).ok());
+  EXPECT_NE(after.neighbours(0).id(), 41);
+
+  hier::v1::Item item;
+  grpc::ClientContext get_context;
+  hier::v1::GetItemRequest get;
+  get.set_id(7);
+  ASSERT_TRUE(stub_->GetItem(&get_context, get, &item).ok());
+  EXPECT_EQ(item.key(), "img/7.png");
+  EXPECT_EQ(item.vector().values_size(), kDim);
+
+  hier::v1::StatsResponse stats;
+  grpc::ClientContext stats_context;
+  ASSERT_TRUE(stub_->Stats(&stats_context, hier::v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.items(), 59);
+  EXPECT_EQ(stats.dim(), kDim);
+}
+
+TEST_F(RetrievalServiceTest, BadRequestsGetTheRightCodeAndNameTheField) {
+  ASSERT_TRUE(Add(0, 10).ok());
+  const auto search_status = [&](auto fill) {
+    hier::v1::SearchRequest request;
+    request.set_k(3);
+    fill(request);
+    hier::v1::SearchResponse response;
+    return Search(request, &response);
+  };
+  const auto vector_of = [](std::vector<float> values) {
+    hier::v1::Vector vector;
+    for (float value : values) vector.add_values(value);
+    return vector;
+  };
+  std::vector<float> nan_point = PointFor(1);
+  nan_point[2] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> outside = PointFor(1);
+  outside[0] = 10.0f;
+  struct Case {
+    grpc::StatusCode code;
+    std::string message;
+    grpc::Status status;
+  };
+  const std::vector<Case> cases = {
+      {grpc::StatusCode::INVALID_ARGUMENT, "query: set one of",
+       search_status([](hier::v1::SearchRequest&) {})},
+      {grpc::StatusCode::INVALID_ARGUMENT, "expected 1 x 8 = 8 floats, got 3",
+       search_status([&](hier::v1::SearchRequest& r) {
+         *r.mutable_vector() = vector_of({0.1f, 0.2f, 0.3f});
+       })},
+      {grpc::StatusCode::INVALID_ARGUMENT, "coordinate 2 is nan",
+       search_status(
+           [&](hier::v1::SearchRequest& r) { *r.mutable_vector() = vector_of(nan_point); })},
+      {grpc::StatusCode::INVALID_ARGUMENT, "outside the Poincare ball",
+       search_status(
+           [&](hier::v1::SearchRequest& r) { *r.mutable_vector() = vector_of(outside); })},
+      {grpc::StatusCode::INVALID_ARGUMENT, "k: must be in [1, 50], got 0",
+       search_status([&](hier::v1::SearchRequest& r) {
+         r.set_k(0);
+         r.set_item_id(1);
+       })},
+      {grpc::StatusCode::INVALID_ARGUMENT, "k: must be in [1, 50], got 1000000",
+       search_status([&](hier::v1::SearchRequest& r) {
+         r.set_k(1000000);
+         r.set_item_id(1);
+       })},
+      {grpc::StatusCode::NOT_FOUND, "id: no item has id 999",
+       search_status([](hier::v1::SearchRequest& r) { r.set_item_id(999); })},
+      {grpc::StatusCode::NOT_FOUND, "label: no item has label \"cat\"",
+       search_status([](hier::v1::SearchRequest& r) {
+         r.set_item_id(1);
+         r.set_label("cat");
+       })},
+      {grpc::StatusCode::FAILED_PRECONDITION, "image: no model is loaded",
+       search_status([](hier::v1::SearchRequest& r) { r.set_image("\x89PNG"); })},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "items: 101 in one call, at most 100", Add(1000, 101)},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.error_code(), c.code) << c.message << ": " << c.status.error_message();
+    EXPECT_THAT(c.status.error_message(), HasSubstr(c.message));
+  }
+  hier::v1::AddItemsRequest bad_item;
+  hier::v1::NewItem* item = bad_item.add_items();
+  item->set_id(50);
+  item->mutable_vector()->add_values(0.1f);
+  hier::v1::AddItemsResponse added;
+  grpc::ClientContext add_context;
+  const grpc::Status rejected = stub_->AddItems(&add_context, bad_item, &added);
+  EXPECT_EQ(rejected.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(rejected.error_message(), HasSubstr("items[0].vector: expected 8 floats, got 1"));
+  hier::v1::DeleteItemsRequest unknown;
+  unknown.add_ids(3);
+  unknown.add_ids(4242);
+  hier::v1::DeleteItemsResponse deleted;
+  grpc::ClientContext delete_context;
+  const grpc::Status not_found = stub_->DeleteItems(&delete_context, unknown, &deleted);
+  EXPECT_EQ(not_found.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(not_found.error_message(), HasSubstr("no item has id 4242"));
+  // Nothing was written or removed by the failed calls.
+  EXPECT_EQ(collection_->index().size(), 10);
+}
+
+}  // namespace
+}  // namespace hier::testing
