@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,6 +61,13 @@ class Collection {
   // Writes the candidate stage and the store's last change it covers to the snapshot file
   // (atomically), then lets the store forget deletions the snapshot covers.
   absl::Status WriteSnapshot();
+
+  // Walks the store's changes after `after_seq` (from 0: every item), as ItemStore does; items
+  // written meanwhile are visited too or found by a later walk from the last seq seen.
+  absl::Status ForEachChangeAfter(
+      int64_t after_seq, const std::function<absl::Status(const ItemChange&)>& visit) const {
+    return store_->ForEachChangeAfter(after_seq, visit);
+  }
 
   // Searches go straight to the index.
   const HyperbolicIndex& index() const { return *index_; }

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,20 @@
 
 namespace hier::index {
 namespace {
+
+// Seconds since the previous lap (or construction).
+class Stopwatch {
+ public:
+  double Lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return seconds;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 bool Nearer(const Neighbour& a, const Neighbour& b) {
   return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
@@ -221,6 +236,9 @@ std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
     // Scale the overfetch by the label's share, so about `wanted` candidates carry it.
     wanted = static_cast<int64_t>(std::ceil(static_cast<double>(wanted) * size / members));
   }
+  SearchTimings unused;
+  SearchTimings& timings = options.timings != nullptr ? *options.timings : unused;
+  Stopwatch stopwatch;
   std::vector<int64_t> candidates;
   // Doubles the candidates until k of them pass the filter; a search that would take every
   // item scans them exactly instead (an approximate stage cannot list them all).
@@ -228,11 +246,15 @@ std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
     candidates.resize(wanted);
     candidates_->Search(absl::MakeConstSpan(query, options_.dim), wanted, ThreadsFor(options),
                         candidates.data());
+    timings.candidate_seconds += stopwatch.Lap();
     std::vector<Neighbour> neighbours =
         Rerank(query, candidates.data(), wanted, options.label, exclude);
+    timings.rerank_seconds += stopwatch.Lap();
     if (static_cast<int64_t>(neighbours.size()) >= k) return Nearest(std::move(neighbours), k);
   }
-  return Nearest(ScanExactly(query, options.label, exclude), k);
+  std::vector<Neighbour> scanned = ScanExactly(query, options.label, exclude);
+  timings.candidate_seconds += stopwatch.Lap();
+  return Nearest(std::move(scanned), k);
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbour>>> HyperbolicIndex::SearchBatch(

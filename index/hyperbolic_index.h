@@ -40,11 +40,18 @@ struct IndexOptions {
   int64_t label_scan_max = 20000;  // a label with at most this many items is scanned exactly
 };
 
+// Where a single search spent its time (seconds, summed over the rounds of a filtered search).
+struct SearchTimings {
+  double candidate_seconds = 0;  // the candidate stage (or the exact scan that replaces it)
+  double rerank_seconds = 0;     // exact distances of the candidates
+};
+
 struct SearchOptions {
   int64_t k = 10;
-  int64_t overfetch = 0;  // 0: the index's default; raised to k when smaller
-  std::string label;      // non-empty: only items with this label
-  int threads = 0;        // FAISS and OpenMP threads; 0: the index's
+  int64_t overfetch = 0;             // 0: the index's default; raised to k when smaller
+  std::string label;                 // non-empty: only items with this label
+  int threads = 0;                   // FAISS and OpenMP threads; 0: the index's
+  SearchTimings* timings = nullptr;  // Search and SearchById fill it in when set
 };
 
 struct Neighbour {

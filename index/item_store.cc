@@ -20,7 +20,7 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "item vectors are store
 static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4,
               "item vectors are stored as IEEE-754 float32");
 
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 constexpr int64_t kMaxDim = 65536;
 constexpr int kBusyTimeoutMs = 10000;
 // Changes read per lock hold in ForEachChangeAfter; `visit` runs between pages without the lock.
@@ -28,6 +28,8 @@ constexpr int64_t kChangesPerPage = 256;
 
 // meta holds schema_version, dim and last_seq (the counter every change takes its number from).
 // A deleted item stays in items as a tombstone (deleted = 1, fields cleared) until purged.
+// Version 2 added items.image_sha256 (the stored source image); a version 1 store is upgraded in
+// place when opened.
 constexpr char kSchema[] = R"sql(
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE items (
@@ -38,7 +40,8 @@ CREATE TABLE items (
   label TEXT NOT NULL,
   attributes TEXT NOT NULL,
   model_version TEXT NOT NULL,
-  vector BLOB NOT NULL);
+  vector BLOB NOT NULL,
+  image_sha256 TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX items_by_seq ON items (seq);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql";
@@ -158,6 +161,7 @@ class ItemStore::Connection {
           return absl::FailedPreconditionError(
               absl::StrCat(path_, ": a SQLite database that is not an item store"));
         }
+        if (absl::Status upgraded = UpgradeFromVersion1(); !upgraded.ok()) return upgraded;
       }
       if (absl::Status prepared = PrepareStatements(); !prepared.ok()) return prepared;
       absl::StatusOr<int64_t> version = ReadMeta("schema_version");
@@ -188,7 +192,7 @@ class ItemStore::Connection {
       for (const ItemRecord& item : items) {
         const absl::Status written =
             Execute(upsert_.get(), "writing an item", item.id, ++seq, item.key, item.label,
-                    item.attributes, item.model_version, item.vector);
+                    item.attributes, item.model_version, item.vector, item.image_sha256);
         if (!written.ok()) return written;
       }
       return seq;
@@ -272,6 +276,17 @@ class ItemStore::Connection {
                                   db_ != nullptr ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc)));
   }
 
+  // Adds items.image_sha256 to a version 1 store (inside the opening transaction).
+  absl::Status UpgradeFromVersion1() {
+    absl::StatusOr<int64_t> version =
+        QueryInt("SELECT value FROM meta WHERE name = 'schema_version'");
+    if (!version.ok() || *version != 1) return version.status();
+    return Exec(
+        "ALTER TABLE items ADD COLUMN image_sha256 TEXT NOT NULL DEFAULT ''; "
+        "UPDATE meta SET value = 2 WHERE name = 'schema_version';",
+        "upgrading the item store from schema version 1");
+  }
+
   absl::Status Exec(const char* sql, const char* doing) {
     const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
     return rc == SQLITE_OK ? absl::OkStatus() : Error(rc, doing);
@@ -290,16 +305,16 @@ class ItemStore::Connection {
     const std::pair<Statement*, const char*> statements[] = {
         {&upsert_,
          "INSERT OR REPLACE INTO items (id, seq, deleted, key, label, attributes, model_version, "
-         "vector) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)"},
+         "vector, image_sha256) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)"},
         {&tombstone_,
          "UPDATE items SET seq = ?2, deleted = 1, key = '', label = '', attributes = '', "
-         "model_version = '', vector = x'' WHERE id = ?1 AND deleted = 0"},
+         "model_version = '', vector = x'', image_sha256 = '' WHERE id = ?1 AND deleted = 0"},
         {&get_,
-         "SELECT key, label, attributes, model_version, vector FROM items "
+         "SELECT key, label, attributes, model_version, vector, image_sha256 FROM items "
          "WHERE id = ?1 AND deleted = 0"},
         {&changes_,
-         "SELECT id, seq, deleted, key, label, attributes, model_version, vector FROM items "
-         "WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
+         "SELECT id, seq, deleted, key, label, attributes, model_version, vector, image_sha256 "
+         "FROM items WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
         {&purge_, "DELETE FROM items WHERE deleted = 1 AND seq <= ?1"},
         {&read_meta_, "SELECT value FROM meta WHERE name = ?1"},
         {&write_meta_, "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)"},
@@ -391,12 +406,14 @@ class ItemStore::Connection {
     return last_seq;
   }
 
-  // Reads key, label, attributes, model_version and vector from columns first..first+4.
+  // Reads key, label, attributes, model_version, vector and image_sha256 from columns
+  // first..first+5.
   absl::Status ReadFields(sqlite3_stmt* stmt, int first, ItemRecord* item) const {
     item->key = ColumnString(stmt, first);
     item->label = ColumnString(stmt, first + 1);
     item->attributes = ColumnString(stmt, first + 2);
     item->model_version = ColumnString(stmt, first + 3);
+    item->image_sha256 = ColumnString(stmt, first + 5);
     const void* blob = sqlite3_column_blob(stmt, first + 4);
     const int64_t bytes = sqlite3_column_bytes(stmt, first + 4);
     const int64_t expected = dim_ * static_cast<int64_t>(sizeof(float));

@@ -30,6 +30,7 @@ struct ItemRecord {
   std::string attributes;     // free-form text (JSON by convention), may be empty
   std::string model_version;  // the model that made `vector`
   std::vector<float> vector;  // Poincaré coordinates, dim floats
+  std::string image_sha256;   // the stored source image (server blob folder), may be empty
 };
 
 // One change after a sequence number: the item's latest state, or a deletion (then only

@@ -40,6 +40,7 @@ ItemRecord MakeItem(int64_t id, float offset = 0) {
   item.attributes = absl::StrCat("{\"n\": ", id, "}");
   item.model_version = "model-7";
   item.vector = {0.01f * id + offset, -0.25f, 0.5f, offset};
+  item.image_sha256 = absl::StrCat("sha-of-", id);
   return item;
 }
 
@@ -78,6 +79,7 @@ void ExpectSameItem(const ItemRecord& got, const ItemRecord& want) {
   EXPECT_EQ(got.attributes, want.attributes);
   EXPECT_EQ(got.model_version, want.model_version);
   EXPECT_EQ(got.vector, want.vector);
+  EXPECT_EQ(got.image_sha256, want.image_sha256);
 }
 
 class ItemStoreTest : public ::testing::Test {
@@ -121,6 +123,7 @@ TEST_F(ItemStoreTest, RoundTripsEveryField) {
   item.attributes = "{\"tags\": [\"a\", \"b\"], \"quote\": \"'\"}";
   item.model_version = "resnet18-hier@step1200";
   item.vector = {-0.0f, std::numeric_limits<float>::denorm_min(), 0.999999f, -1.5e-7f};
+  item.image_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
   ASSERT_TRUE(store->Upsert({item}).ok());
 
   absl::StatusOr<ItemRecord> got = store->Get(-42);
@@ -356,6 +359,40 @@ TEST_F(ItemStoreTest, ReopenKeepsEverything) {
   EXPECT_EQ(Summary(after), Summary(before));
   ASSERT_EQ(after.size(), before.size());
   for (size_t i = 0; i < after.size(); ++i) ExpectSameItem(after[i].item, before[i].item);
+}
+
+TEST_F(ItemStoreTest, AVersion1StoreIsUpgradedWithItsItemsKept) {
+  {
+    // The version 1 layout, as an earlier build wrote it: no image_sha256 column.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, R"sql(
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE items (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+          deleted INTEGER NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL,
+          attributes TEXT NOT NULL, model_version TEXT NOT NULL, vector BLOB NOT NULL);
+        CREATE UNIQUE INDEX items_by_seq ON items (seq);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('schema_version', 1), ('dim', 4), ('last_seq', 1);
+        INSERT INTO items VALUES (5, 1, 0, 'k', 'l', '{}', 'v1',
+          x'0000803f000000000000000000000000');)sql",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    std::unique_ptr<ItemStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    const ItemRecord old = ValueOrFail(store->Get(5));
+    EXPECT_EQ(old.key, "k");
+    EXPECT_EQ(old.vector, (std::vector<float>{1, 0, 0, 0}));
+    EXPECT_EQ(old.image_sha256, "");
+    ASSERT_TRUE(store->Upsert({MakeItem(6)}).ok());
+  }
+  std::unique_ptr<ItemStore> reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  ExpectSameItem(ValueOrFail(reopened->Get(6)), MakeItem(6));
+  EXPECT_EQ(reopened->last_seq(), 2);
 }
 
 TEST_F(ItemStoreTest, UsesTheWalJournal) {

@@ -1,4 +1,4 @@
-#include "server/retrieval_service.h"
+#include "server/rpc/retrieval_service.h"
 
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -40,9 +41,15 @@ class RetrievalServiceTest : public ::testing::Test {
     options.index.dim = kDim;
     options.index.max_k = 50;
     collection_ = std::move(index::Collection::Open(options)).value();
+    serving_.Set({nullptr, collection_});  // no model is loaded
     server::RetrievalLimits limits;
     limits.max_items_per_call = 100;
-    service_ = std::make_unique<server::RetrievalService>(collection_.get(), limits);
+    blobs_.emplace(std::move(server::BlobStore::Open((directory_ / "blobs").string())).value());
+    server::RetrievalBackends backends;
+    backends.serving = &serving_;
+    backends.blobs = &*blobs_;
+    backends.authorizer = &authorizer_;
+    service_ = std::make_unique<server::RetrievalService>(backends, limits);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -78,7 +85,10 @@ class RetrievalServiceTest : public ::testing::Test {
   }
 
   std::filesystem::path directory_;
-  std::unique_ptr<index::Collection> collection_;
+  server::ServingSlot serving_;
+  std::optional<server::BlobStore> blobs_;
+  server::Authorizer authorizer_{"", false};
+  std::shared_ptr<index::Collection> collection_;
   std::unique_ptr<server::RetrievalService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<hier::v1::Retrieval::Stub> stub_;

@@ -1,0 +1,63 @@
+#include "client/bench/bench_report.h"
+
+#include "absl/strings/str_cat.h"
+#include "client/json_writer.h"
+#include "client/status_text.h"
+#include "client/table.h"
+
+namespace hier::client::bench {
+
+BenchSummary Summarize(const std::string& method, const std::string& server, int in_flight,
+                       const LoadResult& result) {
+  BenchSummary summary;
+  summary.method = method;
+  summary.server = server;
+  summary.in_flight = in_flight;
+  summary.requests = result.requests;
+  summary.ok = static_cast<int64_t>(result.ok_latencies_ms.size());
+  summary.seconds = result.seconds;
+  summary.qps = result.seconds > 0 ? summary.ok / result.seconds : 0;
+  summary.latency_ms = SummarizeLatencies(result.ok_latencies_ms);
+  for (const auto& [code, count] : result.errors) summary.errors[StatusCodeName(code)] = count;
+  return summary;
+}
+
+std::string SummaryTable(const BenchSummary& summary) {
+  TextTable table({{"metric"}, {"value", TextTable::Align::kRight}});
+  const LatencySummary& latency = summary.latency_ms;
+  table.AddRow({"method", summary.method});
+  table.AddRow({"server", summary.server});
+  table.AddRow({"in flight", absl::StrCat(summary.in_flight)});
+  table.AddRow({"requests", absl::StrCat(summary.requests)});
+  table.AddRow({"ok", absl::StrCat(summary.ok)});
+  table.AddRow({"seconds", FormatFixed(summary.seconds, 3)});
+  table.AddRow({"QPS (ok)", FormatFixed(summary.qps, 1)});
+  table.AddRow({"latency mean ms", FormatFixed(latency.mean, 3)});
+  table.AddRow({"latency p50 ms", FormatFixed(latency.p50, 3)});
+  table.AddRow({"latency p90 ms", FormatFixed(latency.p90, 3)});
+  table.AddRow({"latency p99 ms", FormatFixed(latency.p99, 3)});
+  table.AddRow({"latency max ms", FormatFixed(latency.max, 3)});
+  for (const auto& [code, count] : summary.errors) {
+    table.AddRow({absl::StrCat("errors ", code), absl::StrCat(count)});
+  }
+  return table.Render();
+}
+
+std::string SummaryJson(const BenchSummary& summary) {
+  const LatencySummary& latency = summary.latency_ms;
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("method").String(summary.method).Key("server").String(summary.server);
+  json.Key("in_flight").Int(summary.in_flight).Key("requests").Int(summary.requests);
+  json.Key("ok").Int(summary.ok).Key("seconds").Double(summary.seconds);
+  json.Key("qps").Double(summary.qps);
+  json.Key("latency_ms").BeginObject().Key("mean").Double(latency.mean);
+  json.Key("p50").Double(latency.p50).Key("p90").Double(latency.p90);
+  json.Key("p99").Double(latency.p99).Key("max").Double(latency.max).EndObject();
+  json.Key("errors").BeginObject();
+  for (const auto& [code, count] : summary.errors) json.Key(code).Int(count);
+  json.EndObject().EndObject();
+  return json.str() + "\n";
+}
+
+}  // namespace hier::client::bench

@@ -1,0 +1,42 @@
+// Keeps a fixed number of calls in flight with gRPC's callback API and times every call.
+//
+// Thread-safety: RunLoad blocks its caller while completions run on gRPC's threads. Each in-flight
+// slot has at most one call outstanding, so its state is touched by one completion at a time.
+#pragma once
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace hier::client::bench {
+
+// Starts call number `sequence` on `context` (prepared, fresh) and arranges for `done` to run once
+// with its status. Must not block.
+using StartCall = std::function<void(grpc::ClientContext* context, int64_t sequence,
+                                     std::function<void(const grpc::Status&)> done)>;
+
+struct LoadOptions {
+  int in_flight = 8;
+  int64_t requests = 0;                         // measured calls; 0: run for `duration`
+  absl::Duration duration = absl::Seconds(10);  // measured time when requests is 0
+  absl::Duration warmup = absl::Seconds(1);     // calls started before its end are not counted
+  std::function<void(grpc::ClientContext*)> prepare;  // deadline, token
+};
+
+struct LoadResult {
+  int64_t requests = 0;  // measured calls, OK or not
+  double seconds = 0;    // from the end of the warm-up to the last measured completion
+  std::vector<double> ok_latencies_ms;         // one per measured OK call
+  std::map<absl::StatusCode, int64_t> errors;  // measured failed calls by code
+};
+
+LoadResult RunLoad(const LoadOptions& options, const StartCall& start_call);
+
+}  // namespace hier::client::bench

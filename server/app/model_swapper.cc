@@ -1,0 +1,206 @@
+#include "server/app/model_swapper.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <shared_mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/app/serving_record.h"
+
+namespace hier::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh gallery folder name: the time in milliseconds makes it unique and ordered.
+std::string NewGalleryName() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return absl::StrCat("gallery-",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+}
+
+// Copies the old gallery's items into the new one, re-embedding their stored images, one batch
+// of images per forward call.
+class GalleryCopier {
+ public:
+  GalleryCopier(const Serving& old_pair, const Serving& new_pair, const BlobStore& blobs,
+                const SwapOptions& options, std::function<void(int64_t)> on_reembedded)
+      : old_(old_pair),
+        new_(new_pair),
+        blobs_(blobs),
+        options_(options),
+        on_reembedded_(std::move(on_reembedded)) {}
+
+  // Applies every change after `after_seq`; returns the last seq applied (after_seq if none).
+  absl::StatusOr<int64_t> CopyChangesAfter(int64_t after_seq) {
+    int64_t last = after_seq;
+    absl::Status walked =
+        old_.collection->ForEachChangeAfter(after_seq, [&](const index::ItemChange& change) {
+          last = change.seq;
+          return change.deleted ? Remove(change.item.id) : Queue(change.item);
+        });
+    if (walked.ok()) walked = Flush();
+    if (!walked.ok()) return walked;
+    return last;
+  }
+
+ private:
+  absl::Status Queue(const index::ItemRecord& item) {
+    if (item.image_sha256.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("items: item ", item.id,
+                       " was added as a vector, which another model cannot "
+                       "re-embed; delete such items first (or keep the serving model)"));
+    }
+    absl::StatusOr<std::string> image = blobs_.Get(item.image_sha256);
+    if (!image.ok()) return image.status();
+    pending_.push_back(item);
+    images_.push_back(*std::move(image));
+    return pending_.size() >= static_cast<size_t>(options_.images_per_batch) ? Flush()
+                                                                             : absl::OkStatus();
+  }
+
+  absl::Status Remove(int64_t id) {
+    if (absl::Status flushed = Flush(); !flushed.ok()) return flushed;
+    if (!new_.collection->Get(id).ok()) return absl::OkStatus();  // never copied
+    return new_.collection->Delete({id}).status();
+  }
+
+  absl::Status Flush() {
+    if (pending_.empty()) return absl::OkStatus();
+    std::vector<EncodedImage> images;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      images.push_back({&images_[i], absl::StrCat("item ", pending_[i].id)});
+    }
+    absl::StatusOr<std::vector<float>> points = new_.model->EmbedImages(
+        images, options_.max_pixels, std::chrono::steady_clock::now() + std::chrono::hours(1));
+    if (!points.ok()) return points.status();
+    const int64_t dim = new_.model->description().dim;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      pending_[i].vector.assign(points->begin() + i * dim, points->begin() + (i + 1) * dim);
+      pending_[i].model_version = new_.model->description().version;
+    }
+    absl::StatusOr<int64_t> written = new_.collection->Upsert(pending_);
+    if (!written.ok()) return written.status();
+    on_reembedded_(static_cast<int64_t>(pending_.size()));
+    pending_.clear();
+    images_.clear();
+    return absl::OkStatus();
+  }
+
+  const Serving& old_;
+  const Serving& new_;
+  const BlobStore& blobs_;
+  const SwapOptions& options_;
+  const std::function<void(int64_t)> on_reembedded_;
+  std::vector<index::ItemRecord> pending_;
+  std::vector<std::string> images_;
+};
+
+}  // namespace
+
+ModelSwapper::ModelSwapper(ServingSlot* serving, const BlobStore* blobs, ServerMetrics* metrics,
+                           SwapOptions options)
+    : serving_(serving), blobs_(blobs), metrics_(metrics), options_(std::move(options)) {}
+
+ModelSwapper::~ModelSwapper() {
+  if (worker_.joinable()) worker_.join();
+}
+
+SwapStatus ModelSwapper::status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
+absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_.running) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("version: a swap to ", status_.target, " is in progress"));
+    }
+  }
+  ServerMetrics* metrics = metrics_;
+  absl::StatusOr<std::shared_ptr<ServingModel>> model =
+      ServingModel::Load(checkpoint_dir, options_.batching,
+                         [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
+  if (!model.ok()) return model.status();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_.running) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("version: a swap to ", status_.target, " is in progress"));
+    }
+    if (worker_.joinable()) worker_.join();  // the previous swap has finished
+    status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
+    worker_ = std::thread([this, model = *std::move(model), checkpoint_dir] {
+      const absl::Status done = Run(model, checkpoint_dir);
+      std::lock_guard<std::mutex> lock(mutex_);
+      status_.running = false;
+      status_.complete = done.ok();
+      status_.error = done;
+    });
+  }
+  if (wait) worker_.join();
+  return status();
+}
+
+absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
+                               const std::string& checkpoint_dir) {
+  const Serving old_pair = serving_->Get();
+  absl::StatusOr<std::optional<ServingRecord>> old_record = ReadServingRecord(options_.state_dir);
+  if (!old_record.ok()) return old_record.status();
+  const std::string gallery = NewGalleryName();
+  index::CollectionOptions collection_options;
+  collection_options.directory = GalleryPath(options_.state_dir, gallery);
+  collection_options.index = options_.index;
+  collection_options.index.dim = model->description().dim;
+  collection_options.index.c = model->description().c;
+  collection_options.index.candidates.kind = old_pair.collection->kind();
+  absl::StatusOr<std::unique_ptr<index::Collection>> collection =
+      index::Collection::Open(collection_options);
+  if (!collection.ok()) return collection.status();
+  const Serving new_pair{model, std::shared_ptr<index::Collection>(*std::move(collection))};
+  GalleryCopier copier(old_pair, new_pair, *blobs_, options_, [this](int64_t items) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_.reembedded += items;
+  });
+
+  // Copy while writes go on; then catch up until little is left, and take the last changes with
+  // writes held back, so the new gallery misses nothing.
+  absl::Status outcome = absl::OkStatus();
+  absl::StatusOr<int64_t> seq = copier.CopyChangesAfter(0);
+  for (int round = 0; seq.ok() && round < 3; ++round) {
+    const int64_t before = *seq;
+    seq = copier.CopyChangesAfter(before);
+    if (seq.ok() && *seq == before) break;
+  }
+  if (seq.ok()) {
+    std::unique_lock<std::shared_mutex> gate(serving_->write_gate());
+    seq = copier.CopyChangesAfter(*seq);
+    if (seq.ok()) outcome = new_pair.collection->WriteSnapshot();
+    if (seq.ok() && outcome.ok()) {
+      outcome = WriteServingRecord(options_.state_dir, {checkpoint_dir, gallery});
+    }
+    if (seq.ok() && outcome.ok()) serving_->Set(new_pair);
+  }
+  if (!seq.ok()) outcome = seq.status();
+  std::error_code ignored;
+  if (!outcome.ok()) {
+    fs::remove_all(collection_options.directory, ignored);
+    return outcome;
+  }
+  metrics_->SetServingModel(model->description().version);
+  metrics_->SetIndexItems(new_pair.collection->index().size());
+  // The old gallery's files go; calls still using it keep their open handles until they finish.
+  if (old_record->has_value()) {
+    fs::remove_all(GalleryPath(options_.state_dir, (*old_record)->gallery), ignored);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hier::server

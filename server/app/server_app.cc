@@ -1,0 +1,257 @@
+#include "server/app/server_app.h"
+
+#include <ATen/Parallel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "index/collection.h"
+#include "server/app/model_swapper.h"
+#include "server/app/serving_record.h"
+#include "server/metrics/metrics_endpoint.h"
+#include "server/metrics/server_metrics.h"
+#include "server/model/model_catalog.h"
+#include "server/model/serving_slot.h"
+#include "server/rpc/authorizer.h"
+#include "server/rpc/models_service.h"
+#include "server/storage/blob_store.h"
+#include "trainer/io/atomic_file.h"
+
+namespace hier::server {
+namespace fs = std::filesystem;
+
+struct ServerApp::State {
+  ServerOptions options;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint;
+  ServingSlot serving;
+  std::optional<BlobStore> blobs;
+  std::unique_ptr<ModelSwapper> swapper;
+  std::unique_ptr<ModelCatalog> catalog;
+  std::unique_ptr<Authorizer> authorizer;
+  std::unique_ptr<RetrievalService> retrieval;
+  std::unique_ptr<ModelsService> models;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  try {
+    return io::ReadFile(path);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert, --tls-key: give both or neither");
+  }
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.tls_key, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// The gallery's geometry: the model's when one is loaded, else the options'.
+absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOptions& options,
+                                                              const std::string& directory,
+                                                              const ServingModel* model) {
+  index::CollectionOptions collection;
+  collection.directory = directory;
+  collection.index.candidates.kind = options.index_kind;
+  collection.index.threads = options.index_threads;
+  collection.index.max_k = options.max_k;
+  if (model != nullptr) {
+    const ModelDescription& description = model->description();
+    if (options.dim != 0 && options.dim != description.dim) {
+      return absl::InvalidArgumentError(absl::StrCat("--dim: ", options.dim, ", but the model ",
+                                                     description.version, " embeds in ",
+                                                     description.dim, " dimensions"));
+    }
+    collection.index.dim = description.dim;
+    collection.index.c = description.c;
+  } else {
+    if (options.dim <= 0) {
+      return absl::InvalidArgumentError("--dim: needed (> 0) when no --model is given");
+    }
+    collection.index.dim = options.dim;
+    collection.index.c = options.c;
+  }
+  return collection;
+}
+
+absl::Status AtLeast(int64_t value, int64_t least, const char* flag) {
+  if (value >= least) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": must be >= ", least, ", got ", value));
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options) {
+  for (const absl::Status& status : {
+           AtLeast(options.dim, 0, "--dim"),
+           AtLeast(options.index_threads, 1, "--index-threads"),
+           AtLeast(options.torch_threads, 0, "--torch-threads"),
+           AtLeast(options.grpc_threads, 0, "--grpc-threads"),
+           AtLeast(options.batching.max_batch, 1, "--max-batch"),
+           AtLeast(options.batching.max_delay_us, 0, "--max-delay-us"),
+           AtLeast(options.max_k, 1, "--max-k"),
+           AtLeast(options.limits.max_images_per_call, 1, "--max-images-per-call"),
+           AtLeast(options.limits.max_items_per_call, 1, "--max-items-per-call"),
+           AtLeast(options.limits.max_pixels, 1, "--max-pixels"),
+           AtLeast(options.max_message_bytes, 1024, "--max-message-bytes"),
+           AtLeast(options.drain.count(), 0, "--drain-seconds"),
+       }) {
+    if (!status.ok()) return status;
+  }
+  if (options.max_message_bytes > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-message-bytes: at most ", std::numeric_limits<int>::max()));
+  }
+  if (!(options.c > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--c: must be > 0, got ", options.c));
+  }
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions& options) {
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->metrics = std::make_unique<ServerMetrics>();
+  if (options.torch_threads > 0) at::set_num_threads(options.torch_threads);
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+        MetricsEndpoint::Start(options.metrics_listen, state->metrics->registry());
+    if (!endpoint.ok()) return endpoint.status();
+    state->metrics_endpoint = *std::move(endpoint);
+  }
+
+  // What serves: what served before a restart (the state's record), else --model.
+  absl::StatusOr<std::optional<ServingRecord>> record = ReadServingRecord(options.state_dir);
+  if (!record.ok()) return record.status();
+  std::string wanted;  // --model's checkpoint
+  if (!options.model.empty()) {
+    absl::StatusOr<std::string> checkpoint = ResolveCheckpoint(options.model, "--model");
+    if (!checkpoint.ok()) return checkpoint.status();
+    wanted = *checkpoint;
+  }
+  const std::string checkpoint = record->has_value() ? (*record)->checkpoint : wanted;
+  const std::string gallery = record->has_value() ? (*record)->gallery : "initial";
+  ServerMetrics* metrics = state->metrics.get();
+  std::shared_ptr<ServingModel> model;
+  if (!checkpoint.empty()) {
+    absl::StatusOr<std::shared_ptr<ServingModel>> loaded =
+        ServingModel::Load(checkpoint, options.batching,
+                           [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
+    if (!loaded.ok()) return loaded.status();
+    model = *std::move(loaded);
+    metrics->SetServingModel(model->description().version);
+  }
+  absl::StatusOr<index::CollectionOptions> collection_options =
+      CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery), model.get());
+  if (!collection_options.ok()) return collection_options.status();
+  absl::StatusOr<std::unique_ptr<index::Collection>> collection =
+      index::Collection::Open(*collection_options);
+  if (!collection.ok()) return collection.status();
+  if (!record->has_value()) {
+    if (absl::Status written = WriteServingRecord(options.state_dir, {checkpoint, gallery});
+        !written.ok()) {
+      return written;
+    }
+  }
+  metrics->SetIndexItems((*collection)->index().size());
+  state->serving.Set({model, std::shared_ptr<index::Collection>(*std::move(collection))});
+
+  absl::StatusOr<BlobStore> blobs =
+      BlobStore::Open((fs::path(options.state_dir) / "blobs").string());
+  if (!blobs.ok()) return blobs.status();
+  state->blobs.emplace(*std::move(blobs));
+  SwapOptions swap;
+  swap.state_dir = options.state_dir;
+  swap.index = collection_options->index;
+  swap.batching = options.batching;
+  swap.max_pixels = options.limits.max_pixels;
+  state->swapper = std::make_unique<ModelSwapper>(&state->serving, &*state->blobs, metrics, swap);
+  state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
+
+  state->authorizer = std::make_unique<Authorizer>(options.token, options.protect_reads);
+  RetrievalBackends retrieval;
+  retrieval.serving = &state->serving;
+  retrieval.blobs = &*state->blobs;
+  retrieval.authorizer = state->authorizer.get();
+  retrieval.metrics = metrics;
+  state->retrieval = std::make_unique<RetrievalService>(retrieval, options.limits);
+  ModelsBackends models;
+  models.catalog = state->catalog.get();
+  models.serving = &state->serving;
+  models.swapper = state->swapper.get();
+  models.authorizer = state->authorizer.get();
+  state->models = std::make_unique<ModelsService>(models);
+
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
+  if (!credentials.ok()) return credentials.status();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, *credentials, &state->port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  if (options.grpc_threads > 0) {
+    grpc::ResourceQuota quota("hier-server");
+    quota.SetMaxThreads(options.grpc_threads);
+    builder.SetResourceQuota(quota);
+  }
+  builder.RegisterService(state->retrieval.get());
+  builder.RegisterService(state->models.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(state->metrics->MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  state->server = builder.BuildAndStart();
+  if (state->server == nullptr || state->port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options.listen, " (in use or not an address)"));
+  }
+  state->server->GetHealthCheckService()->SetServingStatus(true);
+  // A --model other than the one the state served before: swap to it in the background.
+  if (!wanted.empty() && wanted != checkpoint) {
+    absl::StatusOr<SwapStatus> swap_started = state->swapper->Swap(wanted, /*wait=*/false);
+    if (!swap_started.ok()) return swap_started.status();
+  }
+
+  return std::unique_ptr<ServerApp>(new ServerApp(std::move(state)));
+}
+
+ServerApp::ServerApp(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+ServerApp::~ServerApp() {
+  if (state_->server != nullptr) state_->server->Shutdown();
+}
+
+int ServerApp::port() const { return state_->port; }
+int ServerApp::metrics_port() const {
+  return state_->metrics_endpoint ? state_->metrics_endpoint->port() : 0;
+}
+
+absl::Status ServerApp::Shutdown() {
+  state_->server->GetHealthCheckService()->SetServingStatus(false);
+  state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
+  state_->server->Wait();
+  return state_->serving.Get().collection->WriteSnapshot();
+}
+
+}  // namespace hier::server

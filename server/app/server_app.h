@@ -1,0 +1,62 @@
+// hier-server assembled: the item collection, the serving model, the blob store, the gRPC services
+// with health and reflection, metrics, and an orderly shutdown that drains calls and snapshots the
+// index.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/model/embedding_batcher.h"
+#include "server/rpc/retrieval_service.h"
+
+namespace hier::server {
+
+struct ServerOptions {
+  std::string listen = "0.0.0.0:50051";         // port 0: any free port
+  std::string metrics_listen = "0.0.0.0:9464";  // empty: no metrics endpoint
+  std::string state_dir = "state";              // serving.json, galleries/, blobs/
+  std::string model;                            // a run directory or checkpoint; empty: none
+  std::string runs_dir = "runs";                // where models are listed and jobs write runs
+  int64_t dim = 0;                              // without a model: the gallery's dimension
+  double c = 0.1;                               // without a model: the ball's curvature
+  std::string index_kind;                       // empty: the persisted kind (exact when new)
+  int index_threads = 1;                        // FAISS / OpenMP threads per search
+  int torch_threads = 0;                        // intra-op threads of the model (0: LibTorch's)
+  int grpc_threads = 0;                         // gRPC handler threads (0: gRPC's default)
+  int64_t max_k = 1000;
+  int64_t max_message_bytes = 64 << 20;
+  RetrievalLimits limits;
+  BatchingOptions batching;
+  std::string token;  // empty: no authorization
+  bool protect_reads = false;
+  std::string tls_cert, tls_key;           // PEM files; both or neither
+  std::chrono::milliseconds drain{30000};  // how long shutdown waits for calls in flight
+};
+
+// The options back when every value is in range, else InvalidArgument naming the flag.
+absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options);
+
+class ServerApp {
+ public:
+  // Opens the state, loads the model and starts serving; errors name the option at fault.
+  static absl::StatusOr<std::unique_ptr<ServerApp>> Start(const ServerOptions& options);
+  ~ServerApp();
+
+  int port() const;          // the gRPC port bound
+  int metrics_port() const;  // the metrics port bound, 0 without one
+
+  // Stops accepting calls, waits up to options.drain for those in flight, then writes an index
+  // snapshot. Returns the snapshot's status.
+  absl::Status Shutdown();
+
+ private:
+  struct State;
+  explicit ServerApp(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace hier::server

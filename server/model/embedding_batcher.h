@@ -1,0 +1,66 @@
+// Dynamic batching of embedding work: inputs from concurrent calls are gathered into one forward
+// pass of at most `max_batch` images, waiting at most `max_delay_us` for a batch to fill (the way
+// Triton's dynamic batcher does).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hier::server {
+
+struct BatchingOptions {
+  int64_t max_batch = 32;       // images per forward pass
+  int64_t max_delay_us = 2000;  // how long the first waiting input waits for others
+};
+
+class EmbeddingBatcher {
+ public:
+  // Runs the model on `count` inputs (count * input_floats floats) and writes count *
+  // output_floats.
+  using ForwardFn = std::function<absl::Status(const float* inputs, int64_t count, float* out)>;
+  // Told the size of every forward pass (for metrics); may be empty.
+  using BatchObserver = std::function<void(int64_t images)>;
+
+  // Starts the worker thread. Options must be positive (max_delay_us may be 0).
+  EmbeddingBatcher(int64_t input_floats, int64_t output_floats, ForwardFn forward,
+                   const BatchingOptions& options, BatchObserver observer);
+  // Finishes the queued work, then stops the worker.
+  ~EmbeddingBatcher();
+
+  // Embeds `count` prepared inputs, waiting until `deadline`: DeadlineExceeded when the result is
+  // not ready by then (the work still runs). A call with more than max_batch inputs is split.
+  absl::StatusOr<std::vector<float>> Embed(std::vector<float> inputs, int64_t count,
+                                           std::chrono::steady_clock::time_point deadline);
+
+ private:
+  struct Request;
+
+  void Work();
+  // Takes requests from the queue's front while their images fit in one batch (at least one).
+  std::vector<std::shared_ptr<Request>> TakeBatch(std::unique_lock<std::mutex>& lock);
+  void Run(const std::vector<std::shared_ptr<Request>>& batch);
+
+  const int64_t input_floats_, output_floats_;
+  const ForwardFn forward_;
+  const BatchingOptions options_;
+  const BatchObserver observer_;
+
+  std::mutex mutex_;
+  std::condition_variable queued_;
+  std::deque<std::shared_ptr<Request>> queue_;  // guarded by mutex_
+  int64_t queued_images_ = 0;                   // guarded by mutex_
+  bool stopping_ = false;                       // guarded by mutex_
+  std::thread worker_;
+};
+
+}  // namespace hier::server

@@ -1,0 +1,19 @@
+// Reads an encoded image's width and height from its header without decoding it, so that an image
+// whose pixels would not fit in memory (a "decompression bomb") is refused before it is decoded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace hier::server {
+
+struct ImageSize {
+  int64_t width = 0, height = 0;
+};
+
+// The size a PNG, JPEG, GIF or BMP header declares; none for other formats or a header too short
+// to read.
+std::optional<ImageSize> EncodedImageSize(std::string_view bytes);
+
+}  // namespace hier::server

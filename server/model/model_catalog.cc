@@ -1,0 +1,66 @@
+#include "server/model/model_catalog.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace hier::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The checkpoint folders of one run: best/ first, then checkpoints/<step>/ in step order.
+std::vector<fs::path> CheckpointsOf(const fs::path& run) {
+  std::vector<fs::path> folders;
+  std::error_code error;
+  if (fs::exists(run / "best" / "manifest.json", error)) folders.push_back(run / "best");
+  std::vector<fs::path> steps;
+  for (const auto& entry : fs::directory_iterator(run / "checkpoints", error)) {
+    if (fs::exists(entry.path() / "manifest.json", error)) steps.push_back(entry.path());
+  }
+  std::sort(steps.begin(), steps.end());
+  folders.insert(folders.end(), steps.begin(), steps.end());
+  return folders;
+}
+
+}  // namespace
+
+std::vector<ModelDescription> ModelCatalog::List() const {
+  std::vector<fs::path> runs;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(runs_dir_, error)) {
+    if (entry.is_directory(error)) runs.push_back(entry.path());
+  }
+  std::sort(runs.begin(), runs.end());
+  std::vector<ModelDescription> models;
+  for (const fs::path& run : runs) {
+    for (const fs::path& checkpoint : CheckpointsOf(run)) {
+      // A checkpoint being written or damaged is left out of the list.
+      if (absl::StatusOr<ModelDescription> model = ReadModelDescription(checkpoint.string());
+          model.ok()) {
+        models.push_back(*std::move(model));
+      }
+    }
+  }
+  return models;
+}
+
+absl::StatusOr<std::string> ModelCatalog::Resolve(const std::string& version) const {
+  const fs::path relative(version);
+  if (version.empty() || relative.is_absolute() ||
+      std::any_of(relative.begin(), relative.end(),
+                  [](const fs::path& part) { return part == ".."; })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: \"", version, "\" is not a model version such as \"<run>/best\""));
+  }
+  absl::StatusOr<std::string> checkpoint =
+      ResolveCheckpoint((fs::path(runs_dir_) / relative).string(), "version");
+  if (!checkpoint.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("version: no model \"", version, "\" under ", runs_dir_));
+  }
+  return checkpoint;
+}
+
+}  // namespace hier::server

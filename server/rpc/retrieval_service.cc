@@ -1,0 +1,255 @@
+#include "server/rpc/retrieval_service.h"
+
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/rpc/call_deadline.h"
+
+namespace hier::server {
+namespace {
+
+std::string VersionOf(const std::shared_ptr<ServingModel>& model) {
+  return model ? model->description().version : std::string();
+}
+
+absl::Status NeedModel(const std::shared_ptr<ServingModel>& model, const std::string& field) {
+  if (model != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(field, ": no model is loaded to embed images (LoadModel first)"));
+}
+
+}  // namespace
+
+RetrievalService::RetrievalService(const RetrievalBackends& backends, const RetrievalLimits& limits)
+    : backends_(backends), limits_(limits) {}
+
+absl::StatusOr<std::vector<float>> RetrievalService::EmbedImages(
+    const grpc::ServerContext& context, const std::vector<EncodedImage>& images,
+    ServingModel& model) const {
+  if (static_cast<int64_t>(images.size()) > limits_.max_images_per_call) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "images: ", images.size(), " in one call, at most ", limits_.max_images_per_call));
+  }
+  return model.EmbedImages(images, limits_.max_pixels, CallDeadline(context));
+}
+
+void RetrievalService::RecordStages(const index::SearchTimings& timings) const {
+  if (backends_.metrics != nullptr) {
+    backends_.metrics->ObserveSearchStage(SearchStage::kCandidate, timings.candidate_seconds);
+    backends_.metrics->ObserveSearchStage(SearchStage::kRerank, timings.rerank_seconds);
+  }
+}
+
+void RetrievalService::CountItems(const index::Collection& collection) const {
+  if (backends_.metrics != nullptr) backends_.metrics->SetIndexItems(collection.index().size());
+}
+
+grpc::Status RetrievalService::Embed(grpc::ServerContext* context,
+                                     const hier::v1::EmbedRequest* request,
+                                     hier::v1::EmbedResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    if (request->images().empty()) return absl::InvalidArgumentError("images: no image given");
+    const std::shared_ptr<ServingModel> model = backends_.serving->Get().model;
+    if (absl::Status ready = NeedModel(model, "images"); !ready.ok()) return ready;
+    std::vector<EncodedImage> images;
+    for (int i = 0; i < request->images_size(); ++i) {
+      images.push_back({&request->images(i), absl::StrCat("images[", i, "]")});
+    }
+    absl::StatusOr<std::vector<float>> points = EmbedImages(*context, images, *model);
+    if (!points.ok()) return points.status();
+    const int64_t dim = model->description().dim;
+    for (size_t i = 0; i < images.size(); ++i) {
+      response->add_embeddings()->mutable_values()->Add(points->begin() + i * dim,
+                                                        points->begin() + (i + 1) * dim);
+    }
+    response->set_model_version(VersionOf(model));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::Search(grpc::ServerContext* context,
+                                      const hier::v1::SearchRequest* request,
+                                      hier::v1::SearchResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    if (request->with_ancestors()) {
+      return absl::UnimplementedError(
+          "with_ancestors: ancestors of results are not served yet (use Hierarchy.Ancestors)");
+    }
+    index::SearchOptions options;
+    options.k = request->k();
+    options.overfetch = request->overfetch();
+    options.label = request->label();
+    index::SearchTimings timings;
+    options.timings = &timings;
+    const Serving serving = backends_.serving->Get();
+    const std::shared_ptr<ServingModel>& model = serving.model;
+    const index::HyperbolicIndex& index = serving.collection->index();
+    absl::StatusOr<std::vector<index::Neighbour>> found;
+    switch (request->query_case()) {
+      case hier::v1::SearchRequest::kVector: {
+        const auto& values = request->vector().values();
+        found = index.Search(absl::MakeConstSpan(values.data(), values.size()), options);
+        break;
+      }
+      case hier::v1::SearchRequest::kImage: {
+        if (absl::Status ready = NeedModel(model, "image"); !ready.ok()) return ready;
+        absl::StatusOr<std::vector<float>> query =
+            EmbedImages(*context, {{&request->image(), "image"}}, *model);
+        if (!query.ok()) return query.status();
+        found = index.Search(*query, options);
+        break;
+      }
+      case hier::v1::SearchRequest::kItemId:
+        found = index.SearchById(request->item_id(), options);
+        break;
+      default:
+        return absl::InvalidArgumentError("query: set one of image, vector or item_id");
+    }
+    if (!found.ok()) return found.status();
+    RecordStages(timings);
+    for (const index::Neighbour& neighbour : *found) {
+      hier::v1::Neighbour* out = response->add_neighbours();
+      out->set_id(neighbour.id);
+      out->set_distance(neighbour.distance);
+      // A neighbour deleted since the search returns without its fields.
+      if (absl::StatusOr<index::ItemRecord> record = serving.collection->Get(neighbour.id);
+          record.ok()) {
+        out->set_key(record->key);
+        out->set_label(record->label);
+      }
+    }
+    response->set_model_version(VersionOf(model));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RetrievalService::Add(const grpc::ServerContext& context,
+                                   const hier::v1::AddItemsRequest& request,
+                                   hier::v1::AddItemsResponse* response) {
+  if (request.items_size() > limits_.max_items_per_call) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "items: ", request.items_size(), " in one call, at most ", limits_.max_items_per_call));
+  }
+  std::shared_lock<std::shared_mutex> gate(backends_.serving->write_gate());
+  const Serving serving = backends_.serving->Get();
+  const std::shared_ptr<ServingModel>& model = serving.model;
+  std::vector<index::ItemRecord> records(request.items_size());
+  std::vector<EncodedImage> images;
+  std::vector<index::ItemRecord*> image_records;
+  for (int i = 0; i < request.items_size(); ++i) {
+    const hier::v1::NewItem& item = request.items(i);
+    index::ItemRecord& record = records[i];
+    record.id = item.id();
+    record.key = item.key();
+    record.label = item.label();
+    record.attributes = item.attributes();
+    record.model_version = VersionOf(model);
+    switch (item.content_case()) {
+      case hier::v1::NewItem::kVector:
+        record.vector.assign(item.vector().values().begin(), item.vector().values().end());
+        break;
+      case hier::v1::NewItem::kImage:
+        images.push_back({&item.image(), absl::StrCat("items[", i, "].image")});
+        image_records.push_back(&record);
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("items[", i, "]: set its image or its vector"));
+    }
+  }
+  if (!images.empty()) {
+    if (absl::Status ready = NeedModel(model, images.front().field); !ready.ok()) return ready;
+    absl::StatusOr<std::vector<float>> points = EmbedImages(context, images, *model);
+    if (!points.ok()) return points.status();
+    const int64_t dim = model->description().dim;
+    for (size_t i = 0; i < images.size(); ++i) {
+      absl::StatusOr<std::string> sha256 = backends_.blobs->Put(*images[i].bytes);
+      if (!sha256.ok()) return sha256.status();
+      image_records[i]->image_sha256 = *std::move(sha256);
+      image_records[i]->vector.assign(points->begin() + i * dim, points->begin() + (i + 1) * dim);
+    }
+  }
+  absl::StatusOr<int64_t> seq = serving.collection->Upsert(records);
+  if (!seq.ok()) return seq.status();
+  CountItems(*serving.collection);
+  response->set_added(response->added() + static_cast<int64_t>(records.size()));
+  response->set_last_seq(*seq);
+  return absl::OkStatus();
+}
+
+grpc::Status RetrievalService::AddItems(grpc::ServerContext* context,
+                                        const hier::v1::AddItemsRequest* request,
+                                        hier::v1::AddItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite,
+                                   [&] { return Add(*context, *request, response); });
+}
+
+grpc::Status RetrievalService::AddItemsStream(grpc::ServerContext* context,
+                                              grpc::ServerReader<hier::v1::AddItemsRequest>* reader,
+                                              hier::v1::AddItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite, [&]() -> absl::Status {
+    hier::v1::AddItemsRequest batch;
+    for (int64_t message = 0; reader->Read(&batch); ++message) {
+      if (absl::Status added = Add(*context, batch, response); !added.ok()) {
+        // Earlier messages are written; say which one failed.
+        return absl::Status(added.code(), absl::StrCat("message ", message, ": ", added.message()));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::DeleteItems(grpc::ServerContext* context,
+                                           const hier::v1::DeleteItemsRequest* request,
+                                           hier::v1::DeleteItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite, [&]() -> absl::Status {
+    const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
+    std::shared_lock<std::shared_mutex> gate(backends_.serving->write_gate());
+    const Serving serving = backends_.serving->Get();
+    absl::StatusOr<int64_t> seq = serving.collection->Delete(ids);
+    if (!seq.ok()) return seq.status();
+    CountItems(*serving.collection);
+    response->set_deleted(static_cast<int64_t>(ids.size()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::GetItem(grpc::ServerContext* context,
+                                       const hier::v1::GetItemRequest* request,
+                                       hier::v1::Item* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    absl::StatusOr<index::ItemRecord> record =
+        backends_.serving->Get().collection->Get(request->id());
+    if (!record.ok()) return record.status();
+    response->set_id(record->id);
+    response->set_key(record->key);
+    response->set_label(record->label);
+    response->set_attributes(record->attributes);
+    response->set_model_version(record->model_version);
+    response->set_image_sha256(record->image_sha256);
+    response->mutable_vector()->mutable_values()->Add(record->vector.begin(), record->vector.end());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::Stats(grpc::ServerContext* context, const hier::v1::StatsRequest*,
+                                     hier::v1::StatsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    const Serving serving = backends_.serving->Get();
+    const index::HyperbolicIndex& index = serving.collection->index();
+    response->set_items(index.size());
+    response->set_candidates(index.Describe());
+    response->set_index_memory_bytes(index.memory_bytes());
+    response->set_dim(static_cast<int32_t>(index.options().dim));
+    response->set_c(index.options().c);
+    response->set_model_version(VersionOf(serving.model));
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace hier::server

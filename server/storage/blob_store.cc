@@ -1,0 +1,65 @@
+#include "server/storage/blob_store.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "trainer/io/atomic_file.h"
+#include "trainer/io/sha256.h"
+
+namespace hier::server {
+namespace fs = std::filesystem;
+
+absl::StatusOr<BlobStore> BlobStore::Open(const std::string& directory) {
+  std::error_code error;
+  fs::create_directories(directory, error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat("blob folder ", directory, ": ", error.message()));
+  }
+  return BlobStore(directory);
+}
+
+std::string BlobStore::PathOf(const std::string& sha256) const {
+  return (fs::path(directory_) / sha256.substr(0, 2) / sha256).string();
+}
+
+absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) const {
+  const std::string sha256 = io::Sha256Hex(bytes);
+  const std::string path = PathOf(sha256);
+  std::error_code error;
+  if (fs::exists(path, error)) return sha256;
+  try {
+    const fs::path folder = fs::path(path).parent_path();
+    if (fs::create_directory(folder)) io::SyncDirectory(directory_);
+    io::WriteFileAtomically(path, bytes);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("storing an image: ", e.what()));
+  }
+  return sha256;
+}
+
+absl::StatusOr<std::string> BlobStore::Get(const std::string& sha256) const {
+  const bool well_formed =
+      sha256.size() == 64 && sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!well_formed) {
+    return absl::InvalidArgumentError(absl::StrCat("image_sha256: not a SHA-256 digest: ", sha256));
+  }
+  const std::string path = PathOf(sha256);
+  std::error_code error;
+  if (!fs::exists(path, error)) {
+    return absl::NotFoundError(absl::StrCat("image_sha256: no stored image ", sha256));
+  }
+  std::string bytes;
+  try {
+    bytes = io::ReadFile(path);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("reading an image: ", e.what()));
+  }
+  if (io::Sha256Hex(bytes) != sha256) {
+    return absl::DataLossError(
+        absl::StrCat("stored image ", path, " no longer matches its digest"));
+  }
+  return bytes;
+}
+
+}  // namespace hier::server

@@ -1,0 +1,151 @@
+// hier-server: serves retrieval over gRPC (and metrics over HTTP) until SIGTERM or SIGINT, then
+// drains the calls in flight, snapshots the index and exits 0.
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/app/server_app.h"
+#include "trainer/io/atomic_file.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (port 0: any free port)");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "Prometheus /metrics address (empty: none; port 0: any free port)");
+ABSL_FLAG(std::string, state_dir, "state",
+          "the serving record, galleries (items in SQLite, index snapshots) and source images");
+ABSL_FLAG(std::string, model, "",
+          "a run directory (its best/) or a checkpoint folder to serve (a state folder that served "
+          "another model swaps to it)");
+ABSL_FLAG(std::string, runs_dir, "runs", "training runs: the models listed and loaded by version");
+ABSL_FLAG(int64_t, dim, 0, "without --model: the gallery's vector dimension");
+ABSL_FLAG(double, c, 0.1, "without --model: the ball's curvature");
+ABSL_FLAG(std::string, index_kind, "",
+          "candidate stage: exact, ivf-flat, ivf-sq8, hnsw or a FAISS factory string (empty: the "
+          "persisted one, exact when new)");
+ABSL_FLAG(int, index_threads, 1, "FAISS / OpenMP threads per search");
+ABSL_FLAG(int, torch_threads, 0, "model intra-op threads (0: LibTorch's default)");
+ABSL_FLAG(int, grpc_threads, 0, "most gRPC handler threads (0: gRPC's default)");
+ABSL_FLAG(int64_t, max_batch, 32, "images per forward pass (dynamic batching)");
+ABSL_FLAG(int64_t, max_delay_us, 2000, "how long an image waits for its batch to fill");
+ABSL_FLAG(int64_t, max_k, 1000, "largest k a search may ask for");
+ABSL_FLAG(int64_t, max_images_per_call, 256, "images one call may carry");
+ABSL_FLAG(int64_t, max_items_per_call, 10000, "items one AddItems message may carry");
+ABSL_FLAG(int64_t, max_pixels, 40'000'000, "largest decoded image, in pixels");
+ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message, in bytes");
+ABSL_FLAG(std::string, token, "", "bearer token required for writes (empty: none)");
+ABSL_FLAG(std::string, token_file, "", "read the token from this file instead");
+ABSL_FLAG(bool, protect_reads, false, "require the token for read-only calls too");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (TLS with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(int64_t, drain_seconds, 30, "on SIGTERM, how long calls in flight may finish");
+ABSL_FLAG(std::string, port_file, "",
+          "write {\"grpc\": port, \"metrics\": port} here once serving (for scripts and tests)");
+
+namespace {
+
+using hier::server::ServerOptions;
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.model = absl::GetFlag(FLAGS_model);
+  options.runs_dir = absl::GetFlag(FLAGS_runs_dir);
+  options.dim = absl::GetFlag(FLAGS_dim);
+  options.c = absl::GetFlag(FLAGS_c);
+  options.index_kind = absl::GetFlag(FLAGS_index_kind);
+  options.index_threads = absl::GetFlag(FLAGS_index_threads);
+  options.torch_threads = absl::GetFlag(FLAGS_torch_threads);
+  options.grpc_threads = absl::GetFlag(FLAGS_grpc_threads);
+  options.batching.max_batch = absl::GetFlag(FLAGS_max_batch);
+  options.batching.max_delay_us = absl::GetFlag(FLAGS_max_delay_us);
+  options.max_k = absl::GetFlag(FLAGS_max_k);
+  options.limits.max_images_per_call = absl::GetFlag(FLAGS_max_images_per_call);
+  options.limits.max_items_per_call = absl::GetFlag(FLAGS_max_items_per_call);
+  options.limits.max_pixels = absl::GetFlag(FLAGS_max_pixels);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.token = absl::GetFlag(FLAGS_token);
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    try {
+      options.token = hier::io::ReadFile(file);
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", e.what()));
+    }
+    while (!options.token.empty() && std::isspace(options.token.back())) options.token.pop_back();
+  }
+  options.protect_reads = absl::GetFlag(FLAGS_protect_reads);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.drain = std::chrono::seconds(absl::GetFlag(FLAGS_drain_seconds));
+  return hier::server::ValidateServerOptions(options);
+}
+
+// Flags may be spelled --state-dir or --state_dir (as hier-train's are); Abseil reads the latter.
+std::vector<char*> WithUnderscores(int argc, char** argv, std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  std::vector<char*> args;
+  for (std::string& arg : storage) {
+    if (arg.rfind("--", 0) == 0) {
+      const size_t name_end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + name_end, '-', '_');
+    }
+    args.push_back(arg.data());
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "serves hyperbolic image retrieval over gRPC; SIGTERM drains and exits 0");
+  std::vector<std::string> storage;
+  std::vector<char*> args = WithUnderscores(argc, argv, storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "hier-server: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  // Block the stop signals in every thread the server starts; this thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<hier::server::ServerApp>> app =
+      hier::server::ServerApp::Start(*options);
+  if (!app.ok()) {
+    std::fprintf(stderr, "hier-server: %s\n", app.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("hier-server: serving gRPC on port %d, metrics on port %d\n", (*app)->port(),
+              (*app)->metrics_port());
+  std::fflush(stdout);
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    hier::io::WriteFileAtomically(port_file,
+                                  absl::StrCat("{\"grpc\": ", (*app)->port(),
+                                               ", \"metrics\": ", (*app)->metrics_port(), "}\n"));
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::printf("hier-server: %s, draining\n", strsignal(signal_number));
+  std::fflush(stdout);
+  if (absl::Status stopped = (*app)->Shutdown(); !stopped.ok()) {
+    std::fprintf(stderr, "hier-server: stopping: %s\n", stopped.ToString().c_str());
+    return 1;
+  }
+  std::printf("hier-server: stopped\n");
+  return 0;
+}

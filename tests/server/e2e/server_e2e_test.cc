@@ -1,0 +1,157 @@
+// hier-server end to end: a model trained by hier-train, the server a child process on an
+// ephemeral port, real Fashion-MNIST images over gRPC, metrics over HTTP, restarts and SIGTERM.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/server/e2e/server_fixture.h"
+
+namespace hier::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+TEST_F(ServerE2eTest, ImagesAreIndexedAndFindNeighboursOfTheirClass) {
+  const LabelledImages images = TestImages(1100);
+  StartServer();
+  AddImages(images, 0, 1000);
+  EXPECT_EQ(ItemCount(), 1000);
+
+  int same_class = 0;
+  for (int64_t q = 1000; q < 1100; ++q) {
+    hier::v1::SearchResponse response;
+    const grpc::Status status = SearchImage(images.png[q], 5, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.neighbours_size(), 5);
+    EXPECT_EQ(response.model_version(), "run/best");
+    for (int i = 1; i < 5; ++i) {
+      EXPECT_LE(response.neighbours(i - 1).distance(), response.neighbours(i).distance());
+    }
+    same_class += response.neighbours(0).label() == images.labels[q];
+  }
+  // Chance is 1 in 10; the small model finds the query's class for most queries.
+  EXPECT_GE(same_class, 55) << "of 100";
+
+  // An indexed image is its own nearest neighbour, at distance 0, and Embed gives its vector.
+  hier::v1::SearchResponse itself;
+  ASSERT_TRUE(SearchImage(images.png[7], 1, &itself).ok());
+  EXPECT_EQ(itself.neighbours(0).id(), 7);
+  EXPECT_NEAR(itself.neighbours(0).distance(), 0.0, 1e-4);
+  grpc::ClientContext get_context;
+  hier::v1::GetItemRequest get;
+  get.set_id(7);
+  hier::v1::Item item;
+  ASSERT_TRUE(retrieval_->GetItem(&get_context, get, &item).ok());
+  EXPECT_EQ(item.label(), images.labels[7]);
+  EXPECT_EQ(item.model_version(), "run/best");
+  EXPECT_EQ(item.image_sha256().size(), 64u);
+  EXPECT_TRUE(fs::exists(state_ + "/blobs/" + item.image_sha256().substr(0, 2) + "/" +
+                         item.image_sha256()));
+  grpc::ClientContext embed_context;
+  hier::v1::EmbedRequest embed;
+  embed.add_images(images.png[7]);
+  hier::v1::EmbedResponse embedded;
+  ASSERT_TRUE(retrieval_->Embed(&embed_context, embed, &embedded).ok());
+  ASSERT_EQ(embedded.embeddings(0).values_size(), item.vector().values_size());
+  // Equal up to float rounding: the image shared a forward pass with others when it was added.
+  for (int i = 0; i < item.vector().values_size(); ++i) {
+    EXPECT_NEAR(embedded.embeddings(0).values(i), item.vector().values(i), 1e-5);
+  }
+}
+
+TEST_F(ServerE2eTest, MetricsCountCallsAndDescribeTheIndexAndModel) {
+  const LabelledImages images = TestImages(120);
+  StartServer();
+  AddImages(images, 0, 100);
+  for (int64_t q = 100; q < 120; ++q) {
+    hier::v1::SearchResponse response;
+    ASSERT_TRUE(SearchImage(images.png[q], 3, &response).ok());
+  }
+  hier::v1::SearchResponse unused;
+  EXPECT_EQ(SearchImage("not an image", 3, &unused).error_code(), grpc::INVALID_ARGUMENT);
+
+  const std::string metrics = Metrics();
+  const std::map<std::string, std::string> search = {{"grpc_service", "hier.v1.Retrieval"},
+                                                     {"grpc_method", "Search"}};
+  auto with = [](std::map<std::string, std::string> labels, const char* key, const char* value) {
+    labels[key] = value;
+    return labels;
+  };
+  EXPECT_EQ(SeriesValue(metrics, "grpc_server_started_total", search), 21);
+  EXPECT_EQ(SeriesValue(metrics, "grpc_server_handled_total", with(search, "grpc_code", "OK")), 20);
+  EXPECT_EQ(SeriesValue(metrics, "grpc_server_handled_total",
+                        with(search, "grpc_code", "InvalidArgument")),
+            1);
+  EXPECT_EQ(SeriesValue(metrics, "grpc_server_handling_seconds_count", search), 21);
+  EXPECT_EQ(SeriesValue(metrics, "grpc_server_handled_total",
+                        {{"grpc_method", "AddItemsStream"}, {"grpc_type", "client_stream"}}),
+            1);
+  EXPECT_EQ(SeriesValue(metrics, "hier_index_items"), 100);
+  EXPECT_EQ(SeriesValue(metrics, "hier_model_info", {{"version", "run/best"}}), 1);
+  // 100 gallery images and 20 good queries were embedded, in batches of at most 32.
+  EXPECT_EQ(SeriesValue(metrics, "hier_embed_batch_size_sum"), 120);
+  EXPECT_GE(SeriesValue(metrics, "hier_embed_batch_size_count").value_or(0), 120.0 / 32);
+  EXPECT_EQ(SeriesValue(metrics, "hier_search_stage_seconds_count", {{"stage", "rerank"}}), 20);
+  EXPECT_GT(
+      SeriesValue(metrics, "hier_search_stage_seconds_sum", {{"stage", "candidate"}}).value_or(0),
+      0);
+  EXPECT_GT(SeriesValue(metrics, "process_resident_memory_bytes").value_or(0), 1e7);
+  EXPECT_GT(SeriesValue(metrics, "process_cpu_seconds_total").value_or(0), 0);
+}
+
+TEST_F(ServerE2eTest, SigtermDrainsAndARestartKeepsEveryItem) {
+  const LabelledImages images = TestImages(300);
+  StartServer();
+  AddImages(images, 0, 300);
+  hier::v1::SearchResponse before;
+  ASSERT_TRUE(SearchImage(images.png[5], 10, &before).ok());
+
+  // Searches in flight when SIGTERM arrives finish; the server then exits 0.
+  std::atomic<int> failed{0}, done{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 5; ++i) {
+        hier::v1::SearchResponse response;
+        const grpc::Status status = SearchImage(images.png[c * 10 + i], 5, &response);
+        // After the drain starts new calls are refused (UNAVAILABLE); none fails otherwise.
+        if (status.ok()) {
+          ++done;
+        } else if (status.error_code() != grpc::UNAVAILABLE) {
+          ++failed;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(StopServer(), 0) << ReadText(server_->log_path());
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_THAT(ReadText(server_->log_path()), HasSubstr("hier-server: stopped"));
+
+  StartServer();
+  EXPECT_EQ(ItemCount(), 300);
+  hier::v1::SearchResponse after;
+  ASSERT_TRUE(SearchImage(images.png[5], 10, &after).ok());
+  ASSERT_EQ(after.neighbours_size(), before.neighbours_size());
+  for (int i = 0; i < after.neighbours_size(); ++i) {
+    EXPECT_EQ(after.neighbours(i).id(), before.neighbours(i).id());
+    EXPECT_DOUBLE_EQ(after.neighbours(i).distance(), before.neighbours(i).distance());
+  }
+  EXPECT_EQ(StopServer(), 0);
+}
+
+}  // namespace
+}  // namespace hier::testing

@@ -1,0 +1,173 @@
+#include "tests/server/e2e/server_fixture.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "trainer/data/image_set.h"
+
+namespace hier::testing {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
+
+// One small model for every test of the binary, trained on first use: 60 steps of the default
+// recipe on Fashion-MNIST; its folder is removed when the process ends.
+struct SharedModel {
+  static const SharedModel& Get() {
+    static const SharedModel model;
+    return model;
+  }
+
+  SharedModel() : root(fs::temp_directory_path() / ("hier-e2e-" + std::to_string(getpid()))) {
+    fs::create_directories(root);
+    ChildProcess train(
+        HIER_TRAIN_BINARY,
+        {"--run-dir", root + "/run", "--epochs", "1", "--steps-per-epoch", "60", "--test-limit",
+         "1000", "--emb", "32", "--num-proxies", "64", "--threads", "2"},
+        root + "/train.log");
+    trained = train.Wait(std::chrono::minutes(10)) == 0;
+  }
+  ~SharedModel() { fs::remove_all(root); }
+
+  std::string root;
+  bool trained = false;
+};
+
+}  // namespace
+
+LabelledImages TestImages(int64_t count) {
+  const data::ImageSet set = data::LoadFashionMnist(kFashionMnist, data::Split::kTest, count);
+  LabelledImages images;
+  for (int64_t i = 0; i < set.count; ++i) {
+    const cv::Mat image(28, 28, CV_8UC1, const_cast<uint8_t*>(set.pixels.data() + i * 28 * 28));
+    std::vector<uint8_t> bytes;
+    cv::imencode(".png", image, bytes);
+    images.png.emplace_back(bytes.begin(), bytes.end());
+    images.labels.push_back(set.class_names[set.labels[i]]);
+  }
+  return images;
+}
+
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& name,
+                                  const std::map<std::string, std::string>& labels) {
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
+    if (line[name.size()] != ' ' && line[name.size()] != '{') continue;
+    bool matches = true;
+    for (const auto& [key, value] : labels) {
+      matches &= line.find(key + "=\"" + value + "\"") != std::string::npos;
+    }
+    if (matches) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
+
+void ServerE2eTest::SetUp() {
+  if (!fs::exists(kFashionMnist)) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  ASSERT_TRUE(SharedModel::Get().trained) << ReadText(SharedModel::Get().root + "/train.log");
+  state_ = SharedModel::Get().root + "/" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
+void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
+  const std::string port_file = state_ + ".ports";
+  fs::remove(port_file);
+  std::vector<std::string> args = {"--model",
+                                   SharedModel::Get().root + "/run",
+                                   "--state-dir",
+                                   state_,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--metrics-listen",
+                                   "127.0.0.1:0",
+                                   "--port-file",
+                                   port_file,
+                                   "--token",
+                                   kToken,
+                                   "--max-images-per-call",
+                                   "16",
+                                   "--max-items-per-call",
+                                   "100",
+                                   "--max-message-bytes",
+                                   "4194304"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  server_ = std::make_unique<ChildProcess>(HIER_SERVER_BINARY, args, state_ + ".log");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+)\})re");
+  std::smatch ports;
+  std::string text;
+  while (!std::regex_search(text = ReadText(port_file), ports, pattern)) {
+    ASSERT_TRUE(server_->running()) << ReadText(server_->log_path());
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << ReadText(server_->log_path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  metrics_port_ = std::stoi(ports[2]);
+  channel_ =
+      grpc::CreateChannel("127.0.0.1:" + std::string(ports[1]), grpc::InsecureChannelCredentials());
+  retrieval_ = hier::v1::Retrieval::NewStub(channel_);
+  health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+std::optional<int> ServerE2eTest::StopServer() {
+  server_->Signal(SIGTERM);
+  return server_->Wait(std::chrono::seconds(60));
+}
+
+void ServerE2eTest::Authorize(grpc::ClientContext* context) {
+  context->AddMetadata("authorization", std::string("Bearer ") + kToken);
+}
+
+void ServerE2eTest::AddImages(const LabelledImages& images, int64_t first, int64_t count) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  hier::v1::AddItemsResponse response;
+  auto stream = retrieval_->AddItemsStream(&context, &response);
+  for (int64_t begin = first; begin < first + count; begin += 16) {
+    hier::v1::AddItemsRequest batch;
+    for (int64_t i = begin; i < std::min(first + count, begin + 16); ++i) {
+      hier::v1::NewItem* item = batch.add_items();
+      item->set_id(i);
+      item->set_key("fashion-mnist/test/" + std::to_string(i) + ".png");
+      item->set_label(images.labels[i]);
+      item->set_image(images.png[i]);
+    }
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.added(), count);
+}
+
+grpc::Status ServerE2eTest::SearchImage(const std::string& png, int k,
+                                        hier::v1::SearchResponse* response) {
+  grpc::ClientContext context;
+  hier::v1::SearchRequest request;
+  request.set_image(png);
+  request.set_k(k);
+  return retrieval_->Search(&context, request, response);
+}
+
+int64_t ServerE2eTest::ItemCount() {
+  grpc::ClientContext context;
+  hier::v1::StatsResponse stats;
+  EXPECT_TRUE(retrieval_->Stats(&context, {}, &stats).ok());
+  return stats.items();
+}
+
+std::string ServerE2eTest::Metrics() {
+  const std::optional<HttpResponse> response = HttpGet(metrics_port_, "/metrics");
+  EXPECT_TRUE(response.has_value());
+  EXPECT_EQ(response ? response->status : 0, 200);
+  return response ? response->body : "";
+}
+
+}  // namespace hier::testing

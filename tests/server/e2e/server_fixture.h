@@ -1,0 +1,61 @@
+// The end-to-end fixture: a model trained once by hier-train, hier-server started as a child
+// process on ephemeral ports over a per-test state folder, stubs to talk to it, and Fashion-MNIST
+// test images encoded as PNG.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "hier/v1/retrieval.grpc.pb.h"
+#include "tests/server/e2e/child_process.h"
+
+namespace hier::testing {
+
+inline constexpr char kToken[] = "e2e-secret";
+
+// Fashion-MNIST test images as PNG files' bytes, with their class names.
+struct LabelledImages {
+  std::vector<std::string> png;
+  std::vector<std::string> labels;
+};
+LabelledImages TestImages(int64_t count);
+
+// The value of the first series named `name` whose labels include every `labels` pair.
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& name,
+                                  const std::map<std::string, std::string>& labels = {});
+
+class ServerE2eTest : public ::testing::Test {
+ protected:
+  // Skips without Fashion-MNIST; fails when the shared model could not be trained.
+  void SetUp() override;
+  void TearDown() override { server_.reset(); }
+
+  // Starts hier-server on the test's state folder (token kToken, at most 16 images and 100 items
+  // per call, 4 MiB messages) and waits until it serves.
+  void StartServer(const std::vector<std::string>& extra = {});
+  // SIGTERM, then the exit status (none if it did not exit within 60 s).
+  std::optional<int> StopServer();
+
+  static void Authorize(grpc::ClientContext* context);
+  // Adds images [first, first + count) as items with ids equal to their index, in a stream.
+  void AddImages(const LabelledImages& images, int64_t first, int64_t count);
+  grpc::Status SearchImage(const std::string& png, int k, hier::v1::SearchResponse* response);
+  int64_t ItemCount();
+  std::string Metrics();
+
+  std::string state_;
+  std::unique_ptr<ChildProcess> server_;
+  int metrics_port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<hier::v1::Retrieval::Stub> retrieval_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+}  // namespace hier::testing

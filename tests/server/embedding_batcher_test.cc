@@ -1,0 +1,134 @@
+#include "server/model/embedding_batcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace hier::testing {
+namespace {
+
+using server::BatchingOptions;
+using server::EmbeddingBatcher;
+using ::testing::Each;
+using ::testing::ElementsAre;
+
+std::chrono::steady_clock::time_point InSeconds(int seconds) {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+}
+
+// A "model" of two inputs floats -> their sum and difference, recording batch sizes.
+struct FakeModel {
+  absl::Status Forward(const float* in, int64_t count, float* out) {
+    for (int64_t i = 0; i < count; ++i) {
+      out[2 * i] = in[2 * i] + in[2 * i + 1];
+      out[2 * i + 1] = in[2 * i] - in[2 * i + 1];
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    batches.push_back(count);
+    return absl::OkStatus();
+  }
+
+  EmbeddingBatcher::ForwardFn Fn() {
+    return [this](const float* in, int64_t count, float* out) { return Forward(in, count, out); };
+  }
+
+  std::mutex mutex;
+  std::vector<int64_t> batches;
+};
+
+TEST(EmbeddingBatcherTest, GathersConcurrentCallsIntoOneBatchWithTheirOwnResults) {
+  FakeModel model;
+  std::atomic<int64_t> observed{0};
+  {
+    // A long delay: the batch runs once it is full, not when the delay ends.
+    EmbeddingBatcher batcher(2, 2, model.Fn(), BatchingOptions{8, 10'000'000},
+                             [&](int64_t images) { observed += images; });
+    std::vector<std::thread> callers;
+    std::vector<std::vector<float>> results(8);
+    for (int i = 0; i < 8; ++i) {
+      callers.emplace_back([&, i] {
+        auto out = batcher.Embed({float(i), 1.0f}, 1, InSeconds(30));
+        ASSERT_TRUE(out.ok()) << out.status();
+        results[i] = *out;
+      });
+    }
+    for (auto& caller : callers) caller.join();
+    for (int i = 0; i < 8; ++i) EXPECT_THAT(results[i], ElementsAre(i + 1.0f, i - 1.0f));
+  }
+  EXPECT_THAT(model.batches, ElementsAre(8));
+  EXPECT_EQ(observed.load(), 8);
+}
+
+TEST(EmbeddingBatcherTest, ALoneCallRunsWhenItsDelayEnds) {
+  FakeModel model;
+  EmbeddingBatcher batcher(2, 2, model.Fn(), BatchingOptions{32, 1000}, nullptr);
+  auto out = batcher.Embed({2.0f, 3.0f, 4.0f, 1.0f}, 2, InSeconds(30));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(*out, ElementsAre(5.0f, -1.0f, 5.0f, 3.0f));
+  EXPECT_THAT(model.batches, ElementsAre(2));
+}
+
+TEST(EmbeddingBatcherTest, SplitsACallLargerThanABatch) {
+  FakeModel model;
+  EmbeddingBatcher batcher(2, 2, model.Fn(), BatchingOptions{4, 0}, nullptr);
+  std::vector<float> inputs;
+  for (int i = 0; i < 10; ++i) inputs.insert(inputs.end(), {float(i), float(i)});
+  auto out = batcher.Embed(inputs, 10, InSeconds(30));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), 20u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ((*out)[2 * i], 2.0f * i);
+  EXPECT_THAT(model.batches, Each(::testing::Le(4)));
+  int64_t total = 0;
+  for (int64_t b : model.batches) total += b;
+  EXPECT_EQ(total, 10);
+}
+
+TEST(EmbeddingBatcherTest, AFailedForwardFailsEveryCallInItsBatch) {
+  EmbeddingBatcher batcher(
+      1, 1, [](const float*, int64_t, float*) { return absl::InternalError("model broke"); },
+      BatchingOptions{4, 100'000}, nullptr);
+  std::vector<std::thread> callers;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      auto out = batcher.Embed({1.0f}, 1, InSeconds(30));
+      if (out.status().code() == absl::StatusCode::kInternal) ++failed;
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(failed.load(), 4);
+}
+
+TEST(EmbeddingBatcherTest, AMissedDeadlineIsReportedAndTheWorkStillFinishes) {
+  std::atomic<int> ran{0};
+  {
+    EmbeddingBatcher batcher(
+        1, 1,
+        [&](const float*, int64_t count, float* out) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          for (int64_t i = 0; i < count; ++i) out[i] = 0;
+          ++ran;
+          return absl::OkStatus();
+        },
+        BatchingOptions{1, 0}, nullptr);
+    auto out = batcher.Embed({1.0f}, 1, std::chrono::steady_clock::now());
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  }  // the destructor waits for the queued work
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(EmbeddingBatcherTest, MismatchedInputsAreRefused) {
+  FakeModel model;
+  EmbeddingBatcher batcher(2, 2, model.Fn(), BatchingOptions{}, nullptr);
+  EXPECT_EQ(batcher.Embed({1.0f}, 1, InSeconds(1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batcher.Embed({}, 0, InSeconds(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(model.batches.empty());
+}
+
+}  // namespace
+}  // namespace hier::testing
