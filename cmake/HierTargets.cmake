@@ -17,11 +17,13 @@ function(hier_library name)
   hier_set_warnings(${name})
 endfunction()
 
-# hier_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary registered with CTest.
+# hier_test(NAME SOURCES ... DEPS ... [LABELS ...] [PROPERTIES name value ...]): a GoogleTest
+# binary registered with CTest, each test with the labels and any further CTest properties.
 function(hier_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
   hier_set_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES}
+    DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -15,8 +15,8 @@ PACKAGES=(
   libfaiss-dev libsqlite3-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks; Prometheus and the Python client example are exercised end to end
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus python3-grpcio python3-protobuf
   # the embedded default data set
   dataset-fashion-mnist
 )

@@ -21,8 +21,11 @@
 #include "server/model/model_catalog.h"
 #include "server/model/serving_slot.h"
 #include "server/rpc/authorizer.h"
+#include "server/rpc/hierarchy_service.h"
 #include "server/rpc/models_service.h"
+#include "server/rpc/training_service.h"
 #include "server/storage/blob_store.h"
+#include "server/training/job_runner.h"
 #include "trainer/io/atomic_file.h"
 
 namespace hier::server {
@@ -39,6 +42,9 @@ struct ServerApp::State {
   std::unique_ptr<Authorizer> authorizer;
   std::unique_ptr<RetrievalService> retrieval;
   std::unique_ptr<ModelsService> models;
+  std::unique_ptr<HierarchyService> hierarchy;
+  std::unique_ptr<JobRunner> jobs;
+  std::unique_ptr<TrainingService> training;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 };
@@ -95,6 +101,33 @@ absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOption
   return collection;
 }
 
+// hier-train beside this binary (an installation) or in the build tree's trainer/ folder.
+std::string DefaultTrainer() {
+  std::error_code error;
+  const fs::path here = fs::read_symlink("/proc/self/exe", error).parent_path();
+  for (const fs::path& candidate :
+       {here / "hier-train", here.parent_path() / "trainer" / "hier-train"}) {
+    if (fs::exists(candidate, error)) return candidate.string();
+  }
+  return (here / "hier-train").string();
+}
+
+// Training jobs write their runs where the models are listed; a successful job started with
+// deploy_on_success is swapped in (in the background; a swap already running wins).
+JobRunnerOptions JobOptionsFor(const ServerOptions& options, ModelSwapper* swapper) {
+  JobRunnerOptions jobs;
+  jobs.trainer = options.trainer.empty() ? DefaultTrainer() : options.trainer;
+  jobs.state_dir = options.state_dir;
+  jobs.runs_dir = options.runs_dir;
+  jobs.data_roots = options.data_roots;
+  jobs.max_jobs = options.max_jobs;
+  jobs.grace = options.job_grace;
+  jobs.on_success = [swapper](const hier::v1::Job& job) {
+    (void)swapper->Swap((fs::path(job.run_dir()) / "best").string(), /*wait=*/false);
+  };
+  return jobs;
+}
+
 absl::Status AtLeast(int64_t value, int64_t least, const char* flag) {
   if (value >= least) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(flag, ": must be >= ", least, ", got ", value));
@@ -116,6 +149,8 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
            AtLeast(options.limits.max_pixels, 1, "--max-pixels"),
            AtLeast(options.max_message_bytes, 1024, "--max-message-bytes"),
            AtLeast(options.drain.count(), 0, "--drain-seconds"),
+           AtLeast(options.max_jobs, 1, "--max-jobs"),
+           AtLeast(options.job_grace.count(), 0, "--job-grace-seconds"),
        }) {
     if (!status.ok()) return status;
   }
@@ -202,6 +237,16 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   models.swapper = state->swapper.get();
   models.authorizer = state->authorizer.get();
   state->models = std::make_unique<ModelsService>(models);
+  absl::StatusOr<std::unique_ptr<JobRunner>> jobs =
+      JobRunner::Create(JobOptionsFor(options, state->swapper.get()), metrics);
+  if (!jobs.ok()) return jobs.status();
+  state->jobs = *std::move(jobs);
+  state->training = std::make_unique<TrainingService>(state->jobs.get(), state->authorizer.get());
+  HierarchyBackends hierarchy;
+  hierarchy.catalog = state->catalog.get();
+  hierarchy.serving = &state->serving;
+  hierarchy.authorizer = state->authorizer.get();
+  state->hierarchy = std::make_unique<HierarchyService>(hierarchy, options.limits);
 
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
   if (!credentials.ok()) return credentials.status();
@@ -218,6 +263,8 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   }
   builder.RegisterService(state->retrieval.get());
   builder.RegisterService(state->models.get());
+  builder.RegisterService(state->hierarchy.get());
+  builder.RegisterService(state->training.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(state->metrics->MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -249,6 +296,8 @@ int ServerApp::metrics_port() const {
 
 absl::Status ServerApp::Shutdown() {
   state_->server->GetHealthCheckService()->SetServingStatus(false);
+  // First the trainers (their WatchJob streams end with the INTERRUPTED event), then the calls.
+  state_->jobs->Shutdown();
   state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
   state_->server->Wait();
   return state_->serving.Get().collection->WriteSnapshot();

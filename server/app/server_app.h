@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +36,10 @@ struct ServerOptions {
   bool protect_reads = false;
   std::string tls_cert, tls_key;           // PEM files; both or neither
   std::chrono::milliseconds drain{30000};  // how long shutdown waits for calls in flight
+  std::string trainer;                     // hier-train (empty: beside this binary)
+  std::vector<std::string> data_roots = {"/usr/share/datasets"};  // where jobs may read data
+  int max_jobs = 1;                                               // training jobs running at once
+  std::chrono::milliseconds job_grace{30000};  // a cancelled job's SIGTERM to SIGKILL
 };
 
 // The options back when every value is in range, else InvalidArgument naming the flag.
@@ -49,8 +54,8 @@ class ServerApp {
   int port() const;          // the gRPC port bound
   int metrics_port() const;  // the metrics port bound, 0 without one
 
-  // Stops accepting calls, waits up to options.drain for those in flight, then writes an index
-  // snapshot. Returns the snapshot's status.
+  // Stops the training jobs (interrupted, resumable), stops accepting calls, waits up to
+  // options.drain for those in flight, then writes an index snapshot. Returns its status.
   absl::Status Shutdown();
 
  private:

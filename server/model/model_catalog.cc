@@ -46,7 +46,8 @@ std::vector<ModelDescription> ModelCatalog::List() const {
   return models;
 }
 
-absl::StatusOr<std::string> ModelCatalog::Resolve(const std::string& version) const {
+absl::StatusOr<std::string> ModelCatalog::Resolve(const std::string& version,
+                                                  const char* field) const {
   const fs::path relative(version);
   if (version.empty() || relative.is_absolute() ||
       std::any_of(relative.begin(), relative.end(),
@@ -55,10 +56,10 @@ absl::StatusOr<std::string> ModelCatalog::Resolve(const std::string& version) co
         absl::StrCat("version: \"", version, "\" is not a model version such as \"<run>/best\""));
   }
   absl::StatusOr<std::string> checkpoint =
-      ResolveCheckpoint((fs::path(runs_dir_) / relative).string(), "version");
+      ResolveCheckpoint((fs::path(runs_dir_) / relative).string(), field);
   if (!checkpoint.ok()) {
     return absl::NotFoundError(
-        absl::StrCat("version: no model \"", version, "\" under ", runs_dir_));
+        absl::StrCat(field, ": no model \"", version, "\" under ", runs_dir_));
   }
   return checkpoint;
 }

@@ -17,9 +17,10 @@ class ModelCatalog {
   // Every checkpoint under the runs folder whose manifest verifies, by run then version.
   std::vector<ModelDescription> List() const;
 
-  // The checkpoint folder of `version`: InvalidArgument naming "version" when it is empty,
+  // The checkpoint folder of `version`: InvalidArgument naming `field` when it is empty,
   // absolute or climbs out with "..", NotFound when no such checkpoint exists.
-  absl::StatusOr<std::string> Resolve(const std::string& version) const;
+  absl::StatusOr<std::string> Resolve(const std::string& version,
+                                      const char* field = "version") const;
 
   const std::string& runs_dir() const { return runs_dir_; }
 

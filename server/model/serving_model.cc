@@ -5,7 +5,8 @@
 namespace hier::server {
 
 ServingModel::ServingModel(std::unique_ptr<ImageEmbedder> embedder)
-    : embedder_(std::move(embedder)) {}
+    : embedder_(std::move(embedder)),
+      hierarchy_(ProxyHierarchy::Load(embedder_->description().run_dir)) {}
 
 absl::StatusOr<std::shared_ptr<ServingModel>> ServingModel::Load(
     const std::string& checkpoint_dir, const BatchingOptions& batching,

@@ -1,4 +1,5 @@
-// The model that serves embedding calls: a loaded checkpoint behind a dynamic batcher.
+// The model that serves embedding calls — a loaded checkpoint behind a dynamic batcher — with its
+// run's proxy tree.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "server/model/embedding_batcher.h"
 #include "server/model/image_embedder.h"
+#include "server/model/proxy_hierarchy.h"
 
 namespace hier::server {
 
@@ -27,6 +29,10 @@ class ServingModel {
       EmbeddingBatcher::BatchObserver observer);
 
   const ModelDescription& description() const { return embedder_->description(); }
+  // The run's proxy tree, or why there is none (NotFound before the run's first evaluation).
+  const absl::StatusOr<std::shared_ptr<const ProxyHierarchy>>& hierarchy() const {
+    return hierarchy_;
+  }
 
   // Decodes and prepares every image in the calling thread, then embeds them in shared batches:
   // images.size() * dim floats, or the first image's error (InvalidArgument naming its field).
@@ -38,6 +44,7 @@ class ServingModel {
   explicit ServingModel(std::unique_ptr<ImageEmbedder> embedder);
 
   std::unique_ptr<ImageEmbedder> embedder_;
+  absl::StatusOr<std::shared_ptr<const ProxyHierarchy>> hierarchy_;
   std::unique_ptr<EmbeddingBatcher> batcher_;
 };
 

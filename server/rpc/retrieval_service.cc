@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/rpc/ancestors_proto.h"
 #include "server/rpc/call_deadline.h"
 
 namespace hier::server {
@@ -76,10 +77,6 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
                                       const hier::v1::SearchRequest* request,
                                       hier::v1::SearchResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    if (request->with_ancestors()) {
-      return absl::UnimplementedError(
-          "with_ancestors: ancestors of results are not served yet (use Hierarchy.Ancestors)");
-    }
     index::SearchOptions options;
     options.k = request->k();
     options.overfetch = request->overfetch();
@@ -112,15 +109,26 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
     }
     if (!found.ok()) return found.status();
     RecordStages(timings);
+    const ProxyHierarchy* hierarchy = nullptr;
+    if (request->with_ancestors()) {
+      if (model == nullptr) return NeedModel(model, "with_ancestors");
+      if (!model->hierarchy().ok()) return model->hierarchy().status();
+      hierarchy = model->hierarchy()->get();
+    }
     for (const index::Neighbour& neighbour : *found) {
       hier::v1::Neighbour* out = response->add_neighbours();
       out->set_id(neighbour.id);
       out->set_distance(neighbour.distance);
       // A neighbour deleted since the search returns without its fields.
-      if (absl::StatusOr<index::ItemRecord> record = serving.collection->Get(neighbour.id);
-          record.ok()) {
-        out->set_key(record->key);
-        out->set_label(record->label);
+      absl::StatusOr<index::ItemRecord> record = serving.collection->Get(neighbour.id);
+      if (!record.ok()) continue;
+      out->set_key(record->key);
+      out->set_label(record->label);
+      if (hierarchy != nullptr) {
+        absl::StatusOr<std::vector<std::vector<AncestorStep>>> chains =
+            hierarchy->ChainsAbove(record->vector, 1, "neighbours");
+        if (!chains.ok()) return chains.status();
+        AddAncestors(chains->front(), out->mutable_ancestors());
       }
     }
     response->set_model_version(VersionOf(model));

@@ -47,6 +47,11 @@ ABSL_FLAG(bool, protect_reads, false, "require the token for read-only calls too
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (TLS with --tls-key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(int64_t, drain_seconds, 30, "on SIGTERM, how long calls in flight may finish");
+ABSL_FLAG(std::string, trainer, "", "the hier-train binary jobs run (empty: beside this one)");
+ABSL_FLAG(std::vector<std::string>, data_roots, {"/usr/share/datasets"},
+          "folders training jobs may read data sets, weights and group files from");
+ABSL_FLAG(int, max_jobs, 1, "training jobs running at once (the rest wait)");
+ABSL_FLAG(int64_t, job_grace_seconds, 30, "a cancelled job's time to checkpoint before SIGKILL");
 ABSL_FLAG(std::string, port_file, "",
           "write {\"grpc\": port, \"metrics\": port} here once serving (for scripts and tests)");
 
@@ -87,6 +92,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.drain = std::chrono::seconds(absl::GetFlag(FLAGS_drain_seconds));
+  options.trainer = absl::GetFlag(FLAGS_trainer);
+  options.data_roots = absl::GetFlag(FLAGS_data_roots);
+  options.max_jobs = absl::GetFlag(FLAGS_max_jobs);
+  options.job_grace = std::chrono::seconds(absl::GetFlag(FLAGS_job_grace_seconds));
   return hier::server::ValidateServerOptions(options);
 }
 

@@ -1,8 +1,10 @@
-// hier-train: trains HIER embeddings (`hier-train [train] --flag value ...`) and scores the
-// hierarchy a finished run found (`hier-train score --run-dir DIR --groups FILE`).
+// hier-train: trains HIER embeddings (`hier-train [train] --flag value ...`), scores the
+// hierarchy a finished run found (`hier-train score --run-dir DIR --groups FILE`) and exports
+// Fashion-MNIST as an image folder (`hier-train export-images --out DIR`).
 #include <c10/util/Exception.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -12,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "trainer/data/image_set.h"
 #include "trainer/io/atomic_file.h"
+#include "trainer/io/png_writer.h"
 #include "trainer/train/launcher.h"
 #include "trainer/train/progress.h"
 #include "trainer/train/run_report.h"
@@ -31,6 +35,8 @@ void RequestStop(int) { stop_requested.store(true); }
 constexpr const char* kUsage =
     "usage: hier-train [train] [--config FILE.json] [--flag value ...]\n"
     "       hier-train score --run-dir DIR --groups FILE.json\n"
+    "       hier-train export-images --out DIR [--split test|train] [--from I] [--limit N]\n"
+    "                                [--data-dir D]\n"
     "Trains embeddings on the Poincare ball with HIER; SIGINT/SIGTERM checkpoint and stop\n"
     "(continue with --resume --run-dir DIR).\n\nflags:\n";
 
@@ -55,8 +61,7 @@ int LaunchRanks(const TrainConfig& config, const std::vector<std::string>& args)
   options.nproc = config.nproc;
   options.args = args;
   options.args.insert(options.args.begin(), "train");
-  const hier::train::LaunchResult result =
-      hier::train::LaunchLocalRanks(options, &stop_requested);
+  const hier::train::LaunchResult result = hier::train::LaunchLocalRanks(options, &stop_requested);
   if (!result.message.empty()) {
     std::cerr << "hier-train: " << result.message << "; the job of " << config.nproc
               << " processes was stopped\n";
@@ -124,6 +129,52 @@ int Score(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Writes Fashion-MNIST images [from, from + limit) as a folder of class folders of PNG files
+// (what `hier items add` and the folder layout read), each named by its index in the split.
+int ExportImages(const std::vector<std::string>& args) {
+  std::string data_dir = "/usr/share/datasets/fashion-mnist", split = "test", out;
+  int64_t limit = 0, from = 0;
+  for (size_t i = 0; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--from") {
+      from = std::stoll(args[i + 1]);
+    } else if (args[i] == "--data-dir") {
+      data_dir = args[i + 1];
+    } else if (args[i] == "--split") {
+      split = args[i + 1];
+    } else if (args[i] == "--limit") {
+      limit = std::stoll(args[i + 1]);
+    } else if (args[i] == "--out") {
+      out = args[i + 1];
+    } else {
+      throw ConfigError("export-images: unknown flag " + args[i]);
+    }
+  }
+  if (args.size() % 2 != 0) throw ConfigError("export-images: " + args.back() + ": missing value");
+  if (out.empty()) throw ConfigError("--out: required by export-images");
+  if (split != "test" && split != "train") throw ConfigError("--split: test or train");
+  if (limit < 0) throw ConfigError("--limit: must be >= 0 (0: all)");
+  if (from < 0) throw ConfigError("--from: must be >= 0");
+  const hier::data::ImageSet set = hier::data::LoadFashionMnist(
+      data_dir, split == "test" ? hier::data::Split::kTest : hier::data::Split::kTrain,
+      limit > 0 ? from + limit : 0);
+  const int64_t pixels = set.height * set.width;
+  for (int64_t i = from; i < set.count; ++i) {
+    std::string folder = set.class_names[set.labels[i]];
+    std::replace(folder.begin(), folder.end(), '/', '-');  // "T-shirt/top"
+    std::filesystem::create_directories(std::filesystem::path(out) / folder);
+    char name[32];
+    std::snprintf(name, sizeof(name), "%05lld.png", static_cast<long long>(i));
+    hier::io::WriteFileAtomically(
+        (std::filesystem::path(out) / folder / name).string(),
+        hier::io::EncodePng(set.pixels.data() + i * pixels, static_cast<int>(set.width),
+                            static_cast<int>(set.height), 1));
+  }
+  std::printf("%lld %s images in %s\n",
+              static_cast<long long>(std::max<int64_t>(0, set.count - from)), split.c_str(),
+              out.c_str());
+  return 0;
+}
+
 // "hier-train", or "hier-train (rank R)" inside a data-parallel job, to start error lines with.
 std::string Me() {
   const char* rank = std::getenv("RANK");
@@ -148,7 +199,8 @@ int main(int argc, char** argv) {
     }
     if (command == "train") return Train(args);
     if (command == "score") return Score(args);
-    throw ConfigError("unknown command '" + command + "' (train, score or help)");
+    if (command == "export-images") return ExportImages(args);
+    throw ConfigError("unknown command '" + command + "' (train, score, export-images or help)");
   } catch (const ConfigError& e) {
     std::cerr << Me() << ": " << e.what() << "\n";
     return 2;

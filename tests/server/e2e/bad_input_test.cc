@@ -67,6 +67,16 @@ class BadInputTest : public ServerE2eTest {
     return retrieval_->DeleteItems(&context, request, &response);
   }
 
+  grpc::Status Load(const std::string& version, bool authorized = true) {
+    grpc::ClientContext context;
+    if (authorized) Authorize(&context);
+    hier::v1::LoadModelRequest request;
+    request.set_version(version);
+    request.set_wait(true);
+    hier::v1::LoadModelResponse response;
+    return models_->LoadModel(&context, request, &response);
+  }
+
   grpc::Status Get(int64_t id) {
     grpc::ClientContext context;
     hier::v1::GetItemRequest request;
@@ -204,6 +214,40 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndFieldAndNothingChanges) {
       {"delete without token", [&] { return Delete({3}, false); }, grpc::UNAUTHENTICATED,
        "authorization"},
       {"get unknown id", [&] { return Get(999999); }, grpc::NOT_FOUND, "id"},
+      {"load an unknown model", [&] { return Load("no-such-run/best"); }, grpc::NOT_FOUND,
+       "version"},
+      {"load a model outside the runs", [&] { return Load("../../etc"); }, grpc::INVALID_ARGUMENT,
+       "version"},
+      {"load without token", [&] { return Load("run2", false); }, grpc::UNAUTHENTICATED,
+       "authorization"},
+      {"hierarchy of an unknown model",
+       [&] {
+         grpc::ClientContext context;
+         hier::v1::GetHierarchyRequest request;
+         request.set_model_version("nope");
+         hier::v1::HierarchyTree tree;
+         return hierarchy_->GetHierarchy(&context, request, &tree);
+       },
+       grpc::NOT_FOUND, "model_version"},
+      {"ancestors with a negative count",
+       [&] {
+         grpc::ClientContext context;
+         hier::v1::AncestorsRequest request;
+         *request.mutable_vector() = VectorOf(inside);
+         request.set_nearest(-2);
+         hier::v1::AncestorsResponse response;
+         return hierarchy_->Ancestors(&context, request, &response);
+       },
+       grpc::INVALID_ARGUMENT, "nearest"},
+      {"ancestors of a point outside the ball",
+       [&] {
+         grpc::ClientContext context;
+         hier::v1::AncestorsRequest request;
+         *request.mutable_vector() = VectorOf(outside);
+         hier::v1::AncestorsResponse response;
+         return hierarchy_->Ancestors(&context, request, &response);
+       },
+       grpc::INVALID_ARGUMENT, "vector"},
   };
   ASSERT_GE(cases.size(), 30u);
   for (const BadCase& bad : cases) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -151,6 +152,131 @@ TEST_F(ServerE2eTest, SigtermDrainsAndARestartKeepsEveryItem) {
     EXPECT_DOUBLE_EQ(after.neighbours(i).distance(), before.neighbours(i).distance());
   }
   EXPECT_EQ(StopServer(), 0);
+}
+
+TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
+  const LabelledImages images = TestImages(200);
+  StartServer();
+  AddImages(images, 0, 200);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> served{0}, failed{0}, by_new_model{0};
+  std::vector<std::thread> searchers;
+  for (int t = 0; t < 3; ++t) {
+    searchers.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        hier::v1::SearchResponse response;
+        const grpc::Status status = SearchImage(images.png[(t * 50 + i) % 200], 5, &response);
+        if (!status.ok() || response.neighbours_size() != 5) {
+          ++failed;
+        } else {
+          ++served;
+          by_new_model += response.model_version() == "run2/best";
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  grpc::ClientContext context;
+  Authorize(&context);
+  hier::v1::LoadModelRequest load;
+  load.set_version("run2");
+  load.set_wait(true);
+  hier::v1::LoadModelResponse loaded;
+  const grpc::Status swapped = models_->LoadModel(&context, load, &loaded);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (auto& searcher : searchers) searcher.join();
+  ASSERT_TRUE(swapped.ok()) << swapped.error_message();
+  EXPECT_TRUE(loaded.complete());
+  EXPECT_EQ(loaded.reembedded_items(), 200);
+  EXPECT_EQ(loaded.model().version(), "run2/best");
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(served.load(), 0);
+  EXPECT_GT(by_new_model.load(), 0);
+
+  // The new model serves every item, re-embedded from its stored image.
+  EXPECT_EQ(ItemCount(), 200);
+  grpc::ClientContext get_context;
+  hier::v1::GetItemRequest get;
+  get.set_id(7);
+  hier::v1::Item item;
+  ASSERT_TRUE(retrieval_->GetItem(&get_context, get, &item).ok());
+  EXPECT_EQ(item.model_version(), "run2/best");
+  hier::v1::SearchResponse itself;
+  ASSERT_TRUE(SearchImage(images.png[7], 1, &itself).ok());
+  EXPECT_EQ(itself.neighbours(0).id(), 7);
+  EXPECT_NEAR(itself.neighbours(0).distance(), 0.0, 1e-4);
+  grpc::ClientContext list_context;
+  hier::v1::ListModelsResponse models;
+  ASSERT_TRUE(models_->ListModels(&list_context, {}, &models).ok());
+  std::map<std::string, bool> serving;
+  for (const hier::v1::Model& model : models.models()) serving[model.version()] = model.serving();
+  EXPECT_EQ(serving.count("run/best"), 1u);
+  EXPECT_FALSE(serving["run/best"]);
+  EXPECT_TRUE(serving["run2/best"]);
+
+  // A restart serves the swapped-in model: the state folder remembers it.
+  ASSERT_EQ(StopServer(), 0);
+  StartServer({"--model", ""});
+  hier::v1::SearchResponse after_restart;
+  ASSERT_TRUE(SearchImage(images.png[7], 1, &after_restart).ok());
+  EXPECT_EQ(after_restart.model_version(), "run2/best");
+  EXPECT_EQ(after_restart.neighbours(0).id(), 7);
+}
+
+TEST_F(ServerE2eTest, TheProxyTreeAndTheAncestorsOfImagesAndResults) {
+  const LabelledImages images = TestImages(60);
+  StartServer();
+  AddImages(images, 0, 50);
+
+  grpc::ClientContext tree_context;
+  hier::v1::HierarchyTree tree;
+  ASSERT_TRUE(hierarchy_->GetHierarchy(&tree_context, {}, &tree).ok());
+  EXPECT_EQ(tree.model_version(), "run/best");
+  ASSERT_EQ(tree.proxies_size(), 64);
+  int64_t members = 0;
+  for (const hier::v1::Proxy& proxy : tree.proxies()) {
+    EXPECT_EQ(proxy.point_size(), 32);
+    if (proxy.parent() >= 0) {
+      EXPECT_LT(tree.proxies(proxy.parent()).distance_to_origin(), proxy.distance_to_origin());
+      EXPECT_EQ(tree.proxies(proxy.parent()).depth() + 1, proxy.depth());
+    }
+    members += proxy.members();
+  }
+  EXPECT_EQ(members, 1000);  // the run's evaluation images, each nearest to one proxy
+
+  grpc::ClientContext context;
+  hier::v1::AncestorsRequest request;
+  request.set_image(images.png[55]);
+  request.set_nearest(2);
+  hier::v1::AncestorsResponse ancestors;
+  ASSERT_TRUE(hierarchy_->Ancestors(&context, request, &ancestors).ok());
+  ASSERT_EQ(ancestors.chains_size(), 2);
+  for (const hier::v1::Chain& chain : ancestors.chains()) {
+    ASSERT_GT(chain.ancestors_size(), 0);
+    // Each step is the previous proxy's parent, up to a child of the root.
+    for (int i = 1; i < chain.ancestors_size(); ++i) {
+      EXPECT_EQ(tree.proxies(chain.ancestors(i - 1).proxy()).parent(), chain.ancestors(i).proxy());
+    }
+    EXPECT_EQ(tree.proxies(chain.ancestors(chain.ancestors_size() - 1).proxy()).parent(), -1);
+  }
+  EXPECT_LE(ancestors.chains(0).ancestors(0).distance(),
+            ancestors.chains(1).ancestors(0).distance());
+
+  grpc::ClientContext search_context;
+  hier::v1::SearchRequest search;
+  search.set_image(images.png[55]);
+  search.set_k(3);
+  search.set_with_ancestors(true);
+  hier::v1::SearchResponse found;
+  ASSERT_TRUE(retrieval_->Search(&search_context, search, &found).ok());
+  ASSERT_EQ(found.neighbours_size(), 3);
+  for (const hier::v1::Neighbour& neighbour : found.neighbours()) {
+    ASSERT_GT(neighbour.ancestors_size(), 0);
+    EXPECT_EQ(tree.proxies(neighbour.ancestors(neighbour.ancestors_size() - 1).proxy()).parent(),
+              -1);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "tests/server/e2e/server_fixture.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,30 +18,39 @@ namespace {
 namespace fs = std::filesystem;
 constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
 
-// One small model for every test of the binary, trained on first use: 60 steps of the default
-// recipe on Fashion-MNIST; its folder is removed when the process ends.
+// Two small models for every test: 60 and 30 steps of the default recipe on Fashion-MNIST (runs
+// "run" and "run2" in HIER_E2E_MODELS_DIR), trained on first use unless a previous process (the
+// CTest fixture e2e_models) left them there.
 struct SharedModel {
   static const SharedModel& Get() {
     static const SharedModel model;
     return model;
   }
 
-  SharedModel() : root(fs::temp_directory_path() / ("hier-e2e-" + std::to_string(getpid()))) {
+  SharedModel() : root(HIER_E2E_MODELS_DIR) {
     fs::create_directories(root);
-    ChildProcess train(
-        HIER_TRAIN_BINARY,
-        {"--run-dir", root + "/run", "--epochs", "1", "--steps-per-epoch", "60", "--test-limit",
-         "1000", "--emb", "32", "--num-proxies", "64", "--threads", "2"},
-        root + "/train.log");
-    trained = train.Wait(std::chrono::minutes(10)) == 0;
+    trained = Train("run", 60, 0) && Train("run2", 30, 1);
   }
-  ~SharedModel() { fs::remove_all(root); }
+
+  // Trains <root>/<run> for `steps` steps with `seed` unless it is there; true when it is.
+  bool Train(const std::string& run, int steps, int seed) const {
+    if (fs::exists(fs::path(root) / run / "best" / "manifest.json")) return true;
+    fs::remove_all(fs::path(root) / run);
+    ChildProcess train(HIER_TRAIN_BINARY,
+                       {"--run-dir", root + "/" + run, "--epochs", "1", "--steps-per-epoch",
+                        std::to_string(steps), "--seed", std::to_string(seed), "--test-limit",
+                        "1000", "--emb", "32", "--num-proxies", "64", "--threads", "2"},
+                       root + "/train.log");
+    return train.Wait(std::chrono::minutes(10)) == 0;
+  }
 
   std::string root;
   bool trained = false;
 };
 
 }  // namespace
+
+TEST(SharedModels, AreTrained) { EXPECT_TRUE(SharedModel::Get().trained); }
 
 LabelledImages TestImages(int64_t count) {
   const data::ImageSet set = data::LoadFashionMnist(kFashionMnist, data::Split::kTest, count);
@@ -73,15 +83,26 @@ std::optional<double> SeriesValue(const std::string& metrics, const std::string&
 void ServerE2eTest::SetUp() {
   if (!fs::exists(kFashionMnist)) GTEST_SKIP() << "Fashion-MNIST is not installed";
   ASSERT_TRUE(SharedModel::Get().trained) << ReadText(SharedModel::Get().root + "/train.log");
-  state_ = SharedModel::Get().root + "/" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::string pattern = (fs::temp_directory_path() / "hier-e2e-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  scratch_ = pattern;
+  state_ = scratch_ + "/state";
 }
+
+void ServerE2eTest::TearDown() {
+  server_.reset();
+  if (!scratch_.empty()) fs::remove_all(scratch_);
+}
+
+std::string ServerE2eTest::ModelsRoot() { return SharedModel::Get().root; }
 
 void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
   const std::string port_file = state_ + ".ports";
   fs::remove(port_file);
   std::vector<std::string> args = {"--model",
                                    SharedModel::Get().root + "/run",
+                                   "--runs-dir",
+                                   SharedModel::Get().root,
                                    "--state-dir",
                                    state_,
                                    "--listen",
@@ -109,11 +130,15 @@ void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
     ASSERT_LT(std::chrono::steady_clock::now(), until) << ReadText(server_->log_path());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  grpc_port_ = std::stoi(ports[1]);
   metrics_port_ = std::stoi(ports[2]);
   channel_ =
       grpc::CreateChannel("127.0.0.1:" + std::string(ports[1]), grpc::InsecureChannelCredentials());
   retrieval_ = hier::v1::Retrieval::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
+  models_ = hier::v1::Models::NewStub(channel_);
+  hierarchy_ = hier::v1::Hierarchy::NewStub(channel_);
+  training_ = hier::v1::Training::NewStub(channel_);
 }
 
 std::optional<int> ServerE2eTest::StopServer() {

@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "hier/v1/hierarchy.grpc.pb.h"
+#include "hier/v1/models.grpc.pb.h"
 #include "hier/v1/retrieval.grpc.pb.h"
+#include "hier/v1/training.grpc.pb.h"
 #include "tests/server/e2e/child_process.h"
 
 namespace hier::testing {
@@ -35,10 +38,14 @@ class ServerE2eTest : public ::testing::Test {
  protected:
   // Skips without Fashion-MNIST; fails when the shared model could not be trained.
   void SetUp() override;
-  void TearDown() override { server_.reset(); }
+  // Stops a server still running and removes the test's folder.
+  void TearDown() override;
 
-  // Starts hier-server on the test's state folder (token kToken, at most 16 images and 100 items
-  // per call, 4 MiB messages) and waits until it serves.
+  // Where the shared models "run" and "run2" live (the servers' --runs-dir).
+  static std::string ModelsRoot();
+
+  // Starts hier-server on the test's state folder (models "run" served, "run2" listed; token
+  // kToken, at most 16 images and 100 items per call, 4 MiB messages) and waits until it serves.
   void StartServer(const std::vector<std::string>& extra = {});
   // SIGTERM, then the exit status (none if it did not exit within 60 s).
   std::optional<int> StopServer();
@@ -50,12 +57,17 @@ class ServerE2eTest : public ::testing::Test {
   int64_t ItemCount();
   std::string Metrics();
 
-  std::string state_;
+  std::string scratch_;  // the test's own folder
+  std::string state_;    // the server's state folder, inside scratch_
   std::unique_ptr<ChildProcess> server_;
+  int grpc_port_ = 0;
   int metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<hier::v1::Retrieval::Stub> retrieval_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+  std::unique_ptr<hier::v1::Models::Stub> models_;
+  std::unique_ptr<hier::v1::Hierarchy::Stub> hierarchy_;
+  std::unique_ptr<hier::v1::Training::Stub> training_;
 };
 
 }  // namespace hier::testing

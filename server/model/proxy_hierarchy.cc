@@ -1,0 +1,90 @@
+#include "server/model/proxy_hierarchy.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "index/ball_geometry.h"
+#include "trainer/io/atomic_file.h"
+
+namespace hier::server {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::shared_ptr<const ProxyHierarchy>> ProxyHierarchy::Load(
+    const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "hierarchy.json").string();
+  std::error_code error;
+  if (!fs::exists(path, error)) {
+    return absl::NotFoundError(absl::StrCat("model_version: the run ", run_dir,
+                                            " has no hierarchy.json (no evaluation yet)"));
+  }
+  std::vector<HierarchyProxy> proxies;
+  double c = 0;
+  try {
+    const nlohmann::json json = nlohmann::json::parse(io::ReadFile(path));
+    c = json.at("c").get<double>();
+    for (const nlohmann::json& entry : json.at("proxies")) {
+      HierarchyProxy proxy;
+      proxy.point = entry.at("coords").get<std::vector<float>>();
+      proxy.parent = entry.at("parent").get<int64_t>();
+      proxy.level = entry.at("level").get<int64_t>();
+      proxy.depth = entry.at("depth").get<double>();
+      proxy.members = entry.at("members").get<int64_t>();
+      proxies.push_back(std::move(proxy));
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(path, ": ", e.what()));
+  }
+  if (proxies.empty()) return absl::DataLossError(absl::StrCat(path, ": no proxies"));
+  const int64_t dim = static_cast<int64_t>(proxies.front().point.size());
+  const int64_t count = static_cast<int64_t>(proxies.size());
+  for (int64_t p = 0; p < count; ++p) {
+    const HierarchyProxy& proxy = proxies[p];
+    // Parents strictly closer to the origin: every chain ends at the root.
+    const bool well_formed = static_cast<int64_t>(proxy.point.size()) == dim &&
+                             proxy.parent >= -1 && proxy.parent < count &&
+                             (proxy.parent == -1 || proxies[proxy.parent].depth < proxy.depth) &&
+                             index::ValidateBallPoint(proxy.point.data(), dim, c, "proxy").ok();
+    if (!well_formed) {
+      return absl::DataLossError(absl::StrCat(path, ": proxy ", p, " is malformed"));
+    }
+  }
+  return std::shared_ptr<const ProxyHierarchy>(new ProxyHierarchy(std::move(proxies), dim, c));
+}
+
+absl::StatusOr<std::vector<std::vector<AncestorStep>>> ProxyHierarchy::ChainsAbove(
+    absl::Span<const float> point, int64_t nearest, const char* field) const {
+  const int64_t count = static_cast<int64_t>(proxies_.size());
+  if (nearest < 1 || nearest > count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nearest: must be in [1, ", count, "], got ", nearest));
+  }
+  if (static_cast<int64_t>(point.size()) != dim_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", point.size(), " values, the proxies have ", dim_));
+  }
+  if (absl::Status inside = index::ValidateBallPoint(point.data(), dim_, c_, field); !inside.ok()) {
+    return inside;
+  }
+  std::vector<double> distance(count);
+  for (int64_t p = 0; p < count; ++p) {
+    distance[p] = index::PoincareDistance(point.data(), proxies_[p].point.data(), dim_, c_);
+  }
+  std::vector<int64_t> order(count);
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + nearest, order.end(), [&](int64_t a, int64_t b) {
+    return distance[a] != distance[b] ? distance[a] < distance[b] : a < b;
+  });
+  std::vector<std::vector<AncestorStep>> chains;
+  for (int64_t n = 0; n < nearest; ++n) {
+    std::vector<AncestorStep> chain;
+    // Depth strictly decreases along parents, so the walk ends at the root.
+    for (int64_t p = order[n]; p >= 0; p = proxies_[p].parent) chain.push_back({p, distance[p]});
+    chains.push_back(std::move(chain));
+  }
+  return chains;
+}
+
+}  // namespace hier::server
