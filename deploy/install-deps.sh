@@ -16,9 +16,10 @@ PACKAGES=(
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   # tests and benchmarks; Prometheus and the Python client example are exercised end to end
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus python3-grpcio python3-protobuf
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus python3-grpcio python3-protobuf openssl
   # the embedded default data set
   dataset-fashion-mnist
+  yamllint  # deploy/check-deploy.sh (with promtool from prometheus, python3-yaml via yamllint)
 )
 
 missing=()

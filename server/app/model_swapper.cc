@@ -116,13 +116,16 @@ SwapStatus ModelSwapper::status() const {
   return status_;
 }
 
+absl::Status ModelSwapper::IdleLocked() const {
+  if (!status_.running) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("version: a swap to ", status_.target, " is in progress"));
+}
+
 absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (status_.running) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("version: a swap to ", status_.target, " is in progress"));
-    }
+    if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
   }
   ServerMetrics* metrics = metrics_;
   absl::StatusOr<std::shared_ptr<ServingModel>> model =
@@ -130,11 +133,8 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
                          [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
   if (!model.ok()) return model.status();
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (status_.running) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("version: a swap to ", status_.target, " is in progress"));
-    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
     if (worker_.joinable()) worker_.join();  // the previous swap has finished
     status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
     worker_ = std::thread([this, model = *std::move(model), checkpoint_dir] {
@@ -143,10 +143,11 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
       status_.running = false;
       status_.complete = done.ok();
       status_.error = done;
+      finished_.notify_all();
     });
+    if (wait) finished_.wait(lock, [this] { return !status_.running; });
+    return status_;
   }
-  if (wait) worker_.join();
-  return status();
 }
 
 absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,

@@ -3,6 +3,7 @@
 // go live together; searches are served by the old pair until that moment.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -48,6 +49,8 @@ class ModelSwapper {
   SwapStatus status() const;
 
  private:
+  // FailedPrecondition while a swap runs (mutex_ held).
+  absl::Status IdleLocked() const;
   // Builds the new gallery and makes it serve; the old pair keeps serving on failure.
   absl::Status Run(std::shared_ptr<ServingModel> model, const std::string& checkpoint_dir);
 
@@ -57,7 +60,8 @@ class ModelSwapper {
   const SwapOptions options_;
 
   mutable std::mutex mutex_;
-  SwapStatus status_;  // guarded by mutex_
+  std::condition_variable finished_;  // a swap ended (status_.running turned false)
+  SwapStatus status_;                 // guarded by mutex_
   std::thread worker_;
 };
 

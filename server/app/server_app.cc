@@ -45,6 +45,7 @@ struct ServerApp::State {
   std::unique_ptr<HierarchyService> hierarchy;
   std::unique_ptr<JobRunner> jobs;
   std::unique_ptr<TrainingService> training;
+  std::string notice;  // something the operator should know, printed at start
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 };
@@ -274,10 +275,11 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
         absl::StrCat("--listen: cannot listen on ", options.listen, " (in use or not an address)"));
   }
   state->server->GetHealthCheckService()->SetServingStatus(true);
-  // A --model other than the one the state served before: swap to it in the background.
+  // The state folder's model wins over --model, which only seeds a new state: a restart never
+  // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
-    absl::StatusOr<SwapStatus> swap_started = state->swapper->Swap(wanted, /*wait=*/false);
-    if (!swap_started.ok()) return swap_started.status();
+    state->notice = absl::StrCat("the state folder serves ", checkpoint, "; --model ", wanted,
+                                 " is not loaded (hier model load swaps models)");
   }
 
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(state)));
@@ -290,6 +292,7 @@ ServerApp::~ServerApp() {
 }
 
 int ServerApp::port() const { return state_->port; }
+const std::string& ServerApp::notice() const { return state_->notice; }
 int ServerApp::metrics_port() const {
   return state_->metrics_endpoint ? state_->metrics_endpoint->port() : 0;
 }

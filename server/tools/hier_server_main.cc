@@ -13,6 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/app/server_app.h"
 #include "trainer/io/atomic_file.h"
@@ -22,9 +24,10 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address (empty: none; port 0: any free port)");
 ABSL_FLAG(std::string, state_dir, "state",
           "the serving record, galleries (items in SQLite, index snapshots) and source images");
-ABSL_FLAG(std::string, model, "",
-          "a run directory (its best/) or a checkpoint folder to serve (a state folder that served "
-          "another model swaps to it)");
+ABSL_FLAG(
+    std::string, model, "",
+    "a run directory (its best/) or a checkpoint folder to serve; a state folder that already "
+    "serves a model keeps it (hier model load swaps)");
 ABSL_FLAG(std::string, runs_dir, "runs", "training runs: the models listed and loaded by version");
 ABSL_FLAG(int64_t, dim, 0, "without --model: the gallery's vector dimension");
 ABSL_FLAG(double, c, 0.1, "without --model: the ball's curvature");
@@ -87,6 +90,11 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       return absl::InvalidArgumentError(absl::StrCat("--token-file: ", e.what()));
     }
     while (!options.token.empty() && std::isspace(options.token.back())) options.token.pop_back();
+    if (options.token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", file,
+                                                     " is empty (an empty token would open every "
+                                                     "call)"));
+    }
   }
   options.protect_reads = absl::GetFlag(FLAGS_protect_reads);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -118,6 +126,13 @@ std::vector<char*> WithUnderscores(int argc, char** argv, std::vector<std::strin
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "serves hyperbolic image retrieval over gRPC; SIGTERM drains and exits 0");
+  // --help lists this file's flags (Abseil would look for a file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "hier_server_main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<std::string> storage;
   std::vector<char*> args = WithUnderscores(argc, argv, storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -139,6 +154,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hier-server: %s\n", app.status().ToString().c_str());
     return 1;
   }
+  if (!(*app)->notice().empty()) std::printf("hier-server: %s\n", (*app)->notice().c_str());
   std::printf("hier-server: serving gRPC on port %d, metrics on port %d\n", (*app)->port(),
               (*app)->metrics_port());
   std::fflush(stdout);

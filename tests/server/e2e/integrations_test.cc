@@ -1,5 +1,5 @@
-// hier-server with the tools users run beside it: the Python client example, and Debian's
-// Prometheus scraping the metrics endpoint.
+// hier-server with the tools users run beside it: the Python client example, Debian's Prometheus
+// scraping the metrics endpoint, and TLS with a certificate made by openssl.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -117,6 +117,34 @@ TEST_F(IntegrationsTest, PrometheusScrapesTheServer) {
                   "grpc_method=\"AddItemsStream\",grpc_code=\"OK\"})"),
             1);
   EXPECT_EQ(query("up{job=\"hier-server\"}"), 1);
+}
+
+TEST_F(IntegrationsTest, TlsServesClientsThatTrustItsCertificate) {
+  const std::string cert = scratch_ + "/cert.pem", key = scratch_ + "/key.pem";
+  ChildProcess openssl(
+      "/usr/bin/openssl",
+      {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+       "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", cert},
+      scratch_ + "/openssl.log");
+  ASSERT_EQ(openssl.Wait(std::chrono::seconds(60)), 0) << ReadText(scratch_ + "/openssl.log");
+  StartServer({"--tls-cert", cert, "--tls-key", key});
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadText(cert);
+  grpc::ChannelArguments arguments;
+  arguments.SetSslTargetNameOverride("localhost");
+  auto secure = hier::v1::Retrieval::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(grpc_port_), grpc::SslCredentials(ssl), arguments));
+  grpc::ClientContext context;
+  hier::v1::StatsResponse stats;
+  const grpc::Status status = secure->Stats(&context, {}, &stats);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(stats.model_version(), "run/best");
+
+  // A client without TLS does not get through.
+  grpc::ClientContext plain_context;
+  plain_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(retrieval_->Stats(&plain_context, {}, &stats).ok());
 }
 
 }  // namespace

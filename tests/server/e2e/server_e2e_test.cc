@@ -216,9 +216,10 @@ TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
   EXPECT_FALSE(serving["run/best"]);
   EXPECT_TRUE(serving["run2/best"]);
 
-  // A restart serves the swapped-in model: the state folder remembers it.
+  // A restart serves the swapped-in model: the state folder remembers it, over --model "run".
   ASSERT_EQ(StopServer(), 0);
-  StartServer({"--model", ""});
+  StartServer();
+  EXPECT_THAT(ReadText(server_->log_path()), HasSubstr("is not loaded (hier model load swaps"));
   hier::v1::SearchResponse after_restart;
   ASSERT_TRUE(SearchImage(images.png[7], 1, &after_restart).ok());
   EXPECT_EQ(after_restart.model_version(), "run2/best");

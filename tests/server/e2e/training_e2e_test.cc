@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,11 +74,21 @@ TEST_F(TrainingE2eTest, AJobStartedOverRpcIsWatchedLoadedAndRemembered) {
   hier::v1::SearchResponse found;
   ASSERT_TRUE(SearchImage(images.png[55], 3, &found).ok());
   EXPECT_EQ(found.model_version(), job.id() + "/best");
-  EXPECT_EQ(SeriesValue(Metrics(), "hier_training_jobs", {{"state", "succeeded"}}), 1);
+  const std::string metrics = Metrics();
+  EXPECT_EQ(SeriesValue(metrics, "hier_training_jobs", {{"state", "succeeded"}}), 1);
+  // Every series the Grafana dashboard queries is on the server (deploy_checks lists them).
+  const std::string dashboard = ReadText(HIER_DASHBOARD_METRICS);
+  ASSERT_FALSE(dashboard.empty()) << "run deploy/check-deploy.sh " HIER_DASHBOARD_METRICS;
+  std::istringstream names(dashboard);
+  for (std::string name; std::getline(names, name);) {
+    const bool exported =
+        SeriesValue(metrics, name).has_value() || SeriesValue(metrics, name + "_count").has_value();
+    EXPECT_TRUE(exported) << name << " is on the dashboard but not on /metrics";
+  }
 
   // A restart still lists the job, finished, and serves its model.
   ASSERT_EQ(StopServer(), 0);
-  StartServer({"--runs-dir", runs, "--model", ""});
+  StartServer({"--runs-dir", runs});
   grpc::ClientContext list_context;
   hier::v1::ListJobsResponse jobs;
   ASSERT_TRUE(training_->ListJobs(&list_context, {}, &jobs).ok());

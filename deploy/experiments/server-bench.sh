@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The server benchmark: hier-server measured with hier-bench over loopback.
+#  a) Search by vector over the index benchmark's 100k items (exact and ivf-flat): queries/s and
+#     p50/p99 at 1, 8 and 64 calls in flight, against the same searches in-process
+#     (server_bench_gallery --measure: Collection::Open and one Search at a time), the gRPC
+#     layer's cost. Each pass runs the in-process measure, then the server at 1, 8, 64 in flight.
+#  b) Embed: dynamic batching (--max-batch 32) against none (--max-batch 1) at 32 in flight,
+#     alternating; one more pass with --max-delay-us 500.
+#  c) Search by image end to end (decode, embed, search) over a gallery of 2,000 test images.
+# Tables give medians of PASSES alternating passes; a ratio is the median of the per-pass ratios
+# (both sides measured in the same pass). Usage: server-bench.sh OUT_DIR. Writes
+# OUT_DIR/server-bench.md and keeps every JSON result under OUT_DIR/json.
+# Environment: HIER_BUILD_DIR (default build), HIER_MODEL (a run directory; default
+# runs/fmnist-main when it has best/manifest.json, else one trained into OUT_DIR/model),
+# DURATION / WARMUP (seconds per hier-bench run, default 10 / 2), PASSES (default 3),
+# BENCH_CACHE (the bench data cache, default /work/scratch/benchdata/cache when present), ITEMS
+# (gallery size of part a, default 100000).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${1:?usage: server-bench.sh OUT_DIR}"
+build="${HIER_BUILD_DIR:-$root/build}"
+duration="${DURATION:-10}"
+warmup="${WARMUP:-2}"
+passes="${PASSES:-3}"
+items="${ITEMS:-100000}"
+cache="${BENCH_CACHE:-}"
+if [[ -z "$cache" ]]; then
+  if [[ -d /work/scratch/benchdata/cache ]]; then cache=/work/scratch/benchdata/cache; else cache="$out/cache"; fi
+fi
+mkdir -p "$out/json" "$out/logs"
+out="$(cd "$out" && pwd)"
+gallery_tool="$build/tests/server_bench_gallery"
+server_bin="$build/server/hier-server"
+bench_bin="$build/client/hier-bench"
+cli_bin="$build/client/hier"
+train_bin="$build/trainer/hier-train"
+
+server_pid=""
+server_port=""
+stop_server() {
+  if [[ -n "$server_pid" ]]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+trap stop_server EXIT
+
+# start_server LOG ARGS...: starts hier-server on a free loopback port and waits for its port file.
+start_server() {
+  local log="$1"
+  shift
+  local port_file="$out/logs/port.json"
+  rm -f "$port_file"
+  "$server_bin" --listen 127.0.0.1:0 --port-file "$port_file" "$@" >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 600); do
+    [[ -s "$port_file" ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "server-bench: hier-server exited; see $log" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  [[ -s "$port_file" ]] || { echo "server-bench: no port file after 120 s; see $log" >&2; exit 1; }
+  server_port="$(jq -r .grpc "$port_file")"
+  metrics_port="$(jq -r .metrics "$port_file")"
+}
+
+# bench JSON ARGS...: one hier-bench run against the running server.
+bench() {
+  local json="$1"
+  shift
+  "$bench_bin" --server "127.0.0.1:$server_port" --duration "$duration" --warmup "$warmup" \
+    --json "$json" "$@" >"${json%.json}.txt" 2>&1 || {
+    echo "server-bench: hier-bench failed ($json):" >&2
+    cat "${json%.json}.txt" >&2
+    exit 1
+  }
+  printf '  %s: %s\n' "$(basename "$json" .json)" \
+    "$(jq -r '"\(.qps | floor) q/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$json")"
+}
+
+# Mean forward-pass size from the server's hier_embed_batch_size histogram.
+mean_embed_batch() {
+  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+    awk '/^hier_embed_batch_size_sum/ {s=$2} /^hier_embed_batch_size_count/ {c=$2}
+         END {if (c > 0) printf "%.2f", s / c; else print "n/a"}'
+}
+
+echo "server-bench: $(nproc) cores, hier-bench ${duration}s after ${warmup}s warm-up, $passes passes"
+start_all=$SECONDS
+
+# ---- a) Search by vector over 100k items --------------------------------------------------------
+for kind in exact ivf-flat; do
+  state="$out/state-$kind"
+  "$gallery_tool" --state "$state" --items "$items" --kind "$kind" --cache "$cache"
+  for pass in $(seq "$passes"); do
+    echo "search-vector $kind, pass $pass"
+    "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 \
+      --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-p$pass.json"
+    start_server "$out/logs/server-$kind-p$pass.log" --state-dir "$state" --dim 128 --c 0.1 \
+      --metrics-listen= --index-threads 1
+    for n in 1 8 64; do
+      bench "$out/json/vector-$kind-grpc-n$n-p$pass.json" --method search-vector \
+        --vectors-from-items 1000 --k 10 --in-flight "$n"
+    done
+    stop_server
+  done
+done
+
+# ---- b) Embed: dynamic batching against batch size 1 -------------------------------------------
+model="${HIER_MODEL:-$root/runs/fmnist-main}"
+if [[ ! -f "$model/best/manifest.json" ]]; then
+  model="$out/model"
+  if [[ ! -f "$model/best/manifest.json" ]]; then
+    echo "server-bench: training a small model into $model"
+    "$train_bin" --run-dir "$model" --epochs 1 --steps-per-epoch 50 --threads 2 \
+      >"$out/logs/train.log" 2>&1
+  fi
+fi
+# hier-bench reads a flat folder; export-images writes class folders.
+flatten() {  # flatten FROM TO
+  rm -rf "$2"
+  mkdir -p "$2"
+  find "$1" -name '*.png' -exec cp -t "$2" {} +
+}
+if [[ ! -d "$out/images" ]]; then
+  # Test images 2000..2499: queries that are not in the gallery of part c.
+  "$train_bin" export-images --out "$out/images-by-class" --from 2000 --limit 500 >/dev/null
+  flatten "$out/images-by-class" "$out/images"
+fi
+model_state="$out/state-model"
+embed_pass() {  # embed_pass NAME SERVER_ARGS...
+  local name="$1"
+  shift
+  start_server "$out/logs/server-embed-$name.log" --state-dir "$model_state" --model "$model" \
+    --metrics-listen 127.0.0.1:0 "$@"
+  bench "$out/json/embed-$name.json" --method embed --images "$out/images" --in-flight 32
+  echo "    mean forward batch: $(mean_embed_batch)" | tee "$out/json/embed-$name.batch"
+  stop_server
+}
+for pass in $(seq "$passes"); do
+  echo "embed, pass $pass"
+  embed_pass "batch32-p$pass" --max-batch 32
+  embed_pass "batch1-p$pass" --max-batch 1
+done
+echo "embed, --max-delay-us 500"
+embed_pass "batch32-delay500" --max-batch 32 --max-delay-us 500
+
+# ---- c) Search by image end to end -------------------------------------------------------------
+if [[ ! -d "$out/gallery-images" ]]; then
+  "$train_bin" export-images --out "$out/gallery-images" --limit 2000 >/dev/null
+fi
+start_server "$out/logs/server-image-add.log" --state-dir "$model_state" --model "$model" \
+  --metrics-listen=
+"$cli_bin" --server "127.0.0.1:$server_port" items add "$out/gallery-images" \
+  >"$out/logs/items-add.txt" 2>&1
+"$cli_bin" --server "127.0.0.1:$server_port" stats >"$out/logs/stats.txt" 2>&1
+stop_server
+for pass in $(seq "$passes"); do
+  echo "search-image, pass $pass"
+  start_server "$out/logs/server-image-p$pass.log" --state-dir "$model_state" --model "$model" \
+    --metrics-listen= --index-threads 1
+  for n in 1 8; do
+    bench "$out/json/image-n$n-p$pass.json" --method search-image --images "$out/images" \
+      --k 10 --in-flight "$n"
+  done
+  stop_server
+done
+
+# ---- the report ---------------------------------------------------------------------------------
+python3 - "$out" "$passes" "$duration" "$warmup" "$(nproc)" "$model" "$((SECONDS - start_all))" \
+  <<'EOF' | tee "$out/server-bench.md"
+import json, statistics, sys, pathlib
+out, passes, duration, warmup, cores, model, seconds = sys.argv[1:]
+passes = int(passes)
+j = pathlib.Path(out) / "json"
+load = lambda name: json.loads((j / name).read_text())
+med = statistics.median
+def runs(pattern):
+    return [load(pattern.format(p=p)) for p in range(1, passes + 1)]
+faiss = load("vector-exact-inprocess-p1.json").get("faiss_compile_options", "?")
+print(f"# hier-serve server benchmark\n")
+print(f"{cores} cores (shared machine); server and hier-bench on the same machine over loopback; "
+      f"hier-bench {duration} s measured after {warmup} s warm-up; medians of {passes} alternating "
+      f"passes; ratios are medians of per-pass ratios. FAISS compiled with: {faiss}.\n")
+gallery_items = load("vector-exact-inprocess-p1.json")["items"]
+print(f"## Search by vector, {gallery_items:,} items (d 128, c 0.1), k 10, --index-threads 1\n")
+print("Queries: the vectors of items 0..999 (`hier-bench --vectors-from-items 1000`); in-process: "
+      "the same searches through Collection::Open + HyperbolicIndex::Search, one at a time, "
+      "1 thread.\n")
+print("| kind | system | in flight | q/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
+ratios = []
+for kind in ("exact", "ivf-flat"):
+    inproc = runs(f"vector-{kind}-inprocess-p{{p}}.json")
+    print(f"| {kind} | in-process | 1 | {med(r['qps'] for r in inproc):.0f} | "
+          f"{med(r['latency_ms']['p50'] for r in inproc):.2f} | "
+          f"{med(r['latency_ms']['p99'] for r in inproc):.2f} |")
+    for n in (1, 8, 64):
+        g = runs(f"vector-{kind}-grpc-n{n}-p{{p}}.json")
+        errors = sum(sum(r["errors"].values()) for r in g)
+        print(f"| {kind} | gRPC | {n} | {med(r['qps'] for r in g):.0f} | "
+              f"{med(r['latency_ms']['p50'] for r in g):.2f} | "
+              f"{med(r['latency_ms']['p99'] for r in g):.2f} |" + (f" errors {errors}" if errors else ""))
+        if n == 1:
+            qr = [a["qps"] / b["qps"] for a, b in zip(g, inproc)]
+            pr = [a["latency_ms"]["p50"] / b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
+            dp = [a["latency_ms"]["p50"] - b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
+            rec = [b["with_records_latency_ms"]["p50"] for b in inproc]
+            rr = [a["latency_ms"]["p50"] / b["with_records_latency_ms"]["p50"] for a, b in zip(g, inproc)]
+            ratios.append((kind, qr, pr, dp, rec, rr))
+print("\ngRPC at 1 in flight / in-process (the gRPC layer's cost), per pass and median\n")
+print("| kind | q/s ratio | p50 ratio | p50 added ms | q/s ratio per pass | p50 ratio per pass | "
+      "in-process search + records p50 ms | gRPC p50 / that |")
+print("|---|---|---|---|---|---|---|---|")
+for kind, qr, pr, dp, rec, rr in ratios:
+    print(f"| {kind} | {med(qr):.2f} | {med(pr):.2f} | {med(dp):.3f} | "
+          f"{', '.join(f'{x:.2f}' for x in qr)} | {', '.join(f'{x:.2f}' for x in pr)} | "
+          f"{med(rec):.2f} | {med(rr):.2f} |")
+print("\nThe server's Search handler also reads each neighbour's record (key, label) from SQLite; "
+      "'search + records' does that in-process too, so 'gRPC p50 / that' is the cost of the RPC "
+      "itself (protobuf, HTTP/2 over loopback, the client's share of the 2 cores).")
+
+print(f"\n## Embed, 32 calls in flight, 1 image per call (model {pathlib.Path(model).name})\n")
+def batch(name):
+    t = (j / f"embed-{name}.batch").read_text().split(":")[-1].strip()
+    return t
+b32 = runs("embed-batch32-p{p}.json")
+b1 = runs("embed-batch1-p{p}.json")
+print("| server | images/s | p50 ms | p99 ms | mean forward batch (pass 1) |\n|---|---|---|---|---|")
+print(f"| --max-batch 32 (--max-delay-us 2000) | {med(r['qps'] for r in b32):.0f} | "
+      f"{med(r['latency_ms']['p50'] for r in b32):.2f} | {med(r['latency_ms']['p99'] for r in b32):.2f} | "
+      f"{batch('batch32-p1')} |")
+print(f"| --max-batch 1 | {med(r['qps'] for r in b1):.0f} | "
+      f"{med(r['latency_ms']['p50'] for r in b1):.2f} | {med(r['latency_ms']['p99'] for r in b1):.2f} | "
+      f"{batch('batch1-p1')} |")
+d = load("embed-batch32-delay500.json")
+print(f"| --max-batch 32 --max-delay-us 500 (1 pass, after the others) | {d['qps']:.0f} | "
+      f"{d['latency_ms']['p50']:.2f} | {d['latency_ms']['p99']:.2f} | {batch('batch32-delay500')} |")
+er = [a["qps"] / b["qps"] for a, b in zip(b32, b1)]
+print(f"\nimages/s ratio batch 32 / batch 1: {med(er):.2f} (per pass: "
+      f"{', '.join(f'{x:.2f}' for x in er)})")
+
+print("\n## Search by image end to end (decode + embed + search), 2,000-image gallery, k 10\n")
+print("Queries: 500 Fashion-MNIST test images (2000..2499, not in the gallery), cycled.\n")
+print("| in flight | q/s | p50 ms | p99 ms |\n|---|---|---|---|")
+for n in (1, 8):
+    g = runs(f"image-n{n}-p{{p}}.json")
+    print(f"| {n} | {med(r['qps'] for r in g):.0f} | {med(r['latency_ms']['p50'] for r in g):.2f} | "
+          f"{med(r['latency_ms']['p99'] for r in g):.2f} |")
+print(f"\nTotal run time {int(seconds) // 60} min {int(seconds) % 60} s.")
+EOF
