@@ -27,3 +27,34 @@ function(hier_test name)
   gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES}
     DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# hier_grpc_library(NAME PROTO_ROOT dir PROTOS a.proto ...): a static library of the C++ messages
+# and gRPC stubs protoc generates from PROTOS (paths relative to PROTO_ROOT, which is also the
+# import root) into <binary dir>/generated, on that include path.
+function(hier_grpc_library name)
+  cmake_parse_arguments(ARG "" "PROTO_ROOT" "PROTOS" ${ARGN})
+  set(generated_dir ${CMAKE_CURRENT_BINARY_DIR}/generated)
+  set(generated_sources)
+  foreach(proto IN LISTS ARG_PROTOS)
+    string(REGEX REPLACE "\\.proto$" "" stem ${proto})
+    set(outputs
+      ${generated_dir}/${stem}.pb.cc ${generated_dir}/${stem}.pb.h
+      ${generated_dir}/${stem}.grpc.pb.cc ${generated_dir}/${stem}.grpc.pb.h)
+    add_custom_command(
+      OUTPUT ${outputs}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${generated_dir}
+      COMMAND protobuf::protoc
+        --proto_path=${ARG_PROTO_ROOT}
+        --cpp_out=${generated_dir}
+        --grpc_out=${generated_dir}
+        --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>
+        ${ARG_PROTO_ROOT}/${proto}
+      DEPENDS ${ARG_PROTO_ROOT}/${proto} protobuf::protoc gRPC::grpc_cpp_plugin
+      COMMENT "protoc ${proto}"
+      VERBATIM)
+    list(APPEND generated_sources ${generated_dir}/${stem}.pb.cc ${generated_dir}/${stem}.grpc.pb.cc)
+  endforeach()
+  add_library(${name} STATIC ${generated_sources})
+  target_include_directories(${name} PUBLIC ${generated_dir})
+  target_link_libraries(${name} PUBLIC protobuf::libprotobuf gRPC::grpc++)
+endfunction()

@@ -1,14 +1,15 @@
 #include "server/app/model_swapper.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <optional>
-#include <shared_mutex>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/app/serving_record.h"
 
 namespace hier::server {
@@ -28,19 +29,25 @@ std::string NewGalleryName() {
 class GalleryCopier {
  public:
   GalleryCopier(const Serving& old_pair, const Serving& new_pair, const BlobStore& blobs,
-                const SwapOptions& options, std::function<void(int64_t)> on_reembedded)
+                const SwapOptions& options, const std::atomic<bool>& cancelled,
+                std::function<void(int64_t)> on_reembedded)
       : old_(old_pair),
         new_(new_pair),
         blobs_(blobs),
         options_(options),
+        cancelled_(cancelled),
         on_reembedded_(std::move(on_reembedded)) {}
 
-  // Applies every change after `after_seq`; returns the last seq applied (after_seq if none).
-  absl::StatusOr<int64_t> CopyChangesAfter(int64_t after_seq) {
+  // Applies every change after `after_seq`, counting them in `changes`; returns the last seq
+  // applied (after_seq if none). Cancelled once the swap is told to give up.
+  absl::StatusOr<int64_t> CopyChangesAfter(int64_t after_seq, int64_t* changes) {
     int64_t last = after_seq;
+    *changes = 0;
     absl::Status walked =
         old_.collection->ForEachChangeAfter(after_seq, [&](const index::ItemChange& change) {
+          if (cancelled_) return absl::CancelledError("the server is stopping");
           last = change.seq;
+          ++*changes;
           return change.deleted ? Remove(change.item.id) : Queue(change.item);
         });
     if (walked.ok()) walked = Flush();
@@ -96,12 +103,38 @@ class GalleryCopier {
   const Serving& new_;
   const BlobStore& blobs_;
   const SwapOptions& options_;
+  const std::atomic<bool>& cancelled_;
   const std::function<void(int64_t)> on_reembedded_;
   std::vector<index::ItemRecord> pending_;
   std::vector<std::string> images_;
 };
 
 }  // namespace
+
+absl::Status ModelSwapper::PublishRecord(const ServingRecord& record) const {
+  const absl::Status written = WriteServingRecord(options_.state_dir, record);
+  if (written.ok()) return written;
+  // The rename may have landed before a later step (the directory's fsync) failed: then the new
+  // gallery is what the next start serves, and it must stay.
+  absl::StatusOr<std::optional<ServingRecord>> now = ReadServingRecord(options_.state_dir);
+  const bool landed = now.ok() && now->has_value() && (*now)->gallery == record.gallery;
+  return landed ? absl::OkStatus() : written;
+}
+
+void ModelSwapper::RemoveStrayGalleries(const std::string& state_dir, const std::string& serving) {
+  std::error_code error;
+  const fs::path galleries = fs::path(GalleryPath(state_dir, serving)).parent_path();
+  for (const auto& entry : fs::directory_iterator(galleries, error)) {
+    if (entry.path().filename() != serving) fs::remove_all(entry.path(), error);
+  }
+}
+
+void ModelSwapper::Stop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  stopped_ = true;
+  cancelled_ = true;
+  finished_.wait(lock, [this] { return !status_.running; });
+}
 
 ModelSwapper::ModelSwapper(ServingSlot* serving, const BlobStore* blobs, ServerMetrics* metrics,
                            SwapOptions options)
@@ -111,18 +144,15 @@ ModelSwapper::~ModelSwapper() {
   if (worker_.joinable()) worker_.join();
 }
 
-SwapStatus ModelSwapper::status() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return status_;
-}
-
 absl::Status ModelSwapper::IdleLocked() const {
+  if (stopped_) return absl::FailedPreconditionError("version: the server is stopping");
   if (!status_.running) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat("version: a swap to ", status_.target, " is in progress"));
 }
 
-absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait) {
+absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait,
+                                              std::chrono::steady_clock::time_point wait_until) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
@@ -139,13 +169,17 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
     status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
     worker_ = std::thread([this, model = *std::move(model), checkpoint_dir] {
       const absl::Status done = Run(model, checkpoint_dir);
+      if (!done.ok()) {
+        std::fprintf(stderr, "hier-server: the swap to %s failed: %s\n",
+                     model->description().version.c_str(), done.ToString().c_str());
+      }
       std::lock_guard<std::mutex> lock(mutex_);
       status_.running = false;
       status_.complete = done.ok();
       status_.error = done;
       finished_.notify_all();
     });
-    if (wait) finished_.wait(lock, [this] { return !status_.running; });
+    if (wait) finished_.wait_until(lock, wait_until, [this] { return !status_.running; });
     return status_;
   }
 }
@@ -166,30 +200,29 @@ absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
       index::Collection::Open(collection_options);
   if (!collection.ok()) return collection.status();
   const Serving new_pair{model, std::shared_ptr<index::Collection>(*std::move(collection))};
-  GalleryCopier copier(old_pair, new_pair, *blobs_, options_, [this](int64_t items) {
+  GalleryCopier copier(old_pair, new_pair, *blobs_, options_, cancelled_, [this](int64_t items) {
     std::lock_guard<std::mutex> lock(mutex_);
     status_.reembedded += items;
   });
 
-  // Copy while writes go on; then catch up until little is left, and take the last changes with
-  // writes held back, so the new gallery misses nothing.
-  absl::Status outcome = absl::OkStatus();
-  absl::StatusOr<int64_t> seq = copier.CopyChangesAfter(0);
-  for (int round = 0; seq.ok() && round < 3; ++round) {
-    const int64_t before = *seq;
-    seq = copier.CopyChangesAfter(before);
-    if (seq.ok() && *seq == before) break;
+  // Copy while writes go on; catch up until a round finds little new, and take the last changes
+  // with writes held back, so the new gallery misses nothing and writes wait only briefly.
+  constexpr int kMostRounds = 20;
+  int64_t changes = 0;
+  absl::StatusOr<int64_t> seq = copier.CopyChangesAfter(0, &changes);
+  for (int round = 0; seq.ok() && changes > options_.images_per_batch && round < kMostRounds;
+       ++round) {
+    seq = copier.CopyChangesAfter(*seq, &changes);
   }
-  if (seq.ok()) {
-    std::unique_lock<std::shared_mutex> gate(serving_->write_gate());
-    seq = copier.CopyChangesAfter(*seq);
-    if (seq.ok()) outcome = new_pair.collection->WriteSnapshot();
-    if (seq.ok() && outcome.ok()) {
-      outcome = WriteServingRecord(options_.state_dir, {checkpoint_dir, gallery});
-    }
-    if (seq.ok() && outcome.ok()) serving_->Set(new_pair);
+  absl::Status outcome = seq.status();
+  if (outcome.ok()) {
+    absl::WriterMutexLock gate(&serving_->write_gate());
+    seq = copier.CopyChangesAfter(*seq, &changes);
+    outcome = seq.status();
+    if (outcome.ok()) outcome = new_pair.collection->WriteSnapshot();
+    if (outcome.ok()) outcome = PublishRecord({checkpoint_dir, gallery});
+    if (outcome.ok()) serving_->Set(new_pair);
   }
-  if (!seq.ok()) outcome = seq.status();
   std::error_code ignored;
   if (!outcome.ok()) {
     fs::remove_all(collection_options.directory, ignored);

@@ -3,6 +3,8 @@
 // go live together; searches are served by the old pair until that moment.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -11,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "index/hyperbolic_index.h"
+#include "server/app/serving_record.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model/serving_slot.h"
 #include "server/storage/blob_store.h"
@@ -43,14 +46,25 @@ class ModelSwapper {
   ~ModelSwapper();  // waits for a swap in progress
 
   // Loads the checkpoint (errors come back at once) and swaps to it in the background; with
-  // `wait`, returns when the swap is complete or has failed. FailedPrecondition while another
-  // swap runs.
-  absl::StatusOr<SwapStatus> Swap(const std::string& checkpoint_dir, bool wait);
-  SwapStatus status() const;
+  // `wait`, returns when the swap is complete or has failed, or at `wait_until` (still running).
+  // FailedPrecondition while another swap runs or after Stop. A background swap that fails is
+  // reported on stderr (the server's log).
+  absl::StatusOr<SwapStatus> Swap(const std::string& checkpoint_dir, bool wait,
+                                  std::chrono::steady_clock::time_point wait_until =
+                                      std::chrono::steady_clock::time_point::max());
+
+  // Refuses new swaps, makes one in progress give up (its new gallery is removed; the old pair
+  // keeps serving) and waits for it. Called when the server stops.
+  void Stop();
+
+  // Removes gallery folders no serving record names (left by a swap a crash cut short).
+  static void RemoveStrayGalleries(const std::string& state_dir, const std::string& serving);
 
  private:
-  // FailedPrecondition while a swap runs (mutex_ held).
+  // FailedPrecondition while a swap runs or after Stop (mutex_ held).
   absl::Status IdleLocked() const;
+  // Writes serving.json; OK also when only a step after its rename failed.
+  absl::Status PublishRecord(const ServingRecord& record) const;
   // Builds the new gallery and makes it serve; the old pair keeps serving on failure.
   absl::Status Run(std::shared_ptr<ServingModel> model, const std::string& checkpoint_dir);
 
@@ -60,8 +74,10 @@ class ModelSwapper {
   const SwapOptions options_;
 
   mutable std::mutex mutex_;
-  std::condition_variable finished_;  // a swap ended (status_.running turned false)
-  SwapStatus status_;                 // guarded by mutex_
+  std::condition_variable finished_;    // a swap ended (status_.running turned false)
+  SwapStatus status_;                   // guarded by mutex_
+  bool stopped_ = false;                // guarded by mutex_
+  std::atomic<bool> cancelled_{false};  // the swap in progress should give up
   std::thread worker_;
 };
 

@@ -222,6 +222,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   swap.index = collection_options->index;
   swap.batching = options.batching;
   swap.max_pixels = options.limits.max_pixels;
+  ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
   state->swapper = std::make_unique<ModelSwapper>(&state->serving, &*state->blobs, metrics, swap);
   state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
 
@@ -299,8 +300,10 @@ int ServerApp::metrics_port() const {
 
 absl::Status ServerApp::Shutdown() {
   state_->server->GetHealthCheckService()->SetServingStatus(false);
-  // First the trainers (their WatchJob streams end with the INTERRUPTED event), then the calls.
+  // First the trainers (their WatchJob streams end with the INTERRUPTED event) and a swap in
+  // progress (its new gallery goes; no job can start another), then the calls.
   state_->jobs->Shutdown();
+  state_->swapper->Stop();
   state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
   state_->server->Wait();
   return state_->serving.Get().collection->WriteSnapshot();

@@ -11,6 +11,7 @@ namespace hier::server {
 struct EmbeddingBatcher::Request {
   std::vector<float> inputs;
   int64_t count = 0;
+  std::chrono::steady_clock::time_point deadline;  // past it, the caller has given up
   std::promise<absl::StatusOr<std::vector<float>>> result;
 };
 
@@ -45,6 +46,7 @@ absl::StatusOr<std::vector<float>> EmbeddingBatcher::Embed(
     for (int64_t begin = 0; begin < count; begin += options_.max_batch) {
       auto request = std::make_shared<Request>();
       request->count = std::min(options_.max_batch, count - begin);
+      request->deadline = deadline;
       request->inputs.assign(inputs.begin() + begin * input_floats_,
                              inputs.begin() + (begin + request->count) * input_floats_);
       parts.push_back(request->result.get_future());
@@ -87,26 +89,40 @@ std::vector<std::shared_ptr<EmbeddingBatcher::Request>> EmbeddingBatcher::TakeBa
     std::unique_lock<std::mutex>&) {
   std::vector<std::shared_ptr<Request>> batch;
   int64_t images = 0;
+  const auto now = std::chrono::steady_clock::now();
   while (!queue_.empty() &&
          (batch.empty() || images + queue_.front()->count <= options_.max_batch)) {
-    images += queue_.front()->count;
-    batch.push_back(std::move(queue_.front()));
+    std::shared_ptr<Request> request = std::move(queue_.front());
     queue_.pop_front();
+    queued_images_ -= request->count;
+    // Work whose caller has given up is not run: under overload the model serves live calls.
+    if (request->deadline < now) {
+      request->result.set_value(absl::DeadlineExceededError("images: the deadline passed"));
+      continue;
+    }
+    images += request->count;
+    batch.push_back(std::move(request));
   }
-  queued_images_ -= images;
   return batch;
 }
 
 void EmbeddingBatcher::Run(const std::vector<std::shared_ptr<Request>>& batch) {
+  if (batch.empty()) return;
   int64_t images = 0;
   for (const auto& request : batch) images += request->count;
-  std::vector<float> inputs;
-  inputs.reserve(images * input_floats_);
-  for (const auto& request : batch) {
-    inputs.insert(inputs.end(), request->inputs.begin(), request->inputs.end());
+  std::vector<float> outputs;
+  absl::Status status;
+  try {  // no exception may end the worker (and with it the server)
+    std::vector<float> inputs;
+    inputs.reserve(images * input_floats_);
+    for (const auto& request : batch) {
+      inputs.insert(inputs.end(), request->inputs.begin(), request->inputs.end());
+    }
+    outputs.resize(images * output_floats_);
+    status = forward_(inputs.data(), images, outputs.data());
+  } catch (const std::exception& e) {
+    status = absl::InternalError(absl::StrCat("embedding batch: ", e.what()));
   }
-  std::vector<float> outputs(images * output_floats_);
-  const absl::Status status = forward_(inputs.data(), images, outputs.data());
   if (observer_) observer_(images);
   int64_t offset = 0;
   for (const auto& request : batch) {

@@ -38,7 +38,8 @@ class EmbeddingBatcher {
   ~EmbeddingBatcher();
 
   // Embeds `count` prepared inputs, waiting until `deadline`: DeadlineExceeded when the result is
-  // not ready by then (the work still runs). A call with more than max_batch inputs is split.
+  // not ready by then (work not started by then is dropped, not run). A call with more than
+  // max_batch inputs is split.
   absl::StatusOr<std::vector<float>> Embed(std::vector<float> inputs, int64_t count,
                                            std::chrono::steady_clock::time_point deadline);
 

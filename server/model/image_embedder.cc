@@ -116,8 +116,14 @@ int64_t ImageEmbedder::input_floats() const {
 absl::Status ImageEmbedder::Prepare(const std::string& bytes, const std::string& field,
                                     int64_t max_pixels, float* out) const {
   if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": empty image"));
-  if (const std::optional<ImageSize> size = EncodedImageSize(bytes);
-      size && size->width * size->height > max_pixels) {
+  // Only formats whose size is known before decoding, so no image is decoded into more memory
+  // than --max-pixels allows.
+  const std::optional<ImageSize> size = EncodedImageSize(bytes);
+  if (!size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": not a PNG, JPEG, GIF, BMP or WebP image (or its header is damaged)"));
+  }
+  if (size->width <= 0 || size->height <= 0 || size->width > max_pixels / size->height) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", size->width, "x", size->height,
                                                    " pixels, at most ", max_pixels, " allowed"));
   }
@@ -143,6 +149,8 @@ absl::Status ImageEmbedder::Forward(const float* inputs, int64_t count, float* o
     std::memcpy(out, points.data_ptr<float>(), sizeof(float) * count * d.dim);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model ", d.version, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // e.g. a TorchScript backbone's runtime error
+    return absl::InternalError(absl::StrCat("model ", d.version, ": ", e.what()));
   }
   return absl::OkStatus();
 }

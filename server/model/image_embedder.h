@@ -46,8 +46,8 @@ class ImageEmbedder {
   int64_t input_floats() const;
 
   // Decodes encoded image bytes and writes the model input at `out` (input_floats() floats).
-  // Bytes that are empty, not an image or larger than `max_pixels` when decoded give
-  // InvalidArgument naming `field`. Thread-safe.
+  // Bytes that are empty, not a PNG, JPEG, GIF, BMP or WebP image, undecodable, or declaring more
+  // than `max_pixels` give InvalidArgument naming `field`. Thread-safe.
   absl::Status Prepare(const std::string& bytes, const std::string& field, int64_t max_pixels,
                        float* out) const;
 

@@ -25,7 +25,10 @@ bool StartsWith(std::string_view bytes, std::string_view prefix) {
 std::optional<ImageSize> JpegSize(std::string_view bytes) {
   size_t at = 2;
   while (at + 9 <= bytes.size()) {
-    if (static_cast<uint8_t>(bytes[at]) != 0xFF) return std::nullopt;
+    if (static_cast<uint8_t>(bytes[at]) != 0xFF) {  // stray bytes between segments, as decoders
+      ++at;                                         // skip them
+      continue;
+    }
     const uint8_t marker = static_cast<uint8_t>(bytes[at + 1]);
     if (marker == 0xFF) {  // fill byte
       ++at;
@@ -44,6 +47,24 @@ std::optional<ImageSize> JpegSize(std::string_view bytes) {
   return std::nullopt;
 }
 
+// WebP: RIFF, then a VP8 (lossy), VP8L (lossless) or VP8X (extended) chunk with the size.
+std::optional<ImageSize> WebpSize(std::string_view bytes) {
+  if (bytes.size() < 30) return std::nullopt;
+  const std::string_view chunk = bytes.substr(12, 4);
+  if (chunk == "VP8 ") {
+    return ImageSize{LittleEndian(bytes, 26, 2) & 0x3FFF, LittleEndian(bytes, 28, 2) & 0x3FFF};
+  }
+  if (chunk == "VP8L") {
+    const uint32_t bits = LittleEndian(bytes, 21, 4);
+    return ImageSize{1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)};
+  }
+  if (chunk == "VP8X") {
+    return ImageSize{1 + static_cast<int64_t>(LittleEndian(bytes, 24, 3)),
+                     1 + static_cast<int64_t>(LittleEndian(bytes, 27, 3))};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<ImageSize> EncodedImageSize(std::string_view bytes) {
@@ -54,6 +75,7 @@ std::optional<ImageSize> EncodedImageSize(std::string_view bytes) {
   if ((StartsWith(bytes, "GIF87a") || StartsWith(bytes, "GIF89a")) && bytes.size() >= 10) {
     return ImageSize{LittleEndian(bytes, 6, 2), LittleEndian(bytes, 8, 2)};
   }
+  if (StartsWith(bytes, "RIFF") && bytes.substr(8, 4) == "WEBP") return WebpSize(bytes);
   if (StartsWith(bytes, "BM") && bytes.size() >= 26) {
     // BITMAPINFOHEADER: signed width and height (negative height: rows top-down).
     const auto width = static_cast<int32_t>(LittleEndian(bytes, 18, 4));

@@ -12,8 +12,8 @@ struct ImageSize {
   int64_t width = 0, height = 0;
 };
 
-// The size a PNG, JPEG, GIF or BMP header declares; none for other formats or a header too short
-// to read.
+// The size a PNG, JPEG, GIF, BMP or WebP header declares; none for other formats or a header too
+// short to read.
 std::optional<ImageSize> EncodedImageSize(std::string_view bytes);
 
 }  // namespace hier::server

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "trainer/io/atomic_file.h"
 
 namespace hier::server {
 namespace fs = std::filesystem;
@@ -25,6 +27,22 @@ std::vector<fs::path> CheckpointsOf(const fs::path& run) {
 }
 
 }  // namespace
+
+absl::Status CheckNotTraining(const ModelDescription& model) {
+  if (fs::path(model.checkpoint_dir).filename() != "best") return absl::OkStatus();
+  std::string state;
+  try {
+    state = nlohmann::json::parse(io::ReadFile((fs::path(model.run_dir) / "status.json").string()))
+                .value("state", "");
+  } catch (const std::exception&) {
+    return absl::OkStatus();  // no readable status: not a run in progress
+  }
+  if (state != "running") return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("version: ", model.version,
+                   " is still training and its best/ changes until it ends; load "
+                   "it when the run has finished, or one of its checkpoints/<step>"));
+}
 
 std::vector<ModelDescription> ModelCatalog::List() const {
   std::vector<fs::path> runs;
@@ -53,7 +71,7 @@ absl::StatusOr<std::string> ModelCatalog::Resolve(const std::string& version,
       std::any_of(relative.begin(), relative.end(),
                   [](const fs::path& part) { return part == ".."; })) {
     return absl::InvalidArgumentError(
-        absl::StrCat("version: \"", version, "\" is not a model version such as \"<run>/best\""));
+        absl::StrCat(field, ": \"", version, "\" is not a model version such as \"<run>/best\""));
   }
   absl::StatusOr<std::string> checkpoint =
       ResolveCheckpoint((fs::path(runs_dir_) / relative).string(), field);

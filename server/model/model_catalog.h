@@ -10,6 +10,11 @@
 
 namespace hier::server {
 
+// FailedPrecondition naming "version" when `model` is a run's best/ while the run still trains
+// (status.json says running): best/ is rewritten until the run ends, and a gallery embedded by one
+// best/ would not match the next.
+absl::Status CheckNotTraining(const ModelDescription& model);
+
 class ModelCatalog {
  public:
   explicit ModelCatalog(std::string runs_dir) : runs_dir_(std::move(runs_dir)) {}

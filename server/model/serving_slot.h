@@ -4,8 +4,8 @@
 
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 
+#include "absl/synchronization/mutex.h"
 #include "index/collection.h"
 #include "server/model/serving_model.h"
 
@@ -27,14 +27,15 @@ class ServingSlot {
     serving_ = std::move(serving);
   }
 
-  // Writes to the serving gallery hold it shared (taken before Get); a swap holds it exclusively
-  // for its last catch-up, so no write lands in a gallery that is being replaced.
-  std::shared_mutex& write_gate() { return write_gate_; }
+  // Writes to the serving gallery hold it as readers (taken before Get); a swap holds it as the
+  // writer for its last catch-up, so no write lands in a gallery that is being replaced. Writer
+  // priority: a stream of writes cannot hold a swap off.
+  absl::Mutex& write_gate() { return write_gate_; }
 
  private:
   mutable std::mutex mutex_;
   Serving serving_;  // guarded by mutex_
-  std::shared_mutex write_gate_;
+  absl::Mutex write_gate_;
 };
 
 }  // namespace hier::server

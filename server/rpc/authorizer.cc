@@ -43,8 +43,12 @@ absl::Status Authorizer::Check(const grpc::ServerContext& context, Access access
 
 grpc::Status Authorizer::Run(const grpc::ServerContext& context, Access access,
                              const std::function<absl::Status()>& handler) const {
-  const absl::Status allowed = Check(context, access);
-  return ToGrpcStatus(allowed.ok() ? handler() : allowed);
+  if (absl::Status allowed = Check(context, access); !allowed.ok()) return ToGrpcStatus(allowed);
+  try {
+    return ToGrpcStatus(handler());
+  } catch (const std::exception& e) {  // e.g. memory exhausted: the call fails, the server stays
+    return ToGrpcStatus(absl::InternalError(e.what()));
+  }
 }
 
 }  // namespace hier::server

@@ -21,7 +21,8 @@ class Authorizer {
   // Ok, or Unauthenticated naming the `authorization` metadata (missing, malformed or wrong token).
   absl::Status Check(const grpc::ServerContext& context, Access access) const;
 
-  // Runs `handler` when Check allows the call; the gRPC status of whichever answered.
+  // Runs `handler` when Check allows the call; the gRPC status of whichever answered (INTERNAL
+  // when the handler throws).
   grpc::Status Run(const grpc::ServerContext& context, Access access,
                    const std::function<absl::Status()>& handler) const;
 

@@ -1,6 +1,7 @@
 #include "server/rpc/models_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/rpc/call_deadline.h"
 
 namespace hier::server {
 
@@ -58,7 +59,9 @@ grpc::Status ModelsService::LoadModel(grpc::ServerContext* context,
     if (!checkpoint.ok()) return checkpoint.status();
     absl::StatusOr<ModelDescription> model = ReadModelDescription(*checkpoint);
     if (!model.ok()) return model.status();
-    absl::StatusOr<SwapStatus> swap = backends_.swapper->Swap(*checkpoint, request->wait());
+    if (absl::Status settled = CheckNotTraining(*model); !settled.ok()) return settled;
+    absl::StatusOr<SwapStatus> swap =
+        backends_.swapper->Swap(*checkpoint, request->wait(), CallDeadline(*context));
     if (!swap.ok()) return swap.status();
     if (!swap->error.ok()) return swap->error;
     *response->mutable_model() = ToProto(*model);

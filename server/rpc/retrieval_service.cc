@@ -1,13 +1,12 @@
 #include "server/rpc/retrieval_service.h"
 
 #include <functional>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/rpc/ancestors_proto.h"
 #include "server/rpc/call_deadline.h"
 
@@ -143,9 +142,8 @@ absl::Status RetrievalService::Add(const grpc::ServerContext& context,
     return absl::ResourceExhaustedError(absl::StrCat(
         "items: ", request.items_size(), " in one call, at most ", limits_.max_items_per_call));
   }
-  std::shared_lock<std::shared_mutex> gate(backends_.serving->write_gate());
-  const Serving serving = backends_.serving->Get();
-  const std::shared_ptr<ServingModel>& model = serving.model;
+  // Embedding and storing images happen before the write gate, so a swap waits only for writes.
+  const std::shared_ptr<ServingModel> model = backends_.serving->Get().model;
   std::vector<index::ItemRecord> records(request.items_size());
   std::vector<EncodedImage> images;
   std::vector<index::ItemRecord*> image_records;
@@ -182,6 +180,12 @@ absl::Status RetrievalService::Add(const grpc::ServerContext& context,
       image_records[i]->vector.assign(points->begin() + i * dim, points->begin() + (i + 1) * dim);
     }
   }
+  absl::ReaderMutexLock gate(&backends_.serving->write_gate());
+  const Serving serving = backends_.serving->Get();
+  if (serving.model != model) {
+    return absl::AbortedError(
+        "items: the serving model changed during the call (a hot swap); send them again");
+  }
   absl::StatusOr<int64_t> seq = serving.collection->Upsert(records);
   if (!seq.ok()) return seq.status();
   CountItems(*serving.collection);
@@ -217,7 +221,7 @@ grpc::Status RetrievalService::DeleteItems(grpc::ServerContext* context,
                                            hier::v1::DeleteItemsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kWrite, [&]() -> absl::Status {
     const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
-    std::shared_lock<std::shared_mutex> gate(backends_.serving->write_gate());
+    absl::ReaderMutexLock gate(&backends_.serving->write_gate());
     const Serving serving = backends_.serving->Get();
     absl::StatusOr<int64_t> seq = serving.collection->Delete(ids);
     if (!seq.ok()) return seq.status();

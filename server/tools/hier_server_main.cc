@@ -159,9 +159,15 @@ int main(int argc, char** argv) {
               (*app)->metrics_port());
   std::fflush(stdout);
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    hier::io::WriteFileAtomically(port_file,
-                                  absl::StrCat("{\"grpc\": ", (*app)->port(),
-                                               ", \"metrics\": ", (*app)->metrics_port(), "}\n"));
+    try {
+      hier::io::WriteFileAtomically(port_file,
+                                    absl::StrCat("{\"grpc\": ", (*app)->port(),
+                                                 ", \"metrics\": ", (*app)->metrics_port(), "}\n"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hier-server: --port-file: %s\n", e.what());
+      (void)(*app)->Shutdown();
+      return 1;
+    }
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

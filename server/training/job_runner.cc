@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -20,6 +19,7 @@
 #include "absl/time/time.h"
 #include "server/training/job_config.h"
 #include "server/training/trainer_process.h"
+#include "trainer/io/atomic_file.h"
 
 namespace hier::server {
 namespace {
@@ -63,21 +63,12 @@ JobProgressSample SampleOf(const hier::v1::Progress& progress) {
   return sample;
 }
 
-// Writes `text` to `path` through a temporary file and a rename.
-absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) {
-      return absl::UnavailableError(absl::StrCat("cannot write ", temporary.string()));
-    }
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename ", temporary.string(), ": ", error.message()));
+// Writes `text` to `path` durably and atomically (io::WriteFileAtomically, as a Status).
+absl::Status WriteJobFile(const fs::path& path, const std::string& text) {
+  try {
+    io::WriteFileAtomically(path.string(), text);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(e.what());
   }
   return absl::OkStatus();
 }
@@ -363,7 +354,7 @@ void JobRunner::Launch(Entry& entry) {
   // Written again at every start from the record of the job, so a resumed run reads what was
   // accepted even if the trainer never got as far as its own config.json.
   const fs::path config = run_dir / kConfigFile;
-  if (absl::Status written = WriteFileAtomically(config, ToTrainerJson(entry.record.config));
+  if (absl::Status written = WriteJobFile(config, ToTrainerJson(entry.record.config));
       !written.ok()) {
     End(entry, hier::v1::JOB_STATE_FAILED, std::string(written.message()));
     return;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -103,22 +104,45 @@ TEST(EmbeddingBatcherTest, AFailedForwardFailsEveryCallInItsBatch) {
   EXPECT_EQ(failed.load(), 4);
 }
 
-TEST(EmbeddingBatcherTest, AMissedDeadlineIsReportedAndTheWorkStillFinishes) {
+TEST(EmbeddingBatcherTest, WorkWhoseDeadlinePassedIsDroppedNotRun) {
   std::atomic<int> ran{0};
   {
     EmbeddingBatcher batcher(
         1, 1,
         [&](const float*, int64_t count, float* out) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
           for (int64_t i = 0; i < count; ++i) out[i] = 0;
           ++ran;
           return absl::OkStatus();
         },
         BatchingOptions{1, 0}, nullptr);
-    auto out = batcher.Embed({1.0f}, 1, std::chrono::steady_clock::now());
-    EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
-  }  // the destructor waits for the queued work
+    // The first call keeps the model busy; the second gives up while it waits behind it.
+    std::thread first([&] { EXPECT_TRUE(batcher.Embed({1.0f}, 1, InSeconds(30)).ok()); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto late =
+        batcher.Embed({2.0f}, 1, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+    EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+    first.join();
+  }  // the destructor finishes what is queued: the expired call is dropped, not run
   EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(EmbeddingBatcherTest, AThrowingModelFailsItsBatchAndTheBatcherGoesOn) {
+  std::atomic<int> calls{0};
+  EmbeddingBatcher batcher(
+      1, 1,
+      [&](const float*, int64_t count, float* out) -> absl::Status {
+        if (calls++ == 0) throw std::runtime_error("scripted backbone failed");
+        for (int64_t i = 0; i < count; ++i) out[i] = 7;
+        return absl::OkStatus();
+      },
+      BatchingOptions{1, 0}, nullptr);
+  const auto failed = batcher.Embed({1.0f}, 1, InSeconds(30));
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(failed.status().message(), ::testing::HasSubstr("scripted backbone failed"));
+  const auto next = batcher.Embed({1.0f}, 1, InSeconds(30));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_THAT(*next, ElementsAre(7.0f));
 }
 
 TEST(EmbeddingBatcherTest, MismatchedInputsAreRefused) {

@@ -135,7 +135,8 @@ TEST_F(ImageEmbedderTest, BadImagesNameTheirField) {
   huge[16] = 0x01;  // IHDR width: 16,777,224 pixels wide
   const std::pair<std::string, std::string> cases[] = {
       {"", "empty image"},
-      {"not an image at all", "not a decodable image"},
+      {"not an image at all", "not a PNG, JPEG, GIF, BMP or WebP image"},
+      {png.substr(0, 40) + std::string(200, '\0'), "not a decodable image"},
       {png.substr(0, png.size() / 2), "items[3].image"},
       {huge, "pixels, at most"},
   };

@@ -16,7 +16,7 @@ std::string Encode(const std::string& extension, int width, int height) {
 }
 
 TEST(ImageHeaderTest, ReadsTheDeclaredSizeOfCommonFormats) {
-  for (const std::string extension : {".png", ".jpg", ".bmp"}) {
+  for (const std::string extension : {".png", ".jpg", ".bmp", ".webp"}) {
     const std::optional<server::ImageSize> size =
         server::EncodedImageSize(Encode(extension, 37, 21));
     ASSERT_TRUE(size.has_value()) << extension;

@@ -1,5 +1,6 @@
 // hier-server with the tools users run beside it: the Python client example, Debian's Prometheus
-// scraping the metrics endpoint, and TLS with a certificate made by openssl.
+// scraping the metrics endpoint, TLS with a certificate made by openssl, and server reflection
+// (what grpcurl uses).
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/server/e2e/server_fixture.h"
 
 namespace hier::testing {
@@ -145,6 +147,27 @@ TEST_F(IntegrationsTest, TlsServesClientsThatTrustItsCertificate) {
   grpc::ClientContext plain_context;
   plain_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   EXPECT_FALSE(retrieval_->Stats(&plain_context, {}, &stats).ok());
+}
+
+TEST_F(IntegrationsTest, ReflectionListsEveryService) {
+  StartServer();
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> services;
+  for (const auto& service : response.list_services_response().service()) {
+    services.push_back(service.name());
+  }
+  EXPECT_THAT(services,
+              ::testing::IsSupersetOf({"hier.v1.Retrieval", "hier.v1.Models", "hier.v1.Hierarchy",
+                                       "hier.v1.Training", "grpc.health.v1.Health"}));
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace
