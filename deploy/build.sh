@@ -4,5 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${HIER_BUILD_DIR:-$root/build}"
+# ccache keys on paths relative to the checkout, so clones in other folders share its entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build "$build" --parallel "$(nproc)"

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -67,6 +68,10 @@ class Collection {
   absl::Status ForEachChangeAfter(
       int64_t after_seq, const std::function<absl::Status(const ItemChange&)>& visit) const {
     return store_->ForEachChangeAfter(after_seq, visit);
+  }
+  // The source images live items refer to, as ItemStore::ImageDigests.
+  absl::StatusOr<absl::flat_hash_set<std::string>> ImageDigests() const {
+    return store_->ImageDigests();
   }
 
   // Searches go straight to the index.

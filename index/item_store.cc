@@ -266,6 +266,20 @@ class ItemStore::Connection {
     return QueryInt("SELECT count(*) FROM items WHERE deleted = 0");
   }
 
+  absl::StatusOr<absl::flat_hash_set<std::string>> ImageDigests() {
+    constexpr char kDoing[] = "listing image digests";
+    absl::StatusOr<Statement> stmt =
+        Prepare("SELECT image_sha256 FROM items WHERE deleted = 0 AND image_sha256 != ''", kDoing);
+    if (!stmt.ok()) return stmt.status();
+    absl::flat_hash_set<std::string> digests;
+    for (;;) {
+      absl::StatusOr<bool> row = StepRow(stmt->get(), kDoing);
+      if (!row.ok()) return row.status();
+      if (!*row) return digests;
+      digests.insert(ColumnString(stmt->get(), 0));
+    }
+  }
+
  private:
   Connection(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
@@ -532,6 +546,11 @@ int64_t ItemStore::last_seq() const {
 absl::StatusOr<int64_t> ItemStore::count() const {
   WriterLock lock(&mutex_);
   return connection_->CountLive();
+}
+
+absl::StatusOr<absl::flat_hash_set<std::string>> ItemStore::ImageDigests() const {
+  WriterLock lock(&mutex_);
+  return connection_->ImageDigests();
 }
 
 }  // namespace hier::index

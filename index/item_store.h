@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -85,6 +86,8 @@ class ItemStore {
   int64_t last_seq() const;
   // Live (not deleted) items.
   absl::StatusOr<int64_t> count() const;
+  // The distinct image_sha256 values of live items (the empty one left out).
+  absl::StatusOr<absl::flat_hash_set<std::string>> ImageDigests() const;
 
  private:
   // The SQLite handle, its prepared statements and the SQL behind each method.

@@ -37,6 +37,8 @@ const std::vector<CommandInfo>& AllCommands() {
       {"model load", "VERSION [--wait]",
        "serve another model (with --wait, raise --timeout for large galleries)",
        NewModelLoadCommand},
+      {"model swap", "", "where the latest model load stands; exit 1 when it failed",
+       NewModelSwapCommand},
       {"hierarchy show", "[--model VERSION]", "the proxy tree, indented by parent",
        NewHierarchyShowCommand},
   };

@@ -73,7 +73,7 @@ class ModelLoadCommand : public Command {
                << response.reembedded_items() << " items)\n";
     } else {
       *env.out << "loading " << response.model().version()
-               << "; the current model serves until the swap completes\n";
+               << "; the current model serves until the swap completes (hier model swap)\n";
     }
     return 0;
   }
@@ -83,9 +83,37 @@ class ModelLoadCommand : public Command {
   bool wait_ = false;
 };
 
+class ModelSwapCommand : public Command {
+ public:
+  absl::Status SetArgs(const std::vector<std::string>& args, const FlagSet& flags) override {
+    if (!args.empty()) return absl::InvalidArgumentError("model swap takes no arguments");
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> Run(const CommandEnv& env) override {
+    auto stub = Models::NewStub(env.connection->channel());
+    HIER_ASSIGN_OR_RETURN(
+        hier::v1::SwapProgress swap,
+        UnaryCall(*env.connection, stub.get(), &Models::Stub::GetSwap, hier::v1::GetSwapRequest()));
+    const bool failed = !swap.error_code().empty();
+    if (env.json) {
+      *env.out << ProtoJson(swap) << "\n";
+    } else if (swap.target_version().empty()) {
+      *env.out << "no swap since the server started\n";
+    } else {
+      const char* state = swap.running() ? "running" : swap.complete() ? "complete" : "failed";
+      *env.out << "swap to " << swap.target_version() << ": " << state << ", "
+               << swap.reembedded_items() << " items re-embedded\n";
+      if (failed) *env.out << swap.error_code() << ": " << swap.error_message() << "\n";
+    }
+    return failed ? 1 : 0;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Command> NewModelListCommand() { return std::make_unique<ModelListCommand>(); }
 std::unique_ptr<Command> NewModelLoadCommand() { return std::make_unique<ModelLoadCommand>(); }
+std::unique_ptr<Command> NewModelSwapCommand() { return std::make_unique<ModelSwapCommand>(); }
 
 }  // namespace hier::client::cli

@@ -1,4 +1,5 @@
-// `hier model list|load`: the models training produced, and switching the one that serves.
+// `hier model list|load|swap`: the models training produced, switching the one that serves, and
+// following that switch.
 #pragma once
 
 #include <memory>
@@ -9,5 +10,6 @@ namespace hier::client::cli {
 
 std::unique_ptr<Command> NewModelListCommand();
 std::unique_ptr<Command> NewModelLoadCommand();
+std::unique_ptr<Command> NewModelSwapCommand();
 
 }  // namespace hier::client::cli

@@ -144,6 +144,11 @@ ModelSwapper::~ModelSwapper() {
   if (worker_.joinable()) worker_.join();
 }
 
+SwapStatus ModelSwapper::status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_;
+}
+
 absl::Status ModelSwapper::IdleLocked() const {
   if (stopped_) return absl::FailedPreconditionError("version: the server is stopping");
   if (!status_.running) return absl::OkStatus();

@@ -48,10 +48,13 @@ class ModelSwapper {
   // Loads the checkpoint (errors come back at once) and swaps to it in the background; with
   // `wait`, returns when the swap is complete or has failed, or at `wait_until` (still running).
   // FailedPrecondition while another swap runs or after Stop. A background swap that fails is
-  // reported on stderr (the server's log).
+  // reported by status() and on stderr (the server's log).
   absl::StatusOr<SwapStatus> Swap(const std::string& checkpoint_dir, bool wait,
                                   std::chrono::steady_clock::time_point wait_until =
                                       std::chrono::steady_clock::time_point::max());
+
+  // Where the latest swap stands (an empty target: none since the server started).
+  SwapStatus status() const;
 
   // Refuses new swaps, makes one in progress give up (its new gallery is removed; the old pair
   // keeps serving) and waits for it. Called when the server stops.

@@ -45,7 +45,7 @@ struct ServerApp::State {
   std::unique_ptr<HierarchyService> hierarchy;
   std::unique_ptr<JobRunner> jobs;
   std::unique_ptr<TrainingService> training;
-  std::string notice;  // something the operator should know, printed at start
+  std::vector<std::string> notices;  // what the operator should know, printed at start
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 };
@@ -72,6 +72,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(ssl);
+}
+
+// Removes the stored images of deleted items and of torn writes. Only before the server takes
+// calls: an image is stored before the item that refers to it.
+absl::StatusOr<int64_t> RemoveUnreferencedImages(const index::Collection& collection,
+                                                 const BlobStore& blobs) {
+  absl::StatusOr<absl::flat_hash_set<std::string>> referenced = collection.ImageDigests();
+  if (!referenced.ok()) return referenced.status();
+  return blobs.RemoveAllBut(*referenced);
 }
 
 // The gallery's geometry: the model's when one is loaded, else the options'.
@@ -223,6 +232,13 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   swap.batching = options.batching;
   swap.max_pixels = options.limits.max_pixels;
   ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
+  absl::StatusOr<int64_t> removed =
+      RemoveUnreferencedImages(*state->serving.Get().collection, *state->blobs);
+  if (!removed.ok()) return removed.status();
+  if (*removed > 0) {
+    state->notices.push_back(
+        absl::StrCat("removed ", *removed, " stored images no item refers to any more"));
+  }
   state->swapper = std::make_unique<ModelSwapper>(&state->serving, &*state->blobs, metrics, swap);
   state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
 
@@ -279,8 +295,8 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   // The state folder's model wins over --model, which only seeds a new state: a restart never
   // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
-    state->notice = absl::StrCat("the state folder serves ", checkpoint, "; --model ", wanted,
-                                 " is not loaded (hier model load swaps models)");
+    state->notices.push_back(absl::StrCat("the state folder serves ", checkpoint, "; --model ",
+                                          wanted, " is not loaded (hier model load swaps models)"));
   }
 
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(state)));
@@ -293,7 +309,7 @@ ServerApp::~ServerApp() {
 }
 
 int ServerApp::port() const { return state_->port; }
-const std::string& ServerApp::notice() const { return state_->notice; }
+const std::vector<std::string>& ServerApp::notices() const { return state_->notices; }
 int ServerApp::metrics_port() const {
   return state_->metrics_endpoint ? state_->metrics_endpoint->port() : 0;
 }

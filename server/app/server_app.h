@@ -53,9 +53,9 @@ class ServerApp {
 
   int port() const;          // the gRPC port bound
   int metrics_port() const;  // the metrics port bound, 0 without one
-  // What the operator should know about how the server started (empty: nothing), e.g. that the
-  // state folder's model was kept over another --model.
-  const std::string& notice() const;
+  // What the operator should know about how the server started, e.g. that the state folder's
+  // model was kept over another --model, or that unreferenced stored images were removed.
+  const std::vector<std::string>& notices() const;
 
   // Stops the training jobs (interrupted, resumable), stops accepting calls, waits up to
   // options.drain for those in flight, then writes an index snapshot. Returns its status.

@@ -1,9 +1,13 @@
 #include "server/model/model_catalog.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "trainer/io/atomic_file.h"
 
@@ -44,6 +48,37 @@ absl::Status CheckNotTraining(const ModelDescription& model) {
                    "it when the run has finished, or one of its checkpoints/<step>"));
 }
 
+bool ModelCatalog::FileIdentity::operator==(const FileIdentity& other) const {
+  return std::tie(device, inode, size, modified_ns) ==
+         std::tie(other.device, other.inode, other.size, other.modified_ns);
+}
+
+std::optional<ModelCatalog::FileIdentity> ModelCatalog::IdentityOf(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return std::nullopt;
+  return FileIdentity{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
+                      static_cast<uint64_t>(info.st_size),
+                      info.st_mtim.tv_sec * 1'000'000'000LL + info.st_mtim.tv_nsec};
+}
+
+std::optional<ModelDescription> ModelCatalog::Describe(const std::string& checkpoint_dir) const {
+  // Identified before reading: a manifest replaced meanwhile is read again next time.
+  const std::optional<FileIdentity> manifest = IdentityOf(checkpoint_dir + "/manifest.json");
+  if (!manifest.has_value()) return std::nullopt;
+  {
+    absl::MutexLock lock(&mutex_);
+    const auto known = verified_.find(checkpoint_dir);
+    if (known != verified_.end() && known->second.manifest == *manifest) {
+      return known->second.description;
+    }
+  }
+  absl::StatusOr<ModelDescription> model = ReadModelDescription(checkpoint_dir);
+  if (!model.ok()) return std::nullopt;
+  absl::MutexLock lock(&mutex_);
+  verified_[checkpoint_dir] = {*manifest, *model};
+  return *std::move(model);
+}
+
 std::vector<ModelDescription> ModelCatalog::List() const {
   std::vector<fs::path> runs;
   std::error_code error;
@@ -52,15 +87,19 @@ std::vector<ModelDescription> ModelCatalog::List() const {
   }
   std::sort(runs.begin(), runs.end());
   std::vector<ModelDescription> models;
+  absl::flat_hash_set<std::string> seen;
   for (const fs::path& run : runs) {
     for (const fs::path& checkpoint : CheckpointsOf(run)) {
+      seen.insert(checkpoint.string());
       // A checkpoint being written or damaged is left out of the list.
-      if (absl::StatusOr<ModelDescription> model = ReadModelDescription(checkpoint.string());
-          model.ok()) {
+      if (std::optional<ModelDescription> model = Describe(checkpoint.string())) {
         models.push_back(*std::move(model));
       }
     }
   }
+  // Forget checkpoints that are gone (training keeps only the last few).
+  absl::MutexLock lock(&mutex_);
+  absl::erase_if(verified_, [&](const auto& entry) { return !seen.contains(entry.first); });
   return models;
 }
 

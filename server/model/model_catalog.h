@@ -2,10 +2,15 @@
 // "<run>/best" or "<run>/checkpoints/<step>" (a bare "<run>" means its best/).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/model/image_embedder.h"
 
 namespace hier::server {
@@ -19,7 +24,9 @@ class ModelCatalog {
  public:
   explicit ModelCatalog(std::string runs_dir) : runs_dir_(std::move(runs_dir)) {}
 
-  // Every checkpoint under the runs folder whose manifest verifies, by run then version.
+  // Every checkpoint under the runs folder whose manifest verifies, by run then version. Each
+  // checkpoint's files are hashed once per manifest file (a rewritten checkpoint has a new one);
+  // loading a model verifies them again.
   std::vector<ModelDescription> List() const;
 
   // The checkpoint folder of `version`: InvalidArgument naming `field` when it is empty,
@@ -30,7 +37,24 @@ class ModelCatalog {
   const std::string& runs_dir() const { return runs_dir_; }
 
  private:
+  // Which file a manifest is: a checkpoint published again gets another inode.
+  struct FileIdentity {
+    uint64_t device = 0, inode = 0, size = 0;
+    int64_t modified_ns = 0;
+    bool operator==(const FileIdentity& other) const;
+  };
+  struct Verified {
+    FileIdentity manifest;
+    ModelDescription description;
+  };
+  static std::optional<FileIdentity> IdentityOf(const std::string& path);
+  // The description of the checkpoint at `checkpoint_dir`, or nullopt when it does not verify.
+  std::optional<ModelDescription> Describe(const std::string& checkpoint_dir) const;
+
   const std::string runs_dir_;
+  mutable absl::Mutex mutex_;
+  // By checkpoint folder, for those the last List saw.
+  mutable absl::flat_hash_map<std::string, Verified> verified_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hier::server

@@ -1,5 +1,6 @@
 #include "server/rpc/models_service.h"
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/rpc/call_deadline.h"
 
@@ -67,6 +68,22 @@ grpc::Status ModelsService::LoadModel(grpc::ServerContext* context,
     *response->mutable_model() = ToProto(*model);
     response->set_reembedded_items(swap->reembedded);
     response->set_complete(swap->complete);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ModelsService::GetSwap(grpc::ServerContext* context, const hier::v1::GetSwapRequest*,
+                                    hier::v1::SwapProgress* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    const SwapStatus swap = backends_.swapper->status();
+    response->set_target_version(swap.target);
+    response->set_reembedded_items(swap.reembedded);
+    response->set_running(swap.running);
+    response->set_complete(swap.complete);
+    if (!swap.error.ok()) {
+      response->set_error_code(absl::StatusCodeToString(swap.error.code()));
+      response->set_error_message(std::string(swap.error.message()));
+    }
     return absl::OkStatus();
   });
 }

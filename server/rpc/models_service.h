@@ -28,6 +28,8 @@ class ModelsService final : public hier::v1::Models::Service {
                         hier::v1::Model* response) override;
   grpc::Status LoadModel(grpc::ServerContext* context, const hier::v1::LoadModelRequest* request,
                          hier::v1::LoadModelResponse* response) override;
+  grpc::Status GetSwap(grpc::ServerContext* context, const hier::v1::GetSwapRequest* request,
+                       hier::v1::SwapProgress* response) override;
 
  private:
   // The proto of `model`, marked serving when it is the serving model's checkpoint.

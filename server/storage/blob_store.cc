@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/io/sha256.h"
@@ -18,6 +19,14 @@ absl::StatusOr<BlobStore> BlobStore::Open(const std::string& directory) {
   }
   return BlobStore(directory);
 }
+
+namespace {
+
+bool IsDigest(const std::string& name) {
+  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
 
 std::string BlobStore::PathOf(const std::string& sha256) const {
   return (fs::path(directory_) / sha256.substr(0, 2) / sha256).string();
@@ -39,9 +48,7 @@ absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) const {
 }
 
 absl::StatusOr<std::string> BlobStore::Get(const std::string& sha256) const {
-  const bool well_formed =
-      sha256.size() == 64 && sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
-  if (!well_formed) {
+  if (!IsDigest(sha256)) {
     return absl::InvalidArgumentError(absl::StrCat("image_sha256: not a SHA-256 digest: ", sha256));
   }
   const std::string path = PathOf(sha256);
@@ -60,6 +67,26 @@ absl::StatusOr<std::string> BlobStore::Get(const std::string& sha256) const {
         absl::StrCat("stored image ", path, " no longer matches its digest"));
   }
   return bytes;
+}
+
+absl::StatusOr<int64_t> BlobStore::RemoveAllBut(
+    const absl::flat_hash_set<std::string>& keep) const {
+  int64_t removed = 0;
+  std::error_code error;
+  for (fs::recursive_directory_iterator it(directory_, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it.depth() != 1 || !it->is_regular_file(error)) continue;
+    const std::string name = it->path().filename().string();
+    const bool unreferenced = IsDigest(name) && !keep.contains(name);
+    if (!unreferenced && !absl::StartsWith(name, io::kTempFilePrefix)) continue;
+    if (!fs::remove(it->path(), error)) break;
+    ++removed;
+  }
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("removing unreferenced images from ", directory_, ": ", error.message()));
+  }
+  return removed;
 }
 
 }  // namespace hier::server

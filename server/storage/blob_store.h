@@ -2,9 +2,11 @@
 // can be re-embedded when the model changes. Files are written atomically and never rewritten.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -19,6 +21,10 @@ class BlobStore {
   absl::StatusOr<std::string> Put(std::string_view bytes) const;
   // The bytes stored under `sha256`: NotFound when absent, DataLoss when they no longer match.
   absl::StatusOr<std::string> Get(const std::string& sha256) const;
+
+  // Removes every stored image whose digest `keep` does not list, and files left by interrupted
+  // writes; returns how many files went. Only while nothing calls Put (the server's start).
+  absl::StatusOr<int64_t> RemoveAllBut(const absl::flat_hash_set<std::string>& keep) const;
 
  private:
   explicit BlobStore(std::string directory) : directory_(std::move(directory)) {}

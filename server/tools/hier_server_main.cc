@@ -154,7 +154,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hier-server: %s\n", app.status().ToString().c_str());
     return 1;
   }
-  if (!(*app)->notice().empty()) std::printf("hier-server: %s\n", (*app)->notice().c_str());
+  for (const std::string& notice : (*app)->notices()) {
+    std::printf("hier-server: %s\n", notice.c_str());
+  }
   std::printf("hier-server: serving gRPC on port %d, metrics on port %d\n", (*app)->port(),
               (*app)->metrics_port());
   std::fflush(stdout);

@@ -173,6 +173,24 @@ TEST_F(ItemStoreTest, DeleteThenGetIsNotFound) {
   ExpectSameItem(ValueOrFail(store->Get(7)), MakeItem(7));
 }
 
+TEST_F(ItemStoreTest, ImageDigestsAreThoseOfLiveItemsOnceEach) {
+  std::unique_ptr<ItemStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ItemRecord shared = MakeItem(3);
+  shared.image_sha256 = MakeItem(1).image_sha256;  // the same image as item 1
+  ItemRecord vector_only = MakeItem(4);
+  vector_only.image_sha256.clear();
+  ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2), shared, vector_only}).ok());
+  EXPECT_THAT(ValueOrFail(store->ImageDigests()),
+              ::testing::UnorderedElementsAre("sha-of-1", "sha-of-2"));
+
+  // Item 1's image stays while item 3 refers to it; item 2's goes with it.
+  ASSERT_TRUE(store->Delete({1, 2}).ok());
+  EXPECT_THAT(ValueOrFail(store->ImageDigests()), ::testing::UnorderedElementsAre("sha-of-1"));
+  ASSERT_TRUE(store->Delete({3}).ok());
+  EXPECT_THAT(ValueOrFail(store->ImageDigests()), ::testing::IsEmpty());
+}
+
 TEST_F(ItemStoreTest, EmptyCallsChangeNothing) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);

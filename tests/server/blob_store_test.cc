@@ -53,5 +53,30 @@ TEST_F(BlobStoreTest, MissingMalformedAndAlteredBlobsAreReported) {
   EXPECT_EQ(store->Get(sha).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(BlobStoreTest, RemovesWhatIsNotKeptAndTornWritesOnly) {
+  absl::StatusOr<server::BlobStore> store = server::BlobStore::Open(Path("blobs"));
+  ASSERT_TRUE(store.ok());
+  const std::string kept = *store->Put("kept image");
+  const std::string gone = *store->Put("image of a deleted item");
+  const std::string folder = Path("blobs/" + gone.substr(0, 2));
+  std::ofstream(folder + "/.tmp-4242-0") << "torn write";
+  std::ofstream(folder + "/notes.txt") << "not ours to remove";
+  std::ofstream(Path("blobs/" + gone)) << "not in a digest folder";
+
+  absl::StatusOr<int64_t> removed = store->RemoveAllBut({kept, io::Sha256Hex("never stored")});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 2);
+  EXPECT_EQ(*store->Get(kept), "kept image");
+  EXPECT_EQ(store->Get(gone).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(folder + "/.tmp-4242-0"));
+  EXPECT_TRUE(fs::exists(folder + "/notes.txt"));
+  EXPECT_TRUE(fs::exists(Path("blobs/" + gone)));
+
+  // Nothing is left to remove the second time; a removed image can be stored again.
+  EXPECT_EQ(*store->RemoveAllBut({kept}), 0);
+  EXPECT_EQ(*store->Put("image of a deleted item"), gone);
+  EXPECT_EQ(*store->Get(gone), "image of a deleted item");
+}
+
 }  // namespace
 }  // namespace hier::testing

@@ -10,8 +10,10 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "server/model/model_catalog.h"
 #include "tests/trainer/temp_dir_test.h"
 #include "trainer/data/image_source.h"
+#include "trainer/io/atomic_file.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/evaluation.h"
 
@@ -160,6 +162,36 @@ TEST_F(ImageEmbedderTest, MissingAndDamagedCheckpointsAreRefused) {
   const auto damaged = server::ImageEmbedder::Load(run_ + "/best");
   EXPECT_EQ(damaged.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(damaged.status().message(), HasSubstr("model.pt"));
+}
+
+std::vector<std::string> VersionsOf(const std::vector<server::ModelDescription>& models) {
+  std::vector<std::string> versions;
+  for (const server::ModelDescription& model : models) versions.push_back(model.version);
+  return versions;
+}
+
+TEST_F(ImageEmbedderTest, TheCatalogHashesACheckpointOncePerManifestFile) {
+  const server::ModelCatalog catalog(dir_);
+  const std::vector<std::string> both = {"run-7/best", "run-7/checkpoints/0000000012"};
+  EXPECT_EQ(VersionsOf(catalog.List()), both);
+
+  // Damaged in place: still listed, as already verified, but loading verifies again and refuses
+  // it, and a catalog that has not seen it leaves it out.
+  const std::string step = run_ + "/checkpoints/0000000012";
+  {
+    std::fstream file(step + "/model.pt", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(100);
+    file.put('\x5a');
+  }
+  EXPECT_EQ(VersionsOf(catalog.List()), both);
+  EXPECT_EQ(server::ImageEmbedder::Load(step).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(VersionsOf(server::ModelCatalog(dir_).List()),
+              ::testing::Not(::testing::Contains(both[1])));
+
+  // A checkpoint whose manifest is written again is verified again.
+  io::WriteFileAtomically(step + "/manifest.json", io::ReadFile(step + "/manifest.json"));
+  EXPECT_EQ(VersionsOf(catalog.List()), std::vector<std::string>{both[0]});
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ void SyncOpened(const std::string& path, int flags) {
 // Unique among the threads and processes writing the same directory.
 std::string TempName(const std::string& dir) {
   static std::atomic<uint64_t> counter{0};
-  return dir + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  return dir + "/" + kTempFilePrefix + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
 // rename(2) would silently replace an empty `to` directory, so refuse any existing target

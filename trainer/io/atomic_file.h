@@ -10,6 +10,9 @@
 
 namespace hier::io {
 
+// How temp files begin; one left behind by a crash can be removed.
+inline constexpr char kTempFilePrefix[] = ".tmp-";
+
 // Replaces `path` with `bytes` atomically: readers see the old content or the new, never a mix.
 // Writes a ".tmp-<pid>-<counter>" file in the same directory, fsyncs it, renames it over `path`
 // and fsyncs the directory; the temp file is removed on failure.

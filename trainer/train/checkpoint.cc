@@ -100,10 +100,10 @@ bool IsStepName(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), ::isdigit);
 }
 
-bool IsStaging(const std::string& name) { return name.rfind(".tmp-", 0) == 0; }
+bool IsStaging(const std::string& name) { return name.rfind(io::kTempFilePrefix, 0) == 0; }
 
 std::string StagingName(const std::string& name) {
-  return ".tmp-" + name + "-" + std::to_string(::getpid());
+  return io::kTempFilePrefix + name + "-" + std::to_string(::getpid());
 }
 
 std::vector<fs::path> StepFolders(const std::string& checkpoints_dir) {

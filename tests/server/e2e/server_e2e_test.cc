@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,10 +114,22 @@ TEST_F(ServerE2eTest, MetricsCountCallsAndDescribeTheIndexAndModel) {
   EXPECT_GT(SeriesValue(metrics, "process_cpu_seconds_total").value_or(0), 0);
 }
 
+int64_t FilesUnder(const std::string& dir) {
+  int64_t files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) files += entry.is_regular_file();
+  return files;
+}
+
 TEST_F(ServerE2eTest, SigtermDrainsAndARestartKeepsEveryItem) {
-  const LabelledImages images = TestImages(300);
+  const LabelledImages images = TestImages(310);
   StartServer();
-  AddImages(images, 0, 300);
+  AddImages(images, 0, 310);
+  grpc::ClientContext delete_context;
+  Authorize(&delete_context);
+  hier::v1::DeleteItemsRequest deletion;
+  for (int64_t id = 300; id < 310; ++id) deletion.add_ids(id);
+  hier::v1::DeleteItemsResponse deleted;
+  ASSERT_TRUE(retrieval_->DeleteItems(&delete_context, deletion, &deleted).ok());
   hier::v1::SearchResponse before;
   ASSERT_TRUE(SearchImage(images.png[5], 10, &before).ok());
 
@@ -153,6 +166,10 @@ TEST_F(ServerE2eTest, SigtermDrainsAndARestartKeepsEveryItem) {
 
   StartServer();
   EXPECT_EQ(ItemCount(), 300);
+  // The restart removed the stored images of the deleted items (those no item shares).
+  const std::set<std::string> live_images(images.png.begin(), images.png.begin() + 300);
+  EXPECT_EQ(FilesUnder(state_ + "/blobs"), static_cast<int64_t>(live_images.size()));
+  EXPECT_THAT(ReadText(server_->log_path()), HasSubstr("stored images no item refers to"));
   hier::v1::SearchResponse after;
   ASSERT_TRUE(SearchImage(images.png[5], 10, &after).ok());
   ASSERT_EQ(after.neighbours_size(), before.neighbours_size());
@@ -203,6 +220,12 @@ TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_GT(served.load(), 0);
   EXPECT_GT(by_new_model.load(), 0);
+  grpc::ClientContext swap_context;
+  hier::v1::SwapProgress swap;
+  ASSERT_TRUE(models_->GetSwap(&swap_context, {}, &swap).ok());
+  EXPECT_TRUE(swap.complete());
+  EXPECT_EQ(swap.reembedded_items(), 200);
+  EXPECT_EQ(swap.error_code(), "");
 
   // The new model serves every item, re-embedded from its stored image.
   EXPECT_EQ(ItemCount(), 200);
@@ -233,6 +256,58 @@ TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
   ASSERT_TRUE(SearchImage(images.png[7], 1, &after_restart).ok());
   EXPECT_EQ(after_restart.model_version(), "run2/best");
   EXPECT_EQ(after_restart.neighbours(0).id(), 7);
+}
+
+TEST_F(ServerE2eTest, ASwapThatFailsInTheBackgroundIsReportedAndChangesNothing) {
+  const LabelledImages images = TestImages(20);
+  StartServer();
+  AddImages(images, 0, 20);
+  auto get_swap = [this] {
+    grpc::ClientContext context;
+    hier::v1::SwapProgress swap;
+    const grpc::Status status = models_->GetSwap(&context, {}, &swap);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return swap;
+  };
+  EXPECT_EQ(get_swap().target_version(), "");
+
+  // An item added as a vector: another model cannot re-embed it, which the swap finds out later.
+  grpc::ClientContext get_context;
+  hier::v1::GetItemRequest get;
+  get.set_id(3);
+  hier::v1::Item item;
+  ASSERT_TRUE(retrieval_->GetItem(&get_context, get, &item).ok());
+  grpc::ClientContext add_context;
+  Authorize(&add_context);
+  hier::v1::AddItemsRequest add;
+  hier::v1::NewItem* vector_item = add.add_items();
+  vector_item->set_id(99);
+  *vector_item->mutable_vector() = item.vector();
+  hier::v1::AddItemsResponse added;
+  ASSERT_TRUE(retrieval_->AddItems(&add_context, add, &added).ok());
+
+  grpc::ClientContext load_context;
+  Authorize(&load_context);
+  hier::v1::LoadModelRequest load;
+  load.set_version("run2");
+  hier::v1::LoadModelResponse loading;
+  ASSERT_TRUE(models_->LoadModel(&load_context, load, &loading).ok());
+  EXPECT_FALSE(loading.complete());
+  hier::v1::SwapProgress swap = get_swap();
+  for (int polls = 0; swap.running() && polls < 600; ++polls) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    swap = get_swap();
+  }
+  EXPECT_FALSE(swap.running());
+  EXPECT_FALSE(swap.complete());
+  EXPECT_EQ(swap.target_version(), "run2/best");
+  EXPECT_EQ(swap.error_code(), "FAILED_PRECONDITION");
+  EXPECT_THAT(swap.error_message(), HasSubstr("item 99"));
+
+  hier::v1::SearchResponse found;
+  ASSERT_TRUE(SearchImage(images.png[3], 2, &found).ok());
+  EXPECT_EQ(found.model_version(), "run/best");
+  EXPECT_EQ(ItemCount(), 21);
 }
 
 TEST_F(ServerE2eTest, TheProxyTreeAndTheAncestorsOfImagesAndResults) {
