@@ -104,7 +104,10 @@ TEST(GradCheckTest, DistMatrixMatchesBroadcastAutogradAtTinySeparations) {
       Weighted([&](const at::Tensor& v) { return core::DistMatrix(v, y, 0.1); }, {4, 4}, 14);
   const ScalarFn slow = Weighted(
       [&](const at::Tensor& v) { return core::DistMatrixBroadcast(v, y, 0.1); }, {4, 4}, 14);
-  EXPECT_TRUE(at::allclose(AnalyticGradient(fast, x), AnalyticGradient(slow, x), 1e-7, 1e-9));
+  // At a separation of 1e-9 the gradient keeps only some of double's digits, and which ones
+  // depends on the CPU's vector kernels: the two agreed within 1e-7 (relative) on AVX2 machines
+  // and differ by up to 6e-7 on an AVX-512 one.
+  EXPECT_TRUE(at::allclose(AnalyticGradient(fast, x), AnalyticGradient(slow, x), 1e-5, 1e-7));
 }
 
 TEST(GradCheckTest, RiemannianRescaleScalesTheIdentityGradient) {
