@@ -79,8 +79,8 @@ absl::StatusOr<int64_t> BlobStore::RemoveAllBut(
     const std::string name = it->path().filename().string();
     const bool unreferenced = IsDigest(name) && !keep.contains(name);
     if (!unreferenced && !absl::StartsWith(name, io::kTempFilePrefix)) continue;
-    if (!fs::remove(it->path(), error)) break;
-    ++removed;
+    removed += fs::remove(it->path(), error);
+    if (error) break;
   }
   if (error) {
     return absl::UnavailableError(
