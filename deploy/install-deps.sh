@@ -15,6 +15,9 @@ PACKAGES=(
   libfaiss-dev libsqlite3-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  # the PostgreSQL store of record (index/postgres_item_store.h: libpqxx 6.4 over libpq), and the
+  # server binaries the item store tests and deploy/postgres-scratch.sh start throwaway servers with
+  libpqxx-dev libpq-dev postgresql
   # tests and benchmarks; Prometheus and the Python client example are exercised end to end
   libgtest-dev libgmock-dev libbenchmark-dev prometheus python3-grpcio python3-protobuf openssl
   # the embedded default data set

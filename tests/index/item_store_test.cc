@@ -1,3 +1,6 @@
+// The item store suite (tests over every backend through ItemStore::Open), run here over SQLite,
+// and the SQLite-only tests (file formats, corrupt files, the WAL journal).
+// postgres_item_store_test.cc runs the same suite over PostgreSQL.
 #include "index/item_store.h"
 
 #include <gmock/gmock.h>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/index/item_store_suite.h"
 
 namespace hier::testing {
 namespace {
@@ -27,84 +31,58 @@ namespace {
 using index::ItemChange;
 using index::ItemRecord;
 using index::ItemStore;
+using index::StoreLocation;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr int64_t kDim = 4;
-
-ItemRecord MakeItem(int64_t id, float offset = 0) {
-  ItemRecord item;
-  item.id = id;
-  item.key = absl::StrCat("images/", id, ".jpg");
-  item.label = absl::StrCat("label ", id);
-  item.attributes = absl::StrCat("{\"n\": ", id, "}");
-  item.model_version = "model-7";
-  item.vector = {0.01f * id + offset, -0.25f, 0.5f, offset};
-  item.image_sha256 = absl::StrCat("sha-of-", id);
-  return item;
+// A fresh folder per test (removed with the backend), a new file in it per location.
+std::filesystem::path TestDirectory() {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name =
+      absl::StrCat("item_store_", info->test_suite_name(), "_", info->name(), "_", getpid());
+  std::replace(name.begin(), name.end(), '/', '_');
+  return std::filesystem::path(::testing::TempDir()) / name;
 }
 
-// Every change after `after_seq`, in the order ForEachChangeAfter visits them.
-std::vector<ItemChange> ChangesAfter(const ItemStore& store, int64_t after_seq) {
-  std::vector<ItemChange> changes;
-  const absl::Status walked = store.ForEachChangeAfter(after_seq, [&](const ItemChange& change) {
-    changes.push_back(change);
-    return absl::OkStatus();
-  });
-  EXPECT_TRUE(walked.ok()) << walked;
-  return changes;
-}
-
-// Each change as (seq, id, deleted).
-std::vector<std::tuple<int64_t, int64_t, bool>> Summary(const std::vector<ItemChange>& changes) {
-  std::vector<std::tuple<int64_t, int64_t, bool>> summary;
-  for (const ItemChange& change : changes) {
-    summary.emplace_back(change.seq, change.item.id, change.deleted);
-  }
-  return summary;
-}
-
-// The value of `result`, or a test failure and T{} when it holds an error.
-template <typename T>
-T ValueOrFail(absl::StatusOr<T> result) {
-  if (result.ok()) return *std::move(result);
-  ADD_FAILURE() << result.status();
-  return T{};
-}
-
-void ExpectSameItem(const ItemRecord& got, const ItemRecord& want) {
-  EXPECT_EQ(got.id, want.id);
-  EXPECT_EQ(got.key, want.key);
-  EXPECT_EQ(got.label, want.label);
-  EXPECT_EQ(got.attributes, want.attributes);
-  EXPECT_EQ(got.model_version, want.model_version);
-  EXPECT_EQ(got.vector, want.vector);
-  EXPECT_EQ(got.image_sha256, want.image_sha256);
-}
-
-class ItemStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("item_store_", info->test_suite_name(), "_", info->name(), "_", getpid());
+class SqliteBackend : public StoreBackend {
+ public:
+  SqliteBackend() : dir_(TestDirectory()) {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "items.db").string();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  ~SqliteBackend() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<ItemStore> OpenStore(int64_t dim = kDim) {
-    absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(path_, dim);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? *std::move(store) : nullptr;
+  absl::Status Available() override { return absl::OkStatus(); }
+  absl::StatusOr<StoreLocation> NewLocation() override {
+    StoreLocation location;
+    location.uri = (dir_ / absl::StrCat("items_", ++locations_, ".db")).string();
+    return location;
+  }
+  std::string DisplayName(const StoreLocation& location) const override { return location.uri; }
+  std::string Secret(const StoreLocation&) const override { return ""; }
+  absl::Status TruncateStoredVector(const StoreLocation& location, int64_t id) override {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open(location.uri.c_str(), &db);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_exec(
+          db, absl::StrCat("UPDATE items SET vector = x'0000803f' WHERE id = ", id).c_str(),
+          nullptr, nullptr, nullptr);
+    }
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? absl::OkStatus() : absl::InternalError(sqlite3_errstr(rc));
   }
 
-  std::filesystem::path dir_;
-  std::string path_;
+ private:
+  const std::filesystem::path dir_;
+  int locations_ = 0;
 };
 
-TEST_F(ItemStoreTest, NewStoreIsEmpty) {
+INSTANTIATE_TEST_SUITE_P(Sqlite, ItemStoreTest,
+                         ::testing::Values(BackendParam{
+                             "Sqlite", [] { return std::make_unique<SqliteBackend>(); }}),
+                         BackendName);
+
+TEST_P(ItemStoreTest, NewStoreIsEmpty) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->dim(), kDim);
@@ -113,7 +91,7 @@ TEST_F(ItemStoreTest, NewStoreIsEmpty) {
   EXPECT_TRUE(ChangesAfter(*store, 0).empty());
 }
 
-TEST_F(ItemStoreTest, RoundTripsEveryField) {
+TEST_P(ItemStoreTest, RoundTripsEveryField) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ItemRecord item;
@@ -132,7 +110,7 @@ TEST_F(ItemStoreTest, RoundTripsEveryField) {
   EXPECT_TRUE(std::signbit(got->vector[0]));
 }
 
-TEST_F(ItemStoreTest, UpsertReplacesAndNumbersEachChange) {
+TEST_P(ItemStoreTest, UpsertReplacesAndNumbersEachChange) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(ValueOrFail(store->Upsert({MakeItem(1), MakeItem(2)})), 2);
@@ -146,7 +124,7 @@ TEST_F(ItemStoreTest, UpsertReplacesAndNumbersEachChange) {
   EXPECT_EQ(store->last_seq(), 3);
 }
 
-TEST_F(ItemStoreTest, AnIdGivenTwiceKeepsItsLastRecord) {
+TEST_P(ItemStoreTest, AnIdGivenTwiceKeepsItsLastRecord) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(ValueOrFail(store->Upsert({MakeItem(5), MakeItem(5, 0.5f)})), 2);
@@ -154,7 +132,7 @@ TEST_F(ItemStoreTest, AnIdGivenTwiceKeepsItsLastRecord) {
   EXPECT_EQ(ValueOrFail(store->count()), 1);
 }
 
-TEST_F(ItemStoreTest, DeleteThenGetIsNotFound) {
+TEST_P(ItemStoreTest, DeleteThenGetIsNotFound) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Upsert({MakeItem(7), MakeItem(8)}).ok());
@@ -173,7 +151,7 @@ TEST_F(ItemStoreTest, DeleteThenGetIsNotFound) {
   ExpectSameItem(ValueOrFail(store->Get(7)), MakeItem(7));
 }
 
-TEST_F(ItemStoreTest, ImageDigestsAreThoseOfLiveItemsOnceEach) {
+TEST_P(ItemStoreTest, ImageDigestsAreThoseOfLiveItemsOnceEach) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ItemRecord shared = MakeItem(3);
@@ -191,7 +169,7 @@ TEST_F(ItemStoreTest, ImageDigestsAreThoseOfLiveItemsOnceEach) {
   EXPECT_THAT(ValueOrFail(store->ImageDigests()), ::testing::IsEmpty());
 }
 
-TEST_F(ItemStoreTest, EmptyCallsChangeNothing) {
+TEST_P(ItemStoreTest, EmptyCallsChangeNothing) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Upsert({MakeItem(1)}).ok());
@@ -200,7 +178,7 @@ TEST_F(ItemStoreTest, EmptyCallsChangeNothing) {
   EXPECT_EQ(store->last_seq(), 1);
 }
 
-TEST_F(ItemStoreTest, BadInputWritesNothing) {
+TEST_P(ItemStoreTest, BadInputWritesNothing) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   auto with_vector = [](int64_t id, std::vector<float> vector) {
@@ -250,8 +228,7 @@ TEST_F(ItemStoreTest, BadInputWritesNothing) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    NewLocation();
     std::unique_ptr<ItemStore> store = OpenStore();
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2)}).ok());
@@ -271,7 +248,7 @@ TEST_F(ItemStoreTest, BadInputWritesNothing) {
   }
 }
 
-TEST_F(ItemStoreTest, ChangesAfterInSeqOrderWithTombstonesAndLatestState) {
+TEST_P(ItemStoreTest, ChangesAfterInSeqOrderWithTombstonesAndLatestState) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2), MakeItem(3)}).ok());  // seqs 1, 2, 3
@@ -291,7 +268,7 @@ TEST_F(ItemStoreTest, ChangesAfterInSeqOrderWithTombstonesAndLatestState) {
   EXPECT_TRUE(ChangesAfter(*store, 5).empty());
 }
 
-TEST_F(ItemStoreTest, ChangesAfterWalksManyChangesAndVisitMayCallTheStore) {
+TEST_P(ItemStoreTest, ChangesAfterWalksManyChangesAndVisitMayCallTheStore) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   std::vector<ItemRecord> items;
@@ -312,7 +289,7 @@ TEST_F(ItemStoreTest, ChangesAfterWalksManyChangesAndVisitMayCallTheStore) {
   EXPECT_EQ(expected_seq, 1002);  // seqs 101..1000, then 1001 (item 0 again)
 }
 
-TEST_F(ItemStoreTest, VisitErrorStopsTheWalk) {
+TEST_P(ItemStoreTest, VisitErrorStopsTheWalk) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2), MakeItem(3)}).ok());
@@ -324,7 +301,7 @@ TEST_F(ItemStoreTest, VisitErrorStopsTheWalk) {
   EXPECT_EQ(visits, 2);
 }
 
-TEST_F(ItemStoreTest, PurgeNeverLetsALaterChangeReuseASeq) {
+TEST_P(ItemStoreTest, PurgeNeverLetsALaterChangeReuseASeq) {
   {
     std::unique_ptr<ItemStore> store = OpenStore();
     ASSERT_NE(store, nullptr);
@@ -342,7 +319,7 @@ TEST_F(ItemStoreTest, PurgeNeverLetsALaterChangeReuseASeq) {
   EXPECT_THAT(Summary(ChangesAfter(*store, 4)), ElementsAre(std::make_tuple(5, 5, false)));
 }
 
-TEST_F(ItemStoreTest, PurgeKeepsNewerDeletions) {
+TEST_P(ItemStoreTest, PurgeKeepsNewerDeletions) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2), MakeItem(3)}).ok());
@@ -354,7 +331,7 @@ TEST_F(ItemStoreTest, PurgeKeepsNewerDeletions) {
   EXPECT_EQ(ValueOrFail(store->count()), 1);
 }
 
-TEST_F(ItemStoreTest, ReopenKeepsEverything) {
+TEST_P(ItemStoreTest, ReopenKeepsEverything) {
   std::vector<ItemChange> before;
   {
     std::unique_ptr<ItemStore> store = OpenStore();
@@ -379,131 +356,23 @@ TEST_F(ItemStoreTest, ReopenKeepsEverything) {
   for (size_t i = 0; i < after.size(); ++i) ExpectSameItem(after[i].item, before[i].item);
 }
 
-TEST_F(ItemStoreTest, AVersion1StoreIsUpgradedWithItsItemsKept) {
-  {
-    // The version 1 layout, as an earlier build wrote it: no image_sha256 column.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, R"sql(
-        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE items (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
-          deleted INTEGER NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL,
-          attributes TEXT NOT NULL, model_version TEXT NOT NULL, vector BLOB NOT NULL);
-        CREATE UNIQUE INDEX items_by_seq ON items (seq);
-        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-        INSERT INTO meta VALUES ('schema_version', 1), ('dim', 4), ('last_seq', 1);
-        INSERT INTO items VALUES (5, 1, 0, 'k', 'l', '{}', 'v1',
-          x'0000803f000000000000000000000000');)sql",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
-  {
-    std::unique_ptr<ItemStore> store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    const ItemRecord old = ValueOrFail(store->Get(5));
-    EXPECT_EQ(old.key, "k");
-    EXPECT_EQ(old.vector, (std::vector<float>{1, 0, 0, 0}));
-    EXPECT_EQ(old.image_sha256, "");
-    ASSERT_TRUE(store->Upsert({MakeItem(6)}).ok());
-  }
-  std::unique_ptr<ItemStore> reopened = OpenStore();
-  ASSERT_NE(reopened, nullptr);
-  ExpectSameItem(ValueOrFail(reopened->Get(6)), MakeItem(6));
-  EXPECT_EQ(reopened->last_seq(), 2);
-}
-
-TEST_F(ItemStoreTest, UsesTheWalJournal) {
-  ASSERT_NE(OpenStore(), nullptr);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-}
-
-TEST_F(ItemStoreTest, OpeningWithAnotherDimNamesBoth) {
+TEST_P(ItemStoreTest, OpeningWithAnotherDimNamesBoth) {
   ASSERT_NE(OpenStore(16), nullptr);
-  absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(path_, 24);
+  absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(location_, 24);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), HasSubstr("dim 16"));
   EXPECT_THAT(store.status().message(), HasSubstr("dim 24"));
-  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  ExpectNamesTheStore(store.status());
 }
 
-TEST_F(ItemStoreTest, OutOfRangeDimIsInvalid) {
+TEST_P(ItemStoreTest, OutOfRangeDimIsInvalid) {
   for (int64_t dim : {int64_t{0}, int64_t{-3}, int64_t{1} << 20}) {
-    EXPECT_EQ(ItemStore::Open(path_, dim).status().code(), absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(ItemStore::Open(location_, dim).status().code(), absl::StatusCode::kInvalidArgument)
         << dim;
   }
 }
 
-TEST_F(ItemStoreTest, OpenRejectsWhatIsNotAnItemStore) {
-  struct Case {
-    const char* name;
-    std::function<void(const std::string&)> make;
-    absl::StatusCode code;
-  };
-  const std::vector<Case> cases = {
-      {"garbage bytes",
-       [](const std::string& path) {
-         std::ofstream out(path, std::ios::binary);
-         for (int i = 0; i < 8192; ++i) out.put(static_cast<char>((i * 131 + 7) % 256));
-       },
-       absl::StatusCode::kDataLoss},
-      {"a short text file",
-       [](const std::string& path) { std::ofstream(path) << "not a database at all, sorry\n"; },
-       absl::StatusCode::kDataLoss},
-      {"another SQLite database",
-       [](const std::string& path) {
-         sqlite3* db = nullptr;
-         sqlite3_open(path.c_str(), &db);
-         sqlite3_exec(db, "CREATE TABLE photos (name TEXT)", nullptr, nullptr, nullptr);
-         sqlite3_close(db);
-       },
-       absl::StatusCode::kFailedPrecondition},
-      {"a directory", [](const std::string& path) { std::filesystem::create_directories(path); },
-       absl::StatusCode::kUnavailable},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    std::filesystem::remove_all(path_);
-    c.make(path_);
-    absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(path_, kDim);
-    EXPECT_EQ(store.status().code(), c.code) << store.status();
-    EXPECT_THAT(store.status().message(), HasSubstr(path_));
-  }
-}
-
-TEST_F(ItemStoreTest, AStoredVectorOfTheWrongLengthIsDataLoss) {
-  {
-    std::unique_ptr<ItemStore> store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2)}).ok());
-  }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE items SET vector = x'0000803f' WHERE id = 2", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-
-  std::unique_ptr<ItemStore> store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  ExpectSameItem(ValueOrFail(store->Get(1)), MakeItem(1));
-  absl::StatusOr<ItemRecord> got = store->Get(2);
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(got.status().message(), HasSubstr("item id 2"));
-  const absl::Status walked =
-      store->ForEachChangeAfter(0, [](const ItemChange&) { return absl::OkStatus(); });
-  EXPECT_EQ(walked.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(walked.message(), HasSubstr("item id 2"));
-}
-
-TEST_F(ItemStoreTest, SettingsRoundTripAndSurviveReopen) {
+TEST_P(ItemStoreTest, SettingsRoundTripAndSurviveReopen) {
   {
     std::unique_ptr<ItemStore> store = OpenStore();
     ASSERT_NE(store, nullptr);
@@ -521,7 +390,7 @@ TEST_F(ItemStoreTest, SettingsRoundTripAndSurviveReopen) {
   EXPECT_EQ(store->last_seq(), 0);  // settings are not item changes
 }
 
-TEST_F(ItemStoreTest, ConcurrentUpsertsAndGetsGetUniqueSeqs) {
+TEST_P(ItemStoreTest, ConcurrentUpsertsAndGetsGetUniqueSeqs) {
   std::unique_ptr<ItemStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   constexpr int kThreads = 4;
@@ -557,6 +426,151 @@ TEST_F(ItemStoreTest, ConcurrentUpsertsAndGetsGetUniqueSeqs) {
   EXPECT_EQ(*unique.rbegin(), kThreads * kPerThread);
   EXPECT_EQ(ValueOrFail(store->count()), kThreads * kPerThread);
   EXPECT_EQ(store->last_seq(), kThreads * kPerThread);
+}
+
+TEST_P(ItemStoreTest, AStoredVectorOfTheWrongLengthIsDataLoss) {
+  {
+    std::unique_ptr<ItemStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Upsert({MakeItem(1), MakeItem(2)}).ok());
+  }
+  ASSERT_TRUE(backend_->TruncateStoredVector(location_, 2).ok());
+
+  std::unique_ptr<ItemStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ExpectSameItem(ValueOrFail(store->Get(1)), MakeItem(1));
+  absl::StatusOr<ItemRecord> got = store->Get(2);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(got.status().message(), HasSubstr("item id 2"));
+  const absl::Status walked =
+      store->ForEachChangeAfter(0, [](const ItemChange&) { return absl::OkStatus(); });
+  EXPECT_EQ(walked.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(walked.message(), HasSubstr("item id 2"));
+}
+
+// Two store objects on one location stand for two replicas (or two processes): each sees the
+// other's changes, and numbers continue across them.
+TEST_P(ItemStoreTest, TwoStoresOnOneLocationShareOneChangeLog) {
+  std::unique_ptr<ItemStore> first = OpenStore();
+  std::unique_ptr<ItemStore> second = OpenStore();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(ValueOrFail(first->Upsert({MakeItem(1), MakeItem(2)})), 2);
+  EXPECT_EQ(ValueOrFail(second->Upsert({MakeItem(3)})), 3);
+  EXPECT_EQ(ValueOrFail(first->Delete({3})), 4);
+  ExpectSameItem(ValueOrFail(second->Get(1)), MakeItem(1));
+  EXPECT_THAT(Summary(ChangesAfter(*second, 1)),
+              ElementsAre(std::make_tuple(2, 2, false), std::make_tuple(4, 3, true)));
+  EXPECT_EQ(ValueOrFail(second->count()), 2);
+  ASSERT_TRUE(second->SetSetting("candidates.kind", "hnsw").ok());
+  EXPECT_EQ(ValueOrFail(first->GetSetting("candidates.kind")), "hnsw");
+  // last_seq() counts what each object opened with or wrote itself.
+  EXPECT_EQ(first->last_seq(), 4);
+  EXPECT_EQ(second->last_seq(), 3);
+}
+
+// SQLite only: the file itself.
+class SqliteItemStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TestDirectory();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "items.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<ItemStore> OpenStore(int64_t dim = kDim) {
+    absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(path_, dim);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteItemStoreTest, AVersion1StoreIsUpgradedWithItsItemsKept) {
+  {
+    // The version 1 layout, as an earlier build wrote it: no image_sha256 column.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, R"sql(
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE items (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+          deleted INTEGER NOT NULL, key TEXT NOT NULL, label TEXT NOT NULL,
+          attributes TEXT NOT NULL, model_version TEXT NOT NULL, vector BLOB NOT NULL);
+        CREATE UNIQUE INDEX items_by_seq ON items (seq);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('schema_version', 1), ('dim', 4), ('last_seq', 1);
+        INSERT INTO items VALUES (5, 1, 0, 'k', 'l', '{}', 'v1',
+          x'0000803f000000000000000000000000');)sql",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    std::unique_ptr<ItemStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    const ItemRecord old = ValueOrFail(store->Get(5));
+    EXPECT_EQ(old.key, "k");
+    EXPECT_EQ(old.vector, (std::vector<float>{1, 0, 0, 0}));
+    EXPECT_EQ(old.image_sha256, "");
+    ASSERT_TRUE(store->Upsert({MakeItem(6)}).ok());
+  }
+  std::unique_ptr<ItemStore> reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  ExpectSameItem(ValueOrFail(reopened->Get(6)), MakeItem(6));
+  EXPECT_EQ(reopened->last_seq(), 2);
+}
+
+TEST_F(SqliteItemStoreTest, UsesTheWalJournal) {
+  ASSERT_NE(OpenStore(), nullptr);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteItemStoreTest, OpenRejectsWhatIsNotAnItemStore) {
+  struct Case {
+    const char* name;
+    std::function<void(const std::string&)> make;
+    absl::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"garbage bytes",
+       [](const std::string& path) {
+         std::ofstream out(path, std::ios::binary);
+         for (int i = 0; i < 8192; ++i) out.put(static_cast<char>((i * 131 + 7) % 256));
+       },
+       absl::StatusCode::kDataLoss},
+      {"a short text file",
+       [](const std::string& path) { std::ofstream(path) << "not a database at all, sorry\n"; },
+       absl::StatusCode::kDataLoss},
+      {"another SQLite database",
+       [](const std::string& path) {
+         sqlite3* db = nullptr;
+         sqlite3_open(path.c_str(), &db);
+         sqlite3_exec(db, "CREATE TABLE photos (name TEXT)", nullptr, nullptr, nullptr);
+         sqlite3_close(db);
+       },
+       absl::StatusCode::kFailedPrecondition},
+      {"a directory", [](const std::string& path) { std::filesystem::create_directories(path); },
+       absl::StatusCode::kUnavailable},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::filesystem::remove_all(path_);
+    c.make(path_);
+    absl::StatusOr<std::unique_ptr<ItemStore>> store = ItemStore::Open(path_, kDim);
+    EXPECT_EQ(store.status().code(), c.code) << store.status();
+    EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  }
 }
 
 }  // namespace
