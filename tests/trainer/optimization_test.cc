@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/optim/adamw.h>
 
 #include <cmath>
 
@@ -61,6 +62,39 @@ TEST_F(OptimizationTest, GroupsScaleTheirLearningRateAndWarmUpFreezesTheBackbone
   ExpectRates(optimization.LearningRates(), {0.0, 1e-3, 2.5e-2, 5e-2});
   optimization.SetLearningRates(10);  // warm-up over
   ExpectRates(optimization.LearningRates(), {5e-4, 1e-3, 2.5e-2, 5e-2});
+}
+
+// Each scale flag reaches its own group and no other: a table of one flag changed at a time.
+TEST_F(OptimizationTest, EachScaleFlagReachesItsGroup) {
+  struct Case {
+    double train::TrainConfig::*flag;
+    size_t group;
+  };
+  const std::vector<Case> cases = {{&train::TrainConfig::backbone_lr_scale, 0},
+                                   {&train::TrainConfig::fc_lr_scale, 1},
+                                   {&train::TrainConfig::hier_proxy_lr_scale, 2},
+                                   {&train::TrainConfig::pa_proxy_lr_scale, 3}};
+  for (const Case& c : cases) {
+    train::TrainConfig config = Config("none");
+    config.lr = 1e-3;
+    config.batch_size = 180;
+    config.backbone_lr_scale = config.fc_lr_scale = config.hier_proxy_lr_scale =
+        config.pa_proxy_lr_scale = 1;
+    config.*c.flag = 7;
+    train::Optimization optimization(config, net, objective, 10, 1);
+    std::vector<double> expected(4, 1e-3);
+    expected[c.group] = 7e-3;
+    ExpectRates(optimization.LearningRates(), expected);
+  }
+}
+
+TEST_F(OptimizationTest, AdamEpsilonReachesEveryGroup) {
+  train::TrainConfig config = Config("none");
+  config.adam_eps = 1e-4;
+  train::Optimization optimization(config, net, objective, 10, 1);
+  for (auto& group : optimization.optimizer().param_groups()) {
+    EXPECT_EQ(static_cast<torch::optim::AdamWOptions&>(group.options()).eps(), 1e-4);
+  }
 }
 
 TEST_F(OptimizationTest, StepClampsGradientElementsAndClearsThem) {

@@ -84,7 +84,8 @@ TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
       {{"--dataset", "cub"}, "--data-dir:", "the cub layout needs"},
       {{"--dataset", "inshop"}, "--data-dir:", "list_eval_partition.txt"},
       {{"--model", "torchscript"}, "--backbone-file:", "required by --model torchscript"},
-      {{"--model", "torchscript", "--backbone-file", "/no/such.ts"}, "--backbone-file:",
+      {{"--model", "torchscript", "--backbone-file", "/no/such.ts"},
+       "--backbone-file:",
        "cannot read /no/such.ts"},
       {{"--backbone-file", "x.ts"}, "--backbone-file:", "only used with --model torchscript"},
       {{"--pretrained", "w.ts"}, "--pretrained:", "only for resnet18 and resnet50"},
@@ -100,6 +101,11 @@ TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
       {{"--dist-backend", "mpi"}, "--dist-backend:", "auto, gloo, nccl"},
       {{"--dist-timeout", "0"}, "--dist-timeout:", ">= 1 second"},
       {{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale:", ">= 0"},
+      {{"--adam-eps", "0"}, "--adam-eps:", "must be > 0"},
+      {{"--protocol", "open"}, "--protocol:", "closed, disjoint"},
+      {{"--protocol", "disjoint", "--dataset", "list", "--data-dir", "/no/such.tsv"},
+       "--protocol:",
+       "fashion-mnist only"},
   };
   for (const BadCase& bad : cases) {
     const std::string message = Problem(bad.args);

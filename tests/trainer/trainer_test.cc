@@ -14,9 +14,11 @@
 #include "tests/trainer/fake_fashion_mnist.h"
 #include "tests/trainer/image_fixtures.h"
 #include "tests/trainer/temp_dir_test.h"
+#include "trainer/data/image_set.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/run_report.h"
+#include "trainer/train/training_data.h"
 
 namespace hier::testing {
 namespace {
@@ -105,6 +107,56 @@ TEST_F(TrainerTest, ShortRunLearnsAndFillsTheRunDirectory) {
   }
 }
 
+TEST_F(TrainerTest, DisjointProtocolTrainsOnHalfTheClassesAndRetrievesAmongTheOthers) {
+  train::TrainConfig config = Tiny("run");
+  config.protocol = "disjoint";
+  const train::TrainingData data = train::OpenTrainingData(config);
+  EXPECT_EQ(data.train->class_names(),
+            (std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Sandal"}));
+  EXPECT_EQ(data.query->class_names(),
+            (std::vector<std::string>{"Coat", "Shirt", "Sneaker", "Bag", "Ankle boot"}));
+  EXPECT_EQ(data.train->size(), 5 * 20);
+  EXPECT_EQ(data.query->size(), 5 * 5);
+  for (int64_t label : data.query->labels()) EXPECT_TRUE(label >= 0 && label < 5) << label;
+  // The fake set draws class c as a bar placed by c: check a query image is the unseen class's.
+  const data::ImageSet all = data::LoadFashionMnist(Path("data"), data::Split::kTest);
+  const data::ImageSet coats = data::KeepClasses(all, {4});
+  ASSERT_EQ(coats.count, 5);
+  for (int64_t i = 0, j = 0; i < all.count; ++i) {
+    if (all.labels[i] != 4) continue;
+    EXPECT_TRUE(std::equal(coats.pixels.begin() + j * 784, coats.pixels.begin() + (j + 1) * 784,
+                           all.pixels.begin() + i * 784));
+    ++j;
+  }
+  const train::TrainSummary summary = Train(config);
+  EXPECT_EQ(summary.steps, 18);
+}
+
+TEST_F(TrainerTest, HierDiagnosticsAreLoggedWhileTraining) {
+  Train(Tiny("run"));
+  for (const Json& line : Metrics("run", "train")) {
+    for (const char* share : {"active_sample_proxy", "active_proxy_proxy"}) {
+      ASSERT_TRUE(line.contains(share)) << line.dump();
+      EXPECT_GE(line[share].get<double>(), 0.0);
+      EXPECT_LE(line[share].get<double>(), 1.0);
+    }
+    EXPECT_GE(line["lca_proxies"].get<double>(), 1.0);
+    EXPECT_LE(line["lca_proxies"].get<double>(), 32.0);
+  }
+  const Json proxies = Metrics("run", "eval").back()["proxies"];
+  EXPECT_EQ(proxies["proxies"], 32);
+  EXPECT_GE(proxies["on_clip_sphere"].get<int64_t>(), 0);
+  EXPECT_LE(proxies["depth"]["min"].get<double>(), proxies["depth"]["median"].get<double>());
+  EXPECT_LE(proxies["depth"]["median"].get<double>(), proxies["depth"]["max"].get<double>());
+  EXPECT_THAT(io::ReadFile(Path("run/plots/hier_diagnostics.svg")), StartsWith("<svg"));
+
+  train::TrainConfig no_hier = Tiny("plain");
+  no_hier.lambda2 = 0;
+  Train(no_hier);
+  EXPECT_FALSE(Metrics("plain", "train")[0].contains("active_sample_proxy"));
+  EXPECT_FALSE(Metrics("plain", "eval")[0].contains("proxies"));
+}
+
 TEST_F(TrainerTest, HierarchyJsonIsATreeTowardTheOrigin) {
   Train(Tiny("run"));
   const Json hierarchy = Json::parse(io::ReadFile(Path("run/hierarchy.json")));
@@ -161,22 +213,47 @@ TEST_F(TrainerTest, RefusesToOverwriteAFinishedRun) {
               HasSubstr("--run-dir: " + Path("run") + " already holds a run"));
 }
 
-TEST_F(TrainerTest, DiscoveryScoreReadsTheRunAndTheGroups) {
+TEST_F(TrainerTest, ScoreReadsTheRunAndTheClassTree) {
   io::WriteFileAtomically(Path("groups.json"),
                           R"({"tops": ["T-shirt/top", "Pullover", "Coat", "Shirt", "Dress"],
                               "footwear": ["Sandal", "Sneaker", "Ankle boot"],
                               "trousers": ["Trouser"], "bags": ["Bag"]})");
   Train(Tiny("run"));
-  const train::RunDiscovery discovery = train::ScoreRun(Path("run"), Path("groups.json"));
-  EXPECT_EQ(discovery.score.same_pairs, 10 + 3);
-  EXPECT_EQ(discovery.score.cross_pairs, 45 - 13);
-  EXPECT_TRUE(discovery.trained_proxies);
+  const train::RunScore score = train::ScoreRun(Path("run"), Path("groups.json"));
+  ASSERT_TRUE(score.discovery.has_value());
+  EXPECT_EQ(score.discovery->same_pairs, 10 + 3);
+  EXPECT_EQ(score.discovery->cross_pairs, 45 - 13);
+  EXPECT_TRUE(score.trained_proxies);
   const Json saved = Json::parse(io::ReadFile(Path("run/discovery.json")));
-  EXPECT_EQ(saved["lca_height_auc"].get<double>(), discovery.score.lca_height_auc);
+  EXPECT_EQ(saved["lca_height_auc"].get<double>(), score.discovery->lca_height_auc);
   EXPECT_EQ(saved["same_pairs"], 13);
+  // The best model's metrics are the ones its own evaluation logged (same images, same model; the
+  // embeddings may differ in the last bits with another thread count).
+  const Json best_eval = [&] {
+    const int64_t best_step = train::ReadVerifiedManifest(Path("run/best")).position.step;
+    for (const Json& line : Metrics("run", "eval")) {
+      if (line["step"] == best_step) return line;
+    }
+    return Json();
+  }();
+  ASSERT_TRUE(best_eval.contains("metrics"));
+  for (const char* name : {"R@1", "R@2", "MAP@R", "R-Precision"}) {
+    EXPECT_NEAR(score.metrics.at(name), best_eval["metrics"][name].get<double>(), 1e-6) << name;
+  }
+  for (const char* name : {"mistake_severity", "HD@1", "super_R@2"}) {
+    EXPECT_TRUE(score.metrics.count(name)) << name;
+  }
+  const Json printed = Json::parse(score.json);
+  EXPECT_EQ(printed["metrics"]["MAP@R"].get<double>(), score.metrics.at("MAP@R"));
+
+  const train::RunScore without_tree = train::ScoreRun(Path("run"), "");
+  EXPECT_FALSE(without_tree.discovery.has_value());
+  EXPECT_EQ(without_tree.metrics.count("mistake_severity"), 0u);
+  EXPECT_EQ(without_tree.metrics.at("MAP@R"), score.metrics.at("MAP@R"));
+
   io::WriteFileAtomically(Path("bad.json"), R"({"tops": ["Jumper"]})");
   EXPECT_THAT(ErrorMessage([&] { train::ScoreRun(Path("run"), Path("bad.json")); }),
-              HasSubstr("'Jumper' is not a class of this run"));
+              HasSubstr("class 'T-shirt/top'"));
 }
 
 // A scripted backbone written without Python: a strided conv and ReLU whose maps the network
@@ -215,7 +292,7 @@ TEST_F(TrainerTest, TorchScriptBackboneFromAFileTrainsAndTravelsWithTheCheckpoin
   WriteScriptedBackbone(Path("original.pt"));
   const torch::jit::Module original = torch::jit::load(Path("original.pt"));
   const at::Tensor weight = original.attr("weight").toTensor();
-  EXPECT_FALSE(at::allclose(trained["weight"], weight));  // trained
+  EXPECT_FALSE(at::allclose(trained["weight"], weight));                        // trained
   EXPECT_TRUE(at::equal(trained["scale"], original.attr("scale").toTensor()));  // frozen
   const at::Tensor z = model.net->forward(torch::rand({2, 3, 28, 28}));
   EXPECT_EQ(z.sizes(), (at::IntArrayRef{2, 16}));
@@ -225,8 +302,8 @@ TEST_F(TrainerTest, ImageFolderWithAResNetAndACorruptFileTrainsAndReportsTheSkip
   // 4 classes of 5 images: classes a, b train and c, d evaluate; one of d's files is corrupt.
   for (int c = 0; c < 4; ++c) {
     for (int i = 0; i < 5; ++i) {
-      const std::string path = Path("images/" + std::string(1, 'a' + c) + "/" +
-                                    std::to_string(i) + (i % 2 ? ".png" : ".jpg"));
+      const std::string path = Path("images/" + std::string(1, 'a' + c) + "/" + std::to_string(i) +
+                                    (i % 2 ? ".png" : ".jpg"));
       if (c == 3 && i == 4) {
         WriteCorruptImage(path);
       } else {

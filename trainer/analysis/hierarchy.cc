@@ -7,6 +7,8 @@
 #include <numeric>
 #include <utility>
 
+#include "trainer/core/fast_math.h"
+
 namespace hier::analysis {
 namespace {
 
@@ -185,24 +187,6 @@ std::vector<int64_t> NearestProxiesOf(const std::vector<double>& centre, const B
   return order;
 }
 
-// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fully specified generator.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
-  int64_t Index(const std::vector<int64_t>& values) { return values[Next() % values.size()]; }
-
- private:
-  uint64_t state_;
-};
-
 struct LcaMeans {
   double depth = 0.0;   // of the LCA proxy
   double height = 0.0;  // max(d(lca, x), d(lca, y)): how far the pair climbs to meet
@@ -212,12 +196,12 @@ struct LcaMeans {
 // `num_proxies` proxies.
 LcaMeans MeanLca(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
                  const std::vector<double>& table, const std::vector<double>& depths,
-                 int64_t samples, SplitMix64& rng) {
+                 int64_t samples, core::SplitMix64& rng) {
   const int64_t num_proxies = static_cast<int64_t>(depths.size());
   LcaMeans sum;
   for (int64_t s = 0; s < samples; ++s) {
-    const double* x = &table[rng.Index(a) * num_proxies];
-    const double* y = &table[rng.Index(b) * num_proxies];
+    const double* x = &table[a[rng.Next() % a.size()] * num_proxies];
+    const double* y = &table[b[rng.Next() % b.size()] * num_proxies];
     const int64_t lca = LcaOfRows(x, y, num_proxies);
     sum.depth += depths[lca];
     sum.height += std::max(x[lca], y[lca]);
@@ -278,9 +262,9 @@ std::vector<double> SecondMoment(const BallPoints& points, double c) {
 // excluded vectors. A basis vector would be a poor start: structured data often has eigenvectors
 // orthogonal to one, which power iteration never finds.
 std::vector<double> StartVector(const std::vector<std::vector<double>>& exclude, int64_t dim) {
-  SplitMix64 rng(kStartSeed + exclude.size());
+  core::SplitMix64 rng(kStartSeed + exclude.size());
   std::vector<double> v(dim);
-  for (double& value : v) value = std::ldexp(static_cast<double>(rng.Next() >> 11), -53) - 0.5;
+  for (double& value : v) value = rng.Uniform() - 0.5;
   Orthogonalise(v, exclude);
   Normalise(v);
   return v;
@@ -468,7 +452,7 @@ DiscoveryScore HierarchyDiscovery(const BallPoints& points, const std::vector<in
   }
   const std::vector<double> table = DistanceTable(points, proxies, c);
   const std::vector<double> depths = Depths(proxies, c);
-  SplitMix64 rng(seed);
+  core::SplitMix64 rng(seed);
   std::vector<double> same_depth, cross_depth, same_height, cross_height, same_distance,
       cross_distance;
   for (size_t a = 0; a < classes.size(); ++a) {

@@ -42,4 +42,12 @@ void CheckSameWidth(const char* fn, const char* name_a, const at::Tensor& a, con
               " must have the same dtype, got ", a.scalar_type(), " and ", b.scalar_type());
 }
 
+void CheckKs(const char* fn, const std::vector<int64_t>& ks, int64_t gallery_size) {
+  TORCH_CHECK(!ks.empty(), fn, ": ks is empty");
+  for (int64_t k : ks) {
+    TORCH_CHECK(k >= 1 && k <= gallery_size, fn, ": every k must be in [1, ", gallery_size,
+                "] (the gallery size), got ", k);
+  }
+}
+
 }  // namespace hier::core

@@ -4,6 +4,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace hier::core {
 
 // c must be finite and > 0.
@@ -14,6 +17,8 @@ void CheckPoints(const char* fn, const char* name, const at::Tensor& t);
 void CheckMatrix(const char* fn, const char* name, const at::Tensor& t);
 // An integer vector with `expected` entries (the batch size of the matching embeddings).
 void CheckLabels(const char* fn, const char* name, const at::Tensor& labels, int64_t expected);
+// `ks` is not empty and every k is in [1, gallery_size] (a Recall@K list).
+void CheckKs(const char* fn, const std::vector<int64_t>& ks, int64_t gallery_size);
 // Both tensors have the same last dimension and dtype.
 void CheckSameWidth(const char* fn, const char* name_a, const at::Tensor& a, const char* name_b,
                     const at::Tensor& b);

@@ -103,6 +103,26 @@ inline uint64_t Mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// SplitMix64 (Steele, Lea and Flood, 2014) as a sequential generator: tiny, fully specified and the
+// same numbers on every platform, which std::*_distribution does not promise.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+
+  uint64_t Next() {
+    const uint64_t out = Mix64(state_);
+    state_ += 0x9e3779b97f4a7c15ull;
+    return out;
+  }
+  // Uniform in [0, 1), from the top 53 bits.
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  // Uniform in [low, high).
+  double Uniform(double low, double high) { return low + (high - low) * Uniform(); }
+
+ private:
+  uint64_t state_;
+};
+
 // Uniform in (0, 1), never 0 or 1, from the top 23 of 32 random bits: (k + 0.5) / 2^23. With 23
 // bits k + 0.5 is exact in float and the largest value is 1 - 2^-24; with 24 bits the top k would
 // round to 1 and its Gumbel factor to infinity.

@@ -144,6 +144,37 @@ at::Tensor HierLossImpl::MappedProxies() const {
   return ToPoincare(proxies, map);
 }
 
+ProxyRadii HierLossImpl::Radii() const {
+  at::NoGradGuard no_grad;
+  ProxyRadii radii;
+  radii.count = proxies.size(0);
+  if (options.clip_r()) {
+    radii.on_clip_sphere = (proxies.detach().norm(2, 1) >= *options.clip_r()).sum().item<int64_t>();
+  }
+  const at::Tensor depth = DistanceToOrigin(MappedProxies(), options.c()).to(at::kCPU, at::kDouble);
+  for (double q : kProxyDepthQuantiles) {
+    radii.depth_quantiles.push_back(at::quantile(depth, q).item<double>());
+  }
+  return radii;
+}
+
+HierStepStats SummariseStep(const HierLossResult& result) {
+  HierStepStats stats;
+  auto share = [](const at::Tensor& active) {
+    return active.numel() > 0 ? active.to(at::kDouble).mean().item<double>() : 0.0;
+  };
+  stats.active_sample_proxy = share(result.sample_proxy.active);
+  stats.active_proxy_proxy = share(result.proxy_proxy.active);
+  std::vector<at::Tensor> chosen;
+  for (const HierPart* part : {&result.sample_proxy, &result.proxy_proxy}) {
+    if (part->active.numel() == 0) continue;
+    chosen.push_back(part->lca_ij.index({part->active}));
+    chosen.push_back(part->lca_ijk.index({part->active}));
+  }
+  if (!chosen.empty()) stats.lca_proxies = std::get<0>(at::_unique(at::cat(chosen))).numel();
+  return stats;
+}
+
 namespace {
 
 // The distances the loss reads: the proxies' distances to samples are never used, so they are

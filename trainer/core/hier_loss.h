@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace hier::core {
 
@@ -59,6 +60,24 @@ HierLossResult HierLossOnBall(const at::Tensor& z, const at::Tensor& mapped_prox
                               const HierTriplets& triplets, const HierLossOptions& options,
                               uint64_t seed);
 
+// What one step of the loss did: the share of active triplets (lca_ij != lca_ijk) in each part,
+// and how many distinct proxies served as an LCA of an active triplet (either selection).
+struct HierStepStats {
+  double active_sample_proxy = 0;
+  double active_proxy_proxy = 0;
+  int64_t lca_proxies = 0;
+};
+HierStepStats SummariseStep(const HierLossResult& result);
+
+// Where the proxies sit. A Euclidean parameter at or beyond the clip radius maps onto the clip
+// sphere, where the radial gradient vanishes: when most are there, the tree cannot form in depth.
+struct ProxyRadii {
+  int64_t count = 0;
+  int64_t on_clip_sphere = 0;           // parameters with norm >= clip_r (0 without a clip)
+  std::vector<double> depth_quantiles;  // distance from the origin at kProxyDepthQuantiles
+};
+inline constexpr double kProxyDepthQuantiles[] = {0.0, 0.1, 0.5, 0.9, 1.0};
+
 class HierLossImpl : public torch::nn::Cloneable<HierLossImpl> {
  public:
   explicit HierLossImpl(const HierLossOptions& options);
@@ -74,6 +93,7 @@ class HierLossImpl : public torch::nn::Cloneable<HierLossImpl> {
 
   // The proxies mapped onto the ball, [P, D].
   at::Tensor MappedProxies() const;
+  ProxyRadii Radii() const;
   // The mined triplets of a batch, for inspection.
   HierTriplets MineTriplets(const at::Tensor& z, const at::Tensor& labels, uint64_t seed) const;
 

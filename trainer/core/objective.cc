@@ -50,7 +50,9 @@ ObjectiveTerms ObjectiveImpl::forward(const at::Tensor& z, const at::Tensor& lab
   }
   terms.total = options.lambda_metric() * terms.metric;
   if (hier) {
-    terms.hier = hier->forward(z, labels, seed).loss;
+    const HierLossResult result = hier->forward(z, labels, seed);
+    terms.hier = result.loss;
+    terms.hier_stats = SummariseStep(result);
     terms.total = terms.total + options.lambda_hier() * terms.hier;
   }
   return terms;

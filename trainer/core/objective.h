@@ -8,6 +8,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "trainer/core/hier_loss.h"
@@ -36,7 +37,8 @@ struct ObjectiveOptions {
 struct ObjectiveTerms {
   at::Tensor total;
   at::Tensor metric;
-  at::Tensor hier;  // undefined when lambda_hier is 0
+  at::Tensor hier;                          // undefined when lambda_hier is 0
+  std::optional<HierStepStats> hier_stats;  // set with hier
 };
 
 class ObjectiveImpl : public torch::nn::Cloneable<ObjectiveImpl> {

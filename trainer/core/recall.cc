@@ -10,11 +10,6 @@
 namespace hier::core {
 namespace {
 
-// Queries per distance block: keeps the [rows x gallery] buffers near 32 MiB whatever the gallery.
-int64_t QueryBlock(int64_t gallery_size) {
-  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, gallery_size));
-}
-
 void CheckSet(const char* name, const RecallQuery& set) {
   CheckMatrix("recall_at_k", name, set.embeddings);
   CheckLabels("recall_at_k", name, set.labels, set.embeddings.size(0));
@@ -23,26 +18,26 @@ void CheckSet(const char* name, const RecallQuery& set) {
 
 }  // namespace
 
+int64_t QueryBlockRows(int64_t gallery_size) {
+  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, gallery_size));
+}
+
 std::vector<double> RecallAtK(const RecallQuery& queries, const RecallQuery& gallery,
                               const std::vector<int64_t>& ks, double c) {
   CheckCurvature("recall_at_k", c);
   CheckSet("queries", queries);
   CheckSet("gallery", gallery);
   CheckSameWidth("recall_at_k", "queries", queries.embeddings, "gallery", gallery.embeddings);
-  TORCH_CHECK(!ks.empty(), "recall_at_k: ks is empty");
   const int64_t num_gallery = gallery.embeddings.size(0);
   const int64_t num_queries = queries.embeddings.size(0);
+  CheckKs("recall_at_k", ks, num_gallery);
   TORCH_CHECK(num_queries > 0, "recall_at_k: no queries");
-  for (int64_t k : ks) {
-    TORCH_CHECK(k >= 1 && k <= num_gallery, "recall_at_k: every k must be in [1, ", num_gallery,
-                "] (the gallery size), got ", k);
-  }
   const int64_t max_k = *std::max_element(ks.begin(), ks.end());
   at::NoGradGuard no_grad;
   std::vector<int64_t> hits(ks.size(), 0);
   const at::Tensor gallery_labels = gallery.labels.to(at::kLong);
   const at::Tensor gallery_ids = gallery.ids.to(at::kLong);
-  const int64_t block = QueryBlock(num_gallery);
+  const int64_t block = QueryBlockRows(num_gallery);
   for (int64_t start = 0; start < num_queries; start += block) {
     const int64_t len = std::min(block, num_queries - start);
     const at::Tensor q = queries.embeddings.narrow(0, start, len);

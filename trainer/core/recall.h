@@ -14,6 +14,10 @@ struct RecallQuery {
   at::Tensor ids;         // [Q] dataset index of each query
 };
 
+// Queries per distance block of a gallery this large: keeps the [rows x gallery] buffers near
+// 32 MiB whatever the gallery.
+int64_t QueryBlockRows(int64_t gallery_size);
+
 // Fraction of queries with a same-label item among their K nearest gallery items, for each K in
 // `ks`. Similarity is -distance stored in float32; a gallery item whose id equals the query's id is
 // pushed to the end (-1e4), which removes the query itself when queries are the gallery.

@@ -59,4 +59,33 @@ ImageSet LoadFashionMnist(const std::string& dir, Split split, int64_t limit) {
   return set;
 }
 
+const ClassSplit& FashionMnistDisjointSplit() {
+  static const ClassSplit split = {{0, 1, 2, 3, 5}, {4, 6, 7, 8, 9}};
+  return split;
+}
+
+ImageSet KeepClasses(const ImageSet& set, const std::vector<int64_t>& classes) {
+  std::vector<int64_t> new_label(set.class_names.size(), -1);
+  ImageSet kept;
+  kept.height = set.height;
+  kept.width = set.width;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    TORCH_CHECK(classes[i] >= 0 && classes[i] < static_cast<int64_t>(set.class_names.size()),
+                "KeepClasses: class ", classes[i], " is not one of the set's ",
+                set.class_names.size());
+    new_label[classes[i]] = static_cast<int64_t>(i);
+    kept.class_names.push_back(set.class_names[classes[i]]);
+  }
+  const int64_t pixels_per_image = set.height * set.width;
+  for (int64_t i = 0; i < set.count; ++i) {
+    const int64_t label = new_label[set.labels[i]];
+    if (label < 0) continue;
+    kept.labels.push_back(label);
+    const auto first = set.pixels.begin() + i * pixels_per_image;
+    kept.pixels.insert(kept.pixels.end(), first, first + pixels_per_image);
+  }
+  kept.count = static_cast<int64_t>(kept.labels.size());
+  return kept;
+}
+
 }  // namespace hier::data

@@ -36,4 +36,17 @@ ImageSet LoadFashionMnist(const std::string& dir, Split split, int64_t limit = 0
 // "T-shirt/top", "Trouser", ... in label order.
 const std::vector<std::string>& FashionMnistClassNames();
 
+// Fashion-MNIST's class-disjoint protocol: train on T-shirt/top, Trouser, Pullover, Dress and
+// Sandal; retrieve among Coat, Shirt, Sneaker, Bag and Ankle boot (test images). Both halves hold
+// tops and footwear, so the unseen classes share super-categories with the seen ones.
+struct ClassSplit {
+  std::vector<int64_t> train;
+  std::vector<int64_t> test;
+};
+const ClassSplit& FashionMnistDisjointSplit();
+
+// The images of `set` whose label is in `classes`, relabelled by position in `classes` (so
+// labels are 0..classes.size()-1) with the matching class names. Throws for an unknown label.
+ImageSet KeepClasses(const ImageSet& set, const std::vector<int64_t>& classes);
+
 }  // namespace hier::data

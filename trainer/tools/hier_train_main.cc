@@ -1,22 +1,29 @@
-// hier-train: trains HIER embeddings (`hier-train [train] --flag value ...`), scores the
-// hierarchy a finished run found (`hier-train score --run-dir DIR --groups FILE`) and exports
-// Fashion-MNIST as an image folder (`hier-train export-images --out DIR`).
+// hier-train: trains HIER embeddings (`hier-train [train] --flag value ...`), scores a finished
+// run's retrieval and hierarchy (`hier-train score --run-dir DIR [--groups FILE]`), exports
+// Fashion-MNIST as an image folder (`hier-train export-images --out DIR`) and generates the
+// shape-world data set with its class tree (`hier-train generate-shapes --out DIR`).
 #include <c10/util/Exception.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <climits>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "trainer/data/image_set.h"
+#include "trainer/data/shape_world.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/io/png_writer.h"
+#include "trainer/train/evaluation.h"
 #include "trainer/train/launcher.h"
 #include "trainer/train/progress.h"
 #include "trainer/train/run_report.h"
@@ -34,9 +41,11 @@ void RequestStop(int) { stop_requested.store(true); }
 
 constexpr const char* kUsage =
     "usage: hier-train [train] [--config FILE.json] [--flag value ...]\n"
-    "       hier-train score --run-dir DIR --groups FILE.json\n"
+    "       hier-train score --run-dir DIR [--groups CLASS_TREE.json]\n"
     "       hier-train export-images --out DIR [--split test|train] [--from I] [--limit N]\n"
     "                                [--data-dir D]\n"
+    "       hier-train generate-shapes --out DIR [--seed N] [--images-per-class N]\n"
+    "                                  [--image-size S] [--threads N]\n"
     "Trains embeddings on the Poincare ball with HIER; SIGINT/SIGTERM checkpoint and stop\n"
     "(continue with --resume --run-dir DIR).\n\nflags:\n";
 
@@ -101,12 +110,13 @@ int Train(const std::vector<std::string>& args) {
       static_cast<long long>(summary.steps_trained_here), summary.images_per_second,
       hier::train::FormatDuration(summary.wall_seconds).c_str());
   if (!summary.interrupted && !config.groups.empty()) {
-    const hier::analysis::DiscoveryScore score =
-        hier::train::ScoreRun(summary.run_dir, config.groups).score;
+    const hier::train::RunScore score = hier::train::ScoreRun(summary.run_dir, config.groups);
+    std::printf("best model: %s\n", hier::train::FormatMetrics(score.metrics).c_str());
     std::printf(
         "hierarchy discovery: LCA-depth AUC %.4f, LCA-height AUC %.4f, "
         "centre-distance AUC %.4f\n",
-        score.lca_depth_auc, score.lca_height_auc, score.centre_distance_auc);
+        score.discovery->lca_depth_auc, score.discovery->lca_height_auc,
+        score.discovery->centre_distance_auc);
   }
   return summary.interrupted ? 3 : 0;
 }
@@ -124,36 +134,67 @@ int Score(const std::vector<std::string>& args) {
   }
   if (args.size() % 2 != 0) throw ConfigError("score: " + args.back() + ": missing value");
   if (run_dir.empty()) throw ConfigError("--run-dir: required by score");
-  if (groups.empty()) throw ConfigError("--groups: required by score");
   std::printf("%s\n", hier::train::ScoreRun(run_dir, groups).json.c_str());
   return 0;
+}
+
+// The "--flag value" pairs of a subcommand, each flag one of `known`; throws ConfigError for an
+// unknown flag or one without its value.
+std::map<std::string, std::string> SubcommandFlags(const std::string& command,
+                                                   const std::vector<std::string>& args,
+                                                   const std::vector<std::string>& known) {
+  std::map<std::string, std::string> flags;
+  for (size_t i = 0; i < args.size(); i += 2) {
+    if (std::find(known.begin(), known.end(), args[i]) == known.end()) {
+      throw ConfigError(command + ": unknown flag " + args[i]);
+    }
+    if (i + 1 == args.size()) throw ConfigError(command + ": " + args[i] + ": missing value");
+    flags[args[i]] = args[i + 1];
+  }
+  return flags;
+}
+
+// The value of `flag`, or `fallback` when it is absent.
+std::string TextFlag(const std::map<std::string, std::string>& flags, const std::string& flag,
+                     const std::string& fallback) {
+  const auto it = flags.find(flag);
+  return it == flags.end() ? fallback : it->second;
+}
+
+// The integer value of `flag` (`fallback` when absent), which must lie in [min, max].
+int64_t IntegerFlag(const std::map<std::string, std::string>& flags, const std::string& flag,
+                    int64_t fallback, int64_t min, int64_t max) {
+  const auto it = flags.find(flag);
+  if (it == flags.end()) return fallback;
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != it->second.size()) {
+    throw ConfigError(flag + ": expected an integer, got '" + it->second + "'");
+  }
+  if (value < min || value > max) {
+    throw ConfigError(flag + ": must be in [" + std::to_string(min) + ", " + std::to_string(max) +
+                      "], got " + it->second);
+  }
+  return value;
 }
 
 // Writes Fashion-MNIST images [from, from + limit) as a folder of class folders of PNG files
 // (what `hier items add` and the folder layout read), each named by its index in the split.
 int ExportImages(const std::vector<std::string>& args) {
-  std::string data_dir = "/usr/share/datasets/fashion-mnist", split = "test", out;
-  int64_t limit = 0, from = 0;
-  for (size_t i = 0; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--from") {
-      from = std::stoll(args[i + 1]);
-    } else if (args[i] == "--data-dir") {
-      data_dir = args[i + 1];
-    } else if (args[i] == "--split") {
-      split = args[i + 1];
-    } else if (args[i] == "--limit") {
-      limit = std::stoll(args[i + 1]);
-    } else if (args[i] == "--out") {
-      out = args[i + 1];
-    } else {
-      throw ConfigError("export-images: unknown flag " + args[i]);
-    }
-  }
-  if (args.size() % 2 != 0) throw ConfigError("export-images: " + args.back() + ": missing value");
+  const auto flags = SubcommandFlags("export-images", args,
+                                     {"--from", "--data-dir", "--split", "--limit", "--out"});
+  const std::string data_dir = TextFlag(flags, "--data-dir", "/usr/share/datasets/fashion-mnist");
+  const std::string split = TextFlag(flags, "--split", "test");
+  const std::string out = TextFlag(flags, "--out", "");
+  const int64_t limit = IntegerFlag(flags, "--limit", 0, 0, INT64_MAX);  // 0: all
+  const int64_t from = IntegerFlag(flags, "--from", 0, 0, INT64_MAX);
   if (out.empty()) throw ConfigError("--out: required by export-images");
   if (split != "test" && split != "train") throw ConfigError("--split: test or train");
-  if (limit < 0) throw ConfigError("--limit: must be >= 0 (0: all)");
-  if (from < 0) throw ConfigError("--from: must be >= 0");
   const hier::data::ImageSet set = hier::data::LoadFashionMnist(
       data_dir, split == "test" ? hier::data::Split::kTest : hier::data::Split::kTrain,
       limit > 0 ? from + limit : 0);
@@ -172,6 +213,38 @@ int ExportImages(const std::vector<std::string>& args) {
   std::printf("%lld %s images in %s\n",
               static_cast<long long>(std::max<int64_t>(0, set.count - from)), split.c_str(),
               out.c_str());
+  return 0;
+}
+
+// Writes the shape world (trainer/data/shape_world.h) and prints how to train on it.
+int GenerateShapes(const std::vector<std::string>& args) {
+  const auto flags =
+      SubcommandFlags("generate-shapes", args,
+                      {"--out", "--seed", "--images-per-class", "--image-size", "--threads"});
+  const std::string out = TextFlag(flags, "--out", "");
+  if (out.empty()) throw ConfigError("--out: required by generate-shapes");
+  hier::data::ShapeWorldOptions options;
+  options.seed = static_cast<uint64_t>(IntegerFlag(flags, "--seed", 0, 0, INT64_MAX));
+  // WriteShapeWorld checks the ranges; these bounds only keep the values in their types.
+  options.images_per_class =
+      IntegerFlag(flags, "--images-per-class", options.images_per_class, 0, INT64_MAX);
+  options.image_size =
+      static_cast<int>(IntegerFlag(flags, "--image-size", options.image_size, 0, INT_MAX));
+  options.threads = static_cast<int>(IntegerFlag(flags, "--threads", 0, 0, INT_MAX));
+  const auto start = std::chrono::steady_clock::now();
+  const hier::data::ShapeWorldFiles files = hier::data::WriteShapeWorld(out, options);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::printf("%lld images of %d classes in %.1f s: %lld train, %lld test (class-disjoint)\n",
+              static_cast<long long>(files.train_images + files.test_images),
+              hier::data::kShapeWorldClasses, took.count(),
+              static_cast<long long>(files.train_images),
+              static_cast<long long>(files.test_images));
+  std::printf("images:     %s\nlist:       %s\nclass tree: %s\n", files.image_dir.c_str(),
+              files.list_file.c_str(), files.tree_file.c_str());
+  std::printf(
+      "train on it: hier-train --dataset list --data-dir %s --image-size %d --resize %d "
+      "--crop-scale-min 0.5 --groups %s\n",
+      files.list_file.c_str(), options.image_size, options.image_size, files.tree_file.c_str());
   return 0;
 }
 
@@ -200,7 +273,9 @@ int main(int argc, char** argv) {
     if (command == "train") return Train(args);
     if (command == "score") return Score(args);
     if (command == "export-images") return ExportImages(args);
-    throw ConfigError("unknown command '" + command + "' (train, score, export-images or help)");
+    if (command == "generate-shapes") return GenerateShapes(args);
+    throw ConfigError("unknown command '" + command +
+                      "' (train, score, export-images, generate-shapes or help)");
   } catch (const ConfigError& e) {
     std::cerr << Me() << ": " << e.what() << "\n";
     return 2;

@@ -52,7 +52,7 @@ Optimization::Optimization(const TrainConfig& config, model::EmbeddingNet& net,
     parameters_.insert(parameters_.end(), params.begin(), params.end());
     groups.emplace_back(std::move(params));
   };
-  add("backbone", net->body->parameters(), 1.0, true);
+  add("backbone", net->body->parameters(), config.backbone_lr_scale, true);
   std::vector<at::Tensor> head = net->last_norm->parameters();
   for (const at::Tensor& p : net->last_linear->parameters()) head.push_back(p);
   add("head", head, config.fc_lr_scale, false);
@@ -67,8 +67,10 @@ Optimization::Optimization(const TrainConfig& config, model::EmbeddingNet& net,
                                                         .momentum(config.momentum)
                                                         .weight_decay(config.weight_decay));
   } else {
-    optimizer_ = std::make_unique<torch::optim::AdamW>(
-        groups, torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+    optimizer_ =
+        std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(config.lr)
+                                                          .eps(config.adam_eps)
+                                                          .weight_decay(config.weight_decay));
   }
   SetLearningRates(0);
 }

@@ -36,6 +36,7 @@ void RunDirectory::WriteStatus(const RunStatus& status) const {
                                {"eta_seconds", status.eta_seconds},
                                {"losses", status.losses},
                                {"best_recall", status.best_recall},
+                               {"evaluation", status.evaluation},
                                {"world_size", status.world_size},
                                {"skipped_files", status.skipped_files},
                                {"message", status.message},

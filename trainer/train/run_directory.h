@@ -17,11 +17,12 @@ struct RunStatus {
   int64_t total_steps = 0;
   double images_per_second = 0;
   double eta_seconds = 0;
-  std::map<std::string, double> losses;  // last logged loss terms
-  double best_recall = -1;               // best Recall@(first K), -1 before any evaluation
-  int64_t world_size = 1;                // data-parallel processes
-  int64_t skipped_files = 0;             // image files missing or undecodable, skipped
-  std::string message;                   // the error of a failed run
+  std::map<std::string, double> losses;      // last logged loss terms
+  double best_recall = -1;                   // best Recall@(first K), -1 before any evaluation
+  std::map<std::string, double> evaluation;  // the latest evaluation's metrics (NamedMetrics)
+  int64_t world_size = 1;                    // data-parallel processes
+  int64_t skipped_files = 0;                 // image files missing or undecodable, skipped
+  std::string message;                       // the error of a failed run
 };
 
 class RunDirectory {

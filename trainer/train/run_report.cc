@@ -7,13 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "trainer/analysis/class_tree.h"
 #include "trainer/analysis/hierarchy.h"
 #include "trainer/analysis/svg_plot.h"
-#include "trainer/train/training_data.h"
 #include "trainer/io/atomic_file.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/evaluation.h"
 #include "trainer/train/train_config.h"
+#include "trainer/train/training_data.h"
 
 namespace hier::train {
 namespace {
@@ -85,29 +86,11 @@ std::vector<Json> MetricRecords(const RunDirectory& run) {
   return records;
 }
 
-std::map<int64_t, int64_t> ReadGroups(const std::string& groups_file,
-                                      const std::vector<std::string>& class_names) {
-  Json groups;
-  try {
-    groups = Json::parse(io::ReadFile(groups_file));
-  } catch (const Json::exception& e) {
-    TORCH_CHECK(false, "--groups: ", groups_file, " is not valid JSON: ", e.what());
-  }
-  TORCH_CHECK(groups.is_object(), "--groups: ", groups_file,
-              " must map group names to lists of class names");
+// The tree's top-level group of every label, the super-categories of the discovery score.
+std::map<int64_t, int64_t> SuperCategories(const analysis::LabelHierarchy& hierarchy) {
   std::map<int64_t, int64_t> super_of_label;
-  int64_t group = 0;
-  for (const auto& [name, members] : groups.items()) {
-    TORCH_CHECK(members.is_array(), "--groups: ", groups_file, ": group '", name,
-                "' must be a list of class names");
-    for (const Json& member : members) {
-      const std::string cls = member.is_string() ? member.get<std::string>() : member.dump();
-      const auto it = std::find(class_names.begin(), class_names.end(), cls);
-      TORCH_CHECK(it != class_names.end(), "--groups: ", groups_file, ": '", cls,
-                  "' is not a class of this run");
-      super_of_label[it - class_names.begin()] = group;
-    }
-    ++group;
+  for (int64_t label = 0; label < hierarchy.num_labels(); ++label) {
+    super_of_label[label] = hierarchy.SuperCategory(label);
   }
   return super_of_label;
 }
@@ -147,27 +130,46 @@ void WriteHierarchyReport(const RunDirectory& run, const at::Tensor& proxies, bo
 }
 
 void WriteTrainingCurves(const RunDirectory& run) {
-  std::map<std::string, analysis::LineSeries> losses, recalls;
+  using SeriesByName = std::map<std::string, analysis::LineSeries>;
+  SeriesByName losses, recalls, mistakes, shares, depths;
+  auto add = [](SeriesByName& chart, const std::string& name, double x, double y) {
+    analysis::LineSeries& series = chart[name];
+    series.name = name;
+    series.x.push_back(x);
+    series.y.push_back(y);
+  };
   for (const Json& record : MetricRecords(run)) {
+    const double step = record.value("step", 0.0);
     if (record["kind"] == "train") {
       for (const char* term : {"loss", "metric", "hier"}) {
-        if (!record.contains(term)) continue;
-        analysis::LineSeries& series = losses[term];
-        series.name = term;
-        series.x.push_back(record.value("step", 0.0));
-        series.y.push_back(record[term].get<double>());
+        if (record.contains(term)) add(losses, term, step, record[term].get<double>());
       }
-    } else if (record["kind"] == "eval" && record.contains("recall")) {
-      for (const auto& [k, value] : record["recall"].items()) {
-        analysis::LineSeries& series = recalls["R@" + k];
-        series.name = "R@" + k;
-        series.x.push_back(record.value("epoch", 0.0));
-        series.y.push_back(value.get<double>());
+      if (record.contains("active_sample_proxy")) {
+        add(shares, "active triplets, sample part", step, record["active_sample_proxy"]);
+        add(shares, "active triplets, proxy part", step, record["active_proxy_proxy"]);
+      }
+    } else if (record["kind"] == "eval") {
+      const double epoch = record.value("epoch", 0.0);
+      const Json recall = record.value("recall", Json::object());
+      const Json metrics = record.value("metrics", Json::object());
+      for (const auto& [k, value] : recall.items()) {
+        add(recalls, "R@" + k, epoch, value.get<double>());
+      }
+      for (const auto& [name, value] : metrics.items()) {
+        const bool height = name == "mistake_severity" || name.rfind("HD@", 0) == 0;
+        if (name.rfind("R@", 0) != 0) add(height ? mistakes : recalls, name, epoch, value);
+      }
+      if (record.contains("proxies")) {
+        const Json& proxies = record["proxies"];
+        add(shares, "proxies on the clip sphere", step,
+            proxies["on_clip_sphere"].get<double>() / proxies["proxies"].get<double>());
+        for (const auto& [name, value] : proxies["depth"].items()) {
+          add(depths, "depth " + name, step, value.get<double>());
+        }
       }
     }
   }
-  auto chart = [](std::string title, std::string x, std::string y,
-                  std::map<std::string, analysis::LineSeries> series) {
+  auto chart = [](std::string title, std::string x, std::string y, SeriesByName series) {
     analysis::LineChart out{std::move(title), std::move(x), std::move(y), {}};
     for (auto& [name, s] : series) out.series.push_back(std::move(s));
     return analysis::LineChartSvg(out);
@@ -175,10 +177,21 @@ void WriteTrainingCurves(const RunDirectory& run) {
   io::WriteFileAtomically(run.File("plots/loss.svg"),
                           chart("Training loss", "step", "loss (window mean)", losses));
   io::WriteFileAtomically(run.File("plots/recall.svg"),
-                          chart("Test Recall@K", "epoch", "recall", recalls));
+                          chart("Test retrieval", "epoch", "R@K, MAP@R, R-Precision", recalls));
+  if (!mistakes.empty()) {
+    io::WriteFileAtomically(run.File("plots/mistakes.svg"),
+                            chart("Mistake severity and hierarchical distance@K", "epoch",
+                                  "LCA height in the class tree", mistakes));
+  }
+  if (shares.empty()) return;  // a run without HIER has no proxies to watch
+  io::WriteFileAtomically(
+      run.File("plots/hier_diagnostics.svg"),
+      chart("HIER: active triplets and proxies at the clip radius", "step", "share", shares));
+  io::WriteFileAtomically(run.File("plots/proxy_depth.svg"),
+                          chart("HIER proxies: distance from the origin", "step", "depth", depths));
 }
 
-RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file) {
+RunScore ScoreRun(const std::string& run_dir, const std::string& groups_file) {
   TORCH_CHECK(std::filesystem::is_directory(std::filesystem::path(run_dir) / "best"),
               "--run-dir: ", run_dir, " has no best/ checkpoint (has the run evaluated yet?)");
   const RunDirectory run(run_dir);
@@ -186,38 +199,53 @@ RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file
   TrainConfig config;
   ApplyJson(model.info.config_json, config, run.best() + "/manifest.json");
   const TrainingData data = OpenTrainingData(config, /*with_train=*/false);
-  const EmbeddedImages test = EmbedImages(model.net, *data.query, 0, data.query->size(),
-                                          c10::Device(c10::kCPU));
+  const c10::Device cpu(c10::kCPU);
+  const EmbeddedImages test = EmbedImages(model.net, *data.query, 0, data.query->size(), cpu);
+  std::optional<EmbeddedImages> gallery;
+  if (data.gallery) gallery = EmbedImages(model.net, *data.gallery, 0, data.gallery->size(), cpu);
+  std::optional<analysis::LabelHierarchy> hierarchy;
+  if (!groups_file.empty()) {
+    hierarchy = analysis::ClassTree::Load(groups_file).ForLabels(data.query->class_names());
+  }
 
-  Json hierarchy;
-  try {
-    hierarchy = Json::parse(io::ReadFile(run.File("hierarchy.json")));
-  } catch (const Json::exception& e) {
-    TORCH_CHECK(false, "score: ", run.File("hierarchy.json"), " is not valid JSON: ", e.what());
+  RunScore result;
+  result.metrics =
+      NamedMetrics(EvaluateRetrieval(test, gallery ? &*gallery : nullptr, data.recall_k, config.c,
+                                     hierarchy ? &*hierarchy : nullptr),
+                   data.recall_k);
+  Json out = {{"metrics", result.metrics}, {"checkpoint", run.best()}};
+  if (hierarchy) {
+    Json tree;
+    try {
+      tree = Json::parse(io::ReadFile(run.File("hierarchy.json")));
+    } catch (const Json::exception& e) {
+      TORCH_CHECK(false, "score: ", run.File("hierarchy.json"), " is not valid JSON: ", e.what());
+    }
+    analysis::BallPoints proxies;
+    for (const Json& proxy : tree.at("proxies")) {
+      const std::vector<float> coords = proxy.at("coords").get<std::vector<float>>();
+      proxies.dim = static_cast<int64_t>(coords.size());
+      proxies.coords.insert(proxies.coords.end(), coords.begin(), coords.end());
+      ++proxies.rows;
+    }
+    const double c = tree.at("c").get<double>();
+    const analysis::DiscoveryScore score = analysis::HierarchyDiscovery(
+        ToBallPoints(test.embeddings), test.labels, proxies, SuperCategories(*hierarchy), c,
+        kPairsPerClassPair, /*seed=*/0);
+    result.discovery = score;
+    result.trained_proxies = tree.value("trained_proxies", false);
+    const Json discovery = {{"lca_depth_auc", score.lca_depth_auc},
+                            {"lca_height_auc", score.lca_height_auc},
+                            {"centre_distance_auc", score.centre_distance_auc},
+                            {"same_pairs", score.same_pairs},
+                            {"cross_pairs", score.cross_pairs},
+                            {"trained_proxies", result.trained_proxies},
+                            {"groups", groups_file},
+                            {"pairs_per_class_pair", kPairsPerClassPair}};
+    io::WriteFileAtomically(run.File("discovery.json"), discovery.dump(2) + "\n");
+    out["discovery"] = discovery;
   }
-  analysis::BallPoints proxies;
-  for (const Json& proxy : hierarchy.at("proxies")) {
-    const std::vector<float> coords = proxy.at("coords").get<std::vector<float>>();
-    proxies.dim = static_cast<int64_t>(coords.size());
-    proxies.coords.insert(proxies.coords.end(), coords.begin(), coords.end());
-    ++proxies.rows;
-  }
-  const double c = hierarchy.at("c").get<double>();
-  RunDiscovery result;
-  result.score = analysis::HierarchyDiscovery(ToBallPoints(test.embeddings), test.labels, proxies,
-                                              ReadGroups(groups_file, data.query->class_names()), c,
-                                              kPairsPerClassPair, /*seed=*/0);
-  result.trained_proxies = hierarchy.value("trained_proxies", false);
-  result.json = Json({{"lca_depth_auc", result.score.lca_depth_auc},
-                      {"lca_height_auc", result.score.lca_height_auc},
-                      {"centre_distance_auc", result.score.centre_distance_auc},
-                      {"same_pairs", result.score.same_pairs},
-                      {"cross_pairs", result.score.cross_pairs},
-                      {"trained_proxies", result.trained_proxies},
-                      {"groups", groups_file},
-                      {"pairs_per_class_pair", kPairsPerClassPair}})
-                    .dump(2);
-  io::WriteFileAtomically(run.File("discovery.json"), result.json + "\n");
+  result.json = out.dump(2);
   return result;
 }
 

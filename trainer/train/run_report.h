@@ -1,11 +1,13 @@
 // The run directory's readable results: hierarchy.json and the Poincaré-disk picture (from the
 // proxies and the test embeddings), the loss and recall curves (from metrics.jsonl), and the
-// hierarchy-discovery score of a finished run.
+// retrieval metrics and hierarchy-discovery score of a finished run.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,15 +26,18 @@ void WriteHierarchyReport(const RunDirectory& run, const at::Tensor& proxies, bo
 // Redraws plots/loss.svg and plots/recall.svg from metrics.jsonl.
 void WriteTrainingCurves(const RunDirectory& run);
 
-struct RunDiscovery {
-  analysis::DiscoveryScore score;
-  bool trained_proxies = false;  // as hierarchy.json says
-  std::string json;              // what discovery.json holds
+struct RunScore {
+  std::map<std::string, double> metrics;  // NamedMetrics of the best model on the test split
+  std::optional<analysis::DiscoveryScore> discovery;  // with a class tree
+  bool trained_proxies = false;                       // as hierarchy.json says
+  std::string json;                                   // what `hier-train score` prints
 };
 
-// The hierarchy-discovery score (README) of the run in `run_dir`: its best/ model embeds the test
-// split, hierarchy.json supplies the proxies, `groups_file` the super-categories
-// ({"group name": ["class name", ...], ...}). Also written to <run_dir>/discovery.json.
-RunDiscovery ScoreRun(const std::string& run_dir, const std::string& groups_file);
+// Scores the run in `run_dir`: its best/ model embeds the test split and is evaluated as training
+// evaluates (Recall@K, MAP@R, R-Precision). With `groups_file` (a class tree,
+// trainer/analysis/class_tree.h) also the hierarchy-aware metrics and the hierarchy-discovery
+// score (README) of the hierarchy.json proxies against the tree's top-level groups, written to
+// <run_dir>/discovery.json.
+RunScore ScoreRun(const std::string& run_dir, const std::string& groups_file);
 
 }  // namespace hier::train

@@ -33,6 +33,8 @@ const std::vector<Field>& Schema() {
   using C = TrainConfig;
   static const std::vector<Field> fields = {
       {"dataset", &C::dataset, "fashion-mnist, or a layout: folder, list, cub, cars, sop, inshop"},
+      {"protocol", &C::protocol,
+       "fashion-mnist: closed (all classes) or disjoint (train on 5, retrieve among the other 5)"},
       {"data_dir", &C::data_dir, "folder with the data set's files (list: the list file)"},
       {"run_dir", &C::run_dir, "run directory (default runs/<UTC time>-<model>-<loss>)"},
       {"resume", &C::resume, "continue from the run directory's latest checkpoint"},
@@ -70,6 +72,7 @@ const std::vector<Field>& Schema() {
       {"optimizer", &C::optimizer, "adamw or sgd"},
       {"lr", &C::lr, "learning rate at a global batch of 180 (scaled linearly)"},
       {"momentum", &C::momentum, "SGD momentum"},
+      {"adam_eps", &C::adam_eps, "AdamW epsilon (the reference's fp16 runs: 1e-4)"},
       {"weight_decay", &C::weight_decay, "weight decay on every group"},
       {"backbone_lr_scale", &C::backbone_lr_scale, "lr multiplier of the backbone"},
       {"fc_lr_scale", &C::fc_lr_scale, "lr multiplier of the head"},
@@ -91,7 +94,8 @@ const std::vector<Field>& Schema() {
       {"nproc", &C::nproc, "data-parallel processes on this machine"},
       {"dist_backend", &C::dist_backend, "auto, gloo or nccl"},
       {"dist_timeout", &C::dist_timeout, "seconds a collective waits for the other ranks"},
-      {"groups", &C::groups, "super-category file: the discovery score is computed at the end"},
+      {"groups", &C::groups,
+       "class hierarchy (JSON tree of groups): hierarchy-aware metrics and the discovery score"},
   };
   return fields;
 }
@@ -269,6 +273,13 @@ void ValidateData(const TrainConfig& c) {
   std::vector<std::string> datasets = data::FileLayouts();
   datasets.insert(datasets.begin(), "fashion-mnist");
   CheckOneOf("dataset", c.dataset, datasets);
+  CheckOneOf("protocol", c.protocol, {"closed", "disjoint"});
+  if (c.protocol == "disjoint" && c.dataset != "fashion-mnist") {
+    Fail("protocol",
+         "disjoint is built in for fashion-mnist only; a list file's split column "
+         "sets the classes of each side for " +
+             c.dataset);
+  }
   if (c.dataset != "fashion-mnist") {
     const std::string missing = data::MissingLayoutPart(c.dataset, c.data_dir);
     if (!missing.empty()) Fail("data_dir", "the " + c.dataset + " layout needs " + missing);
@@ -296,14 +307,16 @@ void ValidateModelInput(const TrainConfig& c) {
   }
   if (!c.pretrained.empty()) {
     if (c.model != "resnet18" && c.model != "resnet50") {
-      Fail("pretrained", "only for resnet18 and resnet50 (a torchscript backbone is its own "
-                         "weights), not " + c.model);
+      Fail("pretrained",
+           "only for resnet18 and resnet50 (a torchscript backbone is its own "
+           "weights), not " +
+               c.model);
     }
     RequireFile("pretrained", c.pretrained);
   }
   const auto channels = static_cast<size_t>(InputChannels(c));
-  for (const auto& [name, values] : {std::pair<const char*, const std::vector<double>*>{"mean", &c.mean},
-                                     {"std", &c.std}}) {
+  for (const auto& [name, values] :
+       {std::pair<const char*, const std::vector<double>*>{"mean", &c.mean}, {"std", &c.std}}) {
     Require(values->empty() || values->size() == channels, name,
             "needs " + std::to_string(channels) + " values (one per input channel) or none",
             values->size());
@@ -312,12 +325,12 @@ void ValidateModelInput(const TrainConfig& c) {
   for (double m : c.mean) Require(std::isfinite(m), "mean", "every value must be finite", m);
   Require(c.image_size >= 16 && c.image_size <= 4096, "image_size", "must be in [16, 4096]",
           c.image_size);
-  Require(c.resize >= c.image_size && c.resize <= 8192, "resize",
-          "must be in [--image-size, 8192]", c.resize);
+  Require(c.resize >= c.image_size && c.resize <= 8192, "resize", "must be in [--image-size, 8192]",
+          c.resize);
   Require(c.crop_scale_min > 0 && c.crop_scale_min <= 1, "crop_scale_min", "must be in (0, 1]",
           c.crop_scale_min);
-  Require(c.decode_threads >= 1 && c.decode_threads <= 256, "decode_threads",
-          "must be in [1, 256]", c.decode_threads);
+  Require(c.decode_threads >= 1 && c.decode_threads <= 256, "decode_threads", "must be in [1, 256]",
+          c.decode_threads);
 }
 
 }  // namespace
@@ -365,6 +378,7 @@ void Validate(const TrainConfig& c) {
   CheckOneOf("optimizer", c.optimizer, {"adamw", "sgd"});
   Require(std::isfinite(c.lr) && c.lr > 0, "lr", "must be > 0", c.lr);
   Require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)", c.momentum);
+  Require(std::isfinite(c.adam_eps) && c.adam_eps > 0, "adam_eps", "must be > 0", c.adam_eps);
   Require(c.weight_decay >= 0, "weight_decay", "must be >= 0", c.weight_decay);
   Require(c.backbone_lr_scale >= 0, "backbone_lr_scale", "must be >= 0", c.backbone_lr_scale);
   Require(c.fc_lr_scale >= 0, "fc_lr_scale", "must be >= 0", c.fc_lr_scale);

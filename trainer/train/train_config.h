@@ -13,19 +13,22 @@ namespace hier::train {
 struct TrainConfig {
   // Data and run directory.
   std::string dataset = "fashion-mnist";  // or a file layout: folder, list, cub, cars, sop, inshop
+  // fashion-mnist: "closed" trains and evaluates on all 10 classes; "disjoint" trains on 5 classes
+  // and retrieves among the other 5 (FashionMnistDisjointSplit in trainer/data/image_set.h).
+  std::string protocol = "closed";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";  // the list file, for "list"
   std::string run_dir;      // empty: runs/<UTC time>-<model>-<loss>
   bool resume = false;      // continue from the run directory's latest checkpoint
   int64_t train_limit = 0;  // use only the first N training images (0: all)
   int64_t test_limit = 0;   // evaluate on the first N test images (0: all)
   bool augment = true;
-  int64_t prefetch = 4;        // batches prepared ahead by the loader thread
-  int64_t decode_threads = 2;  // image files decoded in parallel per batch
-  bool strict = false;         // a missing or corrupt image file fails the run instead of skipped
-  int64_t image_size = 224;    // file layouts: the model's input (training crop, evaluation crop)
-  int64_t resize = 256;        // file layouts: evaluation resizes the shorter side to this first
+  int64_t prefetch = 4;          // batches prepared ahead by the loader thread
+  int64_t decode_threads = 2;    // image files decoded in parallel per batch
+  bool strict = false;           // a missing or corrupt image file fails the run instead of skipped
+  int64_t image_size = 224;      // file layouts: the model's input (training crop, evaluation crop)
+  int64_t resize = 256;          // file layouts: evaluation resizes the shorter side to this first
   double crop_scale_min = 0.08;  // random resized crop's smallest area share (0.2 for ViTs)
-  std::vector<double> mean;    // per channel; empty: the data set's (28x28) or ImageNet's
+  std::vector<double> mean;      // per channel; empty: the data set's (28x28) or ImageNet's
   std::vector<double> std;
 
   // Model.
@@ -55,6 +58,7 @@ struct TrainConfig {
   std::string optimizer = "adamw";  // adamw or sgd
   double lr = 1e-3;                 // at batch 180; scaled by batch_size * world / 180
   double momentum = 0.9;            // sgd only
+  double adam_eps = 1e-8;           // adamw's epsilon (the reference's fp16 runs use 1e-4)
   double weight_decay = 1e-4;       // decoupled (AdamW) or L2 (SGD), on every group
   double backbone_lr_scale = 1.0;   // backbone
   double fc_lr_scale = 1.0;         // head (LayerNorm + Linear)
@@ -70,15 +74,18 @@ struct TrainConfig {
 
   // Evaluation, checkpoints, logging, execution.
   int64_t eval_every = 1;  // epochs
-  std::vector<int64_t> recall_k;  // empty: the data set's protocol (1,2,4,8; SOP 1,10,100,1000; ...)
+  std::vector<int64_t>
+      recall_k;  // empty: the data set's protocol (1,2,4,8; SOP 1,10,100,1000; ...)
   int64_t keep_checkpoints = 3;
-  int64_t log_every = 50;       // steps between metrics lines (and plain progress lines)
-  int64_t threads = 0;          // intra-op threads (0: LibTorch's default)
-  std::string device = "auto";  // auto, cpu or cuda
+  int64_t log_every = 50;             // steps between metrics lines (and plain progress lines)
+  int64_t threads = 0;                // intra-op threads (0: LibTorch's default)
+  std::string device = "auto";        // auto, cpu or cuda
   int64_t nproc = 1;                  // processes on this machine (data-parallel)
   std::string dist_backend = "auto";  // auto, gloo or nccl
   int64_t dist_timeout = 1800;        // seconds a collective may wait for the other ranks
-  std::string groups;           // super-category file: the discovery score is computed at the end
+  // Class hierarchy (a JSON tree of groups, trainer/analysis/class_tree.h): hierarchy-aware
+  // metrics at every evaluation, and the discovery score at the end.
+  std::string groups;
 };
 
 // Thrown for a bad value or an unknown key; `what()` is one line naming the flag.

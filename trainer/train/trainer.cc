@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "trainer/analysis/class_tree.h"
 #include "trainer/core/fast_math.h"
 #include "trainer/core/objective.h"
 #include "trainer/data/balanced_sampler.h"
@@ -99,6 +100,41 @@ EmbeddedImages EmbedSharded(Collectives& dist, model::EmbeddingNet& net,
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// One step's loss terms (shown and logged) and HIER's diagnostics (logged only).
+struct StepOutcome {
+  std::map<std::string, double> losses;
+  std::map<std::string, double> diagnostics;
+};
+
+// Sums of per-step values since the last metrics line.
+struct Window {
+  std::map<std::string, double> sums;
+  int64_t steps = 0;
+
+  void Add(const std::map<std::string, double>& values) {
+    for (const auto& [name, value] : values) sums[name] += value;
+  }
+  std::map<std::string, double> Means() const {
+    std::map<std::string, double> means;
+    for (const auto& [name, sum] : sums) means[name] = sum / static_cast<double>(steps);
+    return means;
+  }
+  void Clear() {
+    sums.clear();
+    steps = 0;
+  }
+};
+
+// The proxies' radii as an evaluation records them (hier-method.md section 3.1: beyond the clip
+// radius a proxy's radial gradient is zero).
+Json RadiiJson(const core::ProxyRadii& radii) {
+  Json depth = Json::object();
+  const char* names[] = {"min", "p10", "median", "p90", "max"};
+  for (size_t i = 0; i < radii.depth_quantiles.size(); ++i)
+    depth[names[i]] = radii.depth_quantiles[i];
+  return {{"proxies", radii.count}, {"on_clip_sphere", radii.on_clip_sphere}, {"depth", depth}};
+}
+
 }  // namespace
 
 std::string ResolveRunDir(const TrainConfig& config) {
@@ -133,6 +169,7 @@ struct Trainer::State {
   model::EmbeddingNet net{nullptr};
   core::Objective objective{nullptr};
   core::HierLoss untrained_hier{nullptr};  // the chance reference of a run without HIER
+  std::optional<analysis::LabelHierarchy> label_hierarchy;  // from --groups
   std::unique_ptr<Optimization> optimization;
   TrainingPosition position;
   RunStatus status;
@@ -144,7 +181,7 @@ struct Trainer::State {
   void BuildModel();
   void Synchronise();
   data::TrainBatch MakeBatch(int64_t epoch, int64_t batch) const;
-  std::map<std::string, double> TrainStep(const data::TrainBatch& batch);
+  StepOutcome TrainStep(const data::TrainBatch& batch);
   void ReduceGradients();
   CheckpointInfo Info() const;
   std::string Checkpoint();
@@ -207,7 +244,7 @@ void Trainer::State::ReduceGradients() {
   for (const at::Tensor& g : proxy_grads) g.div_(static_cast<double>(dist->world_size()));
 }
 
-std::map<std::string, double> Trainer::State::TrainStep(const data::TrainBatch& batch) {
+StepOutcome Trainer::State::TrainStep(const data::TrainBatch& batch) {
   optimization->SetLearningRates(position.step);
   const at::Tensor z = dist->AllGather(net->forward(batch.images.to(device)));
   const at::Tensor labels = dist->AllGather(batch.labels.to(device));
@@ -216,15 +253,20 @@ std::map<std::string, double> Trainer::State::TrainStep(const data::TrainBatch& 
   terms.total.backward();
   ReduceGradients();
   optimization->Step();
-  std::map<std::string, double> losses = {{"loss", terms.total.item<double>()},
-                                          {"metric", terms.metric.item<double>()}};
-  if (terms.hier.defined()) losses["hier"] = terms.hier.item<double>();
+  StepOutcome outcome;
+  outcome.losses = {{"loss", terms.total.item<double>()}, {"metric", terms.metric.item<double>()}};
+  if (terms.hier.defined()) outcome.losses["hier"] = terms.hier.item<double>();
+  if (terms.hier_stats) {
+    outcome.diagnostics = {{"active_sample_proxy", terms.hier_stats->active_sample_proxy},
+                           {"active_proxy_proxy", terms.hier_stats->active_proxy_proxy},
+                           {"lca_proxies", static_cast<double>(terms.hier_stats->lca_proxies)}};
+  }
   ++position.step;
   if (++position.batch == steps_per_epoch) {
     position.batch = 0;
     ++position.epoch;
   }
-  return losses;
+  return outcome;
 }
 
 CheckpointInfo Trainer::State::Info() const {
@@ -252,20 +294,20 @@ bool Trainer::State::Evaluate(ProgressReporter& progress) {
   if (data.gallery) gallery = EmbedSharded(*dist, net, *data.gallery, device);
   if (!is_root()) return false;
   const std::vector<int64_t>& ks = data.recall_k;
-  const std::vector<double> recall =
-      EvaluateRecall(queries, gallery ? &*gallery : nullptr, ks, config.c);
+  const core::RetrievalMetrics metrics =
+      EvaluateRetrieval(queries, gallery ? &*gallery : nullptr, ks, config.c,
+                        label_hierarchy ? &*label_hierarchy : nullptr);
+  const std::vector<double>& recall = metrics.recall;
   const bool best = position.best_recall.empty() || recall[0] > position.best_recall[0];
   Json line = {{"kind", "eval"}, {"epoch", position.epoch}, {"step", position.step}};
-  std::string text = "eval epoch " + std::to_string(position.epoch) + ":";
-  for (size_t i = 0; i < recall.size(); ++i) {
-    line["recall"][std::to_string(ks[i])] = recall[i];
-    char value[48];
-    std::snprintf(value, sizeof(value), " R@%lld %.4f", static_cast<long long>(ks[i]), recall[i]);
-    text += value;
-  }
+  for (size_t i = 0; i < recall.size(); ++i) line["recall"][std::to_string(ks[i])] = recall[i];
+  status.evaluation = NamedMetrics(metrics, ks);
+  line["metrics"] = status.evaluation;
+  if (objective->hier) line["proxies"] = RadiiJson(objective->hier->Radii());
   line["seconds"] = Seconds(Clock::now() - start);
   run.AppendMetrics(line.dump(), /*sync=*/true);
-  progress.Message(text + (best ? " (best)" : ""));
+  progress.Message("eval epoch " + std::to_string(position.epoch) + ": " +
+                   FormatMetrics(status.evaluation) + (best ? " (best)" : ""));
   if (best) {
     position.best_recall = recall;
     position.best_step = position.step;
@@ -311,6 +353,10 @@ Trainer::Trainer(const TrainConfig& config) : state_(std::make_unique<State>(con
   TORCH_CHECK(config.resume || !latest, "--run-dir: ", s.run.path(),
               " already holds a run; pass --resume to continue it or choose another directory");
   s.data = OpenTrainingData(config);
+  if (!config.groups.empty()) {
+    s.label_hierarchy =
+        analysis::ClassTree::Load(config.groups).ForLabels(s.data.query->class_names());
+  }
   data::BalancedSamplerOptions sampling;
   sampling.batch_size = config.batch_size;
   sampling.images_per_class = config.ipc;
@@ -379,14 +425,16 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
       [&s](int64_t epoch, int64_t batch) { return s.MakeBatch(epoch, batch); },
       {s.steps_per_epoch, s.position.epoch, s.position.batch, config.epochs}, config.prefetch);
   s.net->train();
-  std::map<std::string, double> window;  // loss sums since the last metrics line
-  int64_t window_steps = 0;
+  Window losses, diagnostics;
   while (true) {
     const auto step_start = Clock::now();
     std::optional<data::TrainBatch> batch = batches.Next();
     if (!batch) break;
-    for (const auto& [name, value] : s.TrainStep(*batch)) window[name] += value;
-    ++window_steps;
+    const StepOutcome outcome = s.TrainStep(*batch);
+    losses.Add(outcome.losses);
+    diagnostics.Add(outcome.diagnostics);
+    ++losses.steps;
+    ++diagnostics.steps;
     ++trained_steps;
     training_time += Clock::now() - step_start;
 
@@ -398,7 +446,7 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
     snapshot.total_steps = s.total_steps();
     snapshot.images_per_second = steps_per_second * s.global_batch();
     snapshot.eta_seconds = (s.total_steps() - s.position.step) / steps_per_second;
-    for (const auto& [name, sum] : window) snapshot.losses[name] = sum / window_steps;
+    snapshot.losses = losses.Means();
     progress.Update(snapshot);
 
     const bool epoch_done = s.position.batch == 0;
@@ -409,10 +457,11 @@ TrainSummary Trainer::Run(ProgressReporter& progress, const std::atomic<bool>* s
                    {"images_per_second", snapshot.images_per_second},
                    {"lr", s.optimization->LearningRates()}};
       for (const auto& [name, value] : snapshot.losses) line[name] = value;
+      for (const auto& [name, value] : diagnostics.Means()) line[name] = value;
       if (s.is_root()) s.run.AppendMetrics(line.dump(), /*sync=*/false);
       s.status.losses = snapshot.losses;
-      window.clear();
-      window_steps = 0;
+      losses.Clear();
+      diagnostics.Clear();
     }
     s.status.step = s.position.step;
     s.status.epoch = s.position.epoch;

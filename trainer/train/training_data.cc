@@ -60,14 +60,15 @@ TrainingData OpenTrainingData(const TrainConfig& config, bool with_train) {
   if (config.dataset == "fashion-mnist") {
     data::Augmentation augmentation;
     if (!config.augment) augmentation = {0, false};
-    if (with_train) {
-      data.train = data::MakeMemorySource(
-          data::LoadFashionMnist(config.data_dir, data::Split::kTrain, config.train_limit),
-          data.preprocessing, augmentation);
-    }
-    data.query = data::MakeMemorySource(
-        data::LoadFashionMnist(config.data_dir, data::Split::kTest, config.test_limit),
-        data.preprocessing, augmentation);
+    const bool disjoint = config.protocol == "disjoint";
+    auto load = [&](data::Split split, int64_t limit, const std::vector<int64_t>& classes) {
+      data::ImageSet set = data::LoadFashionMnist(config.data_dir, split, limit);
+      if (disjoint) set = data::KeepClasses(set, classes);
+      return data::MakeMemorySource(std::move(set), data.preprocessing, augmentation);
+    };
+    const data::ClassSplit& classes = data::FashionMnistDisjointSplit();
+    if (with_train) data.train = load(data::Split::kTrain, config.train_limit, classes.train);
+    data.query = load(data::Split::kTest, config.test_limit, classes.test);
     return data;
   }
   data::DatasetSplits splits = data::OpenDataset(config.dataset, config.data_dir, config.strict);
