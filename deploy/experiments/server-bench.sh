@@ -13,7 +13,8 @@
 # Environment: HIER_BUILD_DIR (default build), HIER_MODEL (a run directory; default
 # runs/fmnist-main when it has best/manifest.json, else one trained into OUT_DIR/model),
 # DURATION / WARMUP (seconds per hier-bench run, default 10 / 2), PASSES (default 3),
-# BENCH_CACHE (the bench data cache, default /work/scratch/benchdata/cache when present), ITEMS
+# BENCH_CACHE (the bench data cache, default OUT_DIR/cache; point it at a shared folder to reuse the
+# generated gallery and ground truth across runs), ITEMS
 # (gallery size of part a, default 100000).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,10 +24,7 @@ duration="${DURATION:-10}"
 warmup="${WARMUP:-2}"
 passes="${PASSES:-3}"
 items="${ITEMS:-100000}"
-cache="${BENCH_CACHE:-}"
-if [[ -z "$cache" ]]; then
-  if [[ -d /work/scratch/benchdata/cache ]]; then cache=/work/scratch/benchdata/cache; else cache="$out/cache"; fi
-fi
+cache="${BENCH_CACHE:-$out/cache}"
 mkdir -p "$out/json" "$out/logs"
 out="$(cd "$out" && pwd)"
 gallery_tool="$build/tests/server_bench_gallery"

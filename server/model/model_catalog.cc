@@ -79,6 +79,14 @@ std::optional<ModelDescription> ModelCatalog::Describe(const std::string& checkp
   return *std::move(model);
 }
 
+bool SameCheckpoint(const std::string& a, const std::string& b) {
+  std::error_code error_a, error_b;
+  const fs::path canonical_a = fs::weakly_canonical(a, error_a);
+  const fs::path canonical_b = fs::weakly_canonical(b, error_b);
+  if (error_a || error_b) return fs::path(a).lexically_normal() == fs::path(b).lexically_normal();
+  return canonical_a == canonical_b;
+}
+
 std::vector<ModelDescription> ModelCatalog::List() const {
   std::vector<fs::path> runs;
   std::error_code error;

@@ -20,6 +20,10 @@ namespace hier::server {
 // best/ would not match the next.
 absl::Status CheckNotTraining(const ModelDescription& model);
 
+// Whether two checkpoint folder paths name the same folder, however each was spelled (relative
+// to the working directory or absolute, through symbolic links, with "." or "..").
+bool SameCheckpoint(const std::string& a, const std::string& b);
+
 class ModelCatalog {
  public:
   explicit ModelCatalog(std::string runs_dir) : runs_dir_(std::move(runs_dir)) {}

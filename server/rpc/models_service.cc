@@ -18,7 +18,7 @@ hier::v1::Model ModelsService::ToProto(const ModelDescription& model) const {
   }
   const std::shared_ptr<ServingModel> serving = backends_.serving->Get().model;
   out.set_serving(serving != nullptr &&
-                  serving->description().checkpoint_dir == model.checkpoint_dir);
+                  SameCheckpoint(serving->description().checkpoint_dir, model.checkpoint_dir));
   return out;
 }
 

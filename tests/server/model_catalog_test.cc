@@ -48,6 +48,23 @@ TEST_F(ModelCatalogTest, VersionsThatLeaveTheRunsFolderAreRefused) {
   EXPECT_EQ(catalog.Resolve("absent/best").status().code(), absl::StatusCode::kNotFound);
 }
 
+// The serving model's folder comes from --model made absolute; the catalog's from --runs-dir as
+// given (often relative): ListModels must still mark the serving one.
+TEST_F(ModelCatalogTest, OneCheckpointSpelledTwoWaysIsTheSame) {
+  fs::create_directories(Path("runs/run/best"));
+  fs::create_directories(Path("runs/other/best"));
+  fs::create_directory_symlink(Path("runs/run"), Path("link"));
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  EXPECT_TRUE(server::SameCheckpoint("runs/run/best", Path("runs/run/best")));
+  EXPECT_TRUE(server::SameCheckpoint("./runs/run/best/", Path("runs/run/best")));
+  EXPECT_TRUE(server::SameCheckpoint("runs/other/../run/best", "runs/run/best"));
+  EXPECT_TRUE(server::SameCheckpoint("link/best", Path("runs/run/best")));
+  EXPECT_FALSE(server::SameCheckpoint("runs/other/best", Path("runs/run/best")));
+  EXPECT_FALSE(server::SameCheckpoint("runs/run/best", "runs/run/checkpoints/3"));
+  fs::current_path(cwd);
+}
+
 TEST_F(ModelCatalogTest, GalleriesNoRecordNamesAreRemovedAtStart) {
   for (const std::string gallery : {"gallery-1", "gallery-2", "initial"}) {
     fs::create_directories(server::GalleryPath(dir_, gallery));
