@@ -7,8 +7,9 @@
 #
 # Usage: hier-study.sh OUT_DIR [STAGE ...]   stages: coarse (default), refine; SUMMARY_ONLY=1 only
 # re-reads OUT_DIR. A run whose status.json says "finished" is kept, so an interrupted study
-# continues where it stopped. SEEDS (default "0 1 2"), THREADS (default 2) and PROTOCOLS (default
-# all: fmnist-disjoint fmnist-closed shapes) may be set.
+# continues where it stopped. SEEDS (default "0 1 2"), THREADS (default 2), PROTOCOLS (default
+# all: fmnist-disjoint fmnist-closed shapes) and CELLS (cell names; default all) may be set, e.g.
+# to run two disjoint sets of cells side by side.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${1:?usage: hier-study.sh OUT_DIR [coarse|refine ...]}"
@@ -18,6 +19,7 @@ train="${HIER_BUILD_DIR:-$root/build}/trainer/hier-train"
 seeds=(${SEEDS:-0 1 2})
 threads="${THREADS:-2}"
 protocols=" ${PROTOCOLS:-fmnist-disjoint fmnist-closed shapes} "
+cell_filter=" ${CELLS:-} "
 mkdir -p "$out"
 shapes="$out/shape-world"
 
@@ -32,33 +34,39 @@ declare -A protocol_flags=(
 )
 
 # Cells: "protocol cell-name flags...". Proxy lr = lr (1e-3) x --hier-proxy-lr-scale, so the scales
-# 0.25, 1, 30 span the authors' 2.5e-4 ... 3e-2.
+# 0.25, 1, 30 span the authors' 2.5e-4 ... 3e-2. Every HIER cell names its proxy lr scale and AdamW
+# epsilon, so the cells mean the same whatever the defaults; a cell ending in "-eps1e-4" is
+# compared with no-hier-eps1e-4 (the epsilon moves every parameter group, not only the proxies).
+hier="--lambda2 0.5 --hier-proxy-lr-scale 50 --adam-eps 1e-8"   # the defaults the study started from
 coarse_cells=(
-  "fmnist-disjoint no-hier --lambda2 0"
-  "fmnist-disjoint hier --lambda2 0.5"
+  "fmnist-disjoint no-hier --lambda2 0 --adam-eps 1e-8"
+  "fmnist-disjoint hier $hier"
+  "fmnist-disjoint no-hier-eps1e-4 --lambda2 0 --adam-eps 1e-4"
   "fmnist-disjoint hier-proxy-lr1e-3-eps1e-4 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4"
-  "fmnist-closed no-hier --lambda2 0"
+  "fmnist-closed no-hier --lambda2 0 --adam-eps 1e-8"
   "fmnist-closed hier-proxy-lr1e-3-eps1e-4 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4"
-  "shapes no-hier --lambda2 0"
-  "shapes hier --lambda2 0.5"
+  "shapes no-hier --lambda2 0 --adam-eps 1e-8"
+  "shapes hier $hier"
+  "shapes no-hier-eps1e-4 --lambda2 0 --adam-eps 1e-4"
   "shapes hier-proxy-lr1e-3-eps1e-4 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4"
 )
 refine_cells=(
-  "shapes hier-proxy-lr2.5e-4 --lambda2 0.5 --hier-proxy-lr-scale 0.25 --adam-eps 1e-4"
-  "shapes hier-proxy-lr3e-2 --lambda2 0.5 --hier-proxy-lr-scale 30 --adam-eps 1e-4"
-  "shapes hier-lambda0.1 --lambda2 0.1 --hier-proxy-lr-scale 1 --adam-eps 1e-4"
-  "shapes hier-lambda1 --lambda2 1 --hier-proxy-lr-scale 1 --adam-eps 1e-4"
-  "shapes hier-clip4 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4 --clip-r 4"
-  "shapes hier-proxies128 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4 --num-proxies 128"
-  "shapes hier-topk10 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4 --topk 10"
-  "shapes no-hier-ipc18 --lambda2 0 --ipc 18"
-  "shapes hier-ipc18 --lambda2 0.5 --hier-proxy-lr-scale 1 --adam-eps 1e-4 --ipc 18"
+  "shapes no-hier-ipc18 --lambda2 0 --adam-eps 1e-8 --ipc 18"
+  "shapes hier-ipc18 $hier --ipc 18"
+  "shapes hier-proxy-lr3e-2-eps1e-4 --lambda2 0.5 --hier-proxy-lr-scale 30 --adam-eps 1e-4"
+  "shapes hier-proxy-lr2.5e-4-eps1e-4 --lambda2 0.5 --hier-proxy-lr-scale 0.25 --adam-eps 1e-4"
+  "shapes hier-lambda1 $hier --lambda2 1"
+  "shapes hier-topk10 $hier --topk 10"
+  "shapes hier-proxies128 $hier --num-proxies 128"
+  "shapes hier-clip4 $hier --clip-r 4"
+  "shapes hier-lambda0.1 $hier --lambda2 0.1"
 )
 
 run_cell() {
   local protocol="$1" name="$2"
   shift 2
   [[ "$protocols" == *" $protocol "* ]] || return 0
+  [[ "$cell_filter" == "  " || "$cell_filter" == *" $name "* ]] || return 0
   for seed in "${seeds[@]}"; do
     local run="$out/$protocol/$name/s$seed"
     if grep -qs '"state": "finished"' "$run/status.json"; then continue; fi

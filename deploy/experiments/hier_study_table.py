@@ -2,7 +2,8 @@
 """Summarises a hier-study.sh folder: one Markdown row per cell with mean ± std over seeds of the
 last evaluation's R@1, MAP@R and mistake severity, the paired difference per seed against the
 protocol's "no-hier" cell, and the proxies' state (share on the clip sphere, median depth, active
-triplet shares, distinct LCA proxies). Usage: hier_study_table.py OUT_DIR"""
+triplet shares, distinct LCA proxies). Also writes OUT_DIR/summary.json and OUT_DIR/paired.svg
+(the paired differences with their seed spread). Usage: hier_study_table.py OUT_DIR"""
 import json
 import pathlib
 import statistics
@@ -48,10 +49,66 @@ def cells(out):
             yield protocol.name, cell.name, runs
 
 
+def paired_svg(rows):
+    """Horizontal bars: per cell, the mean paired difference of MAP@R and of mistake severity,
+    with a line of ± one standard deviation over seeds."""
+    rows = [r for r in rows if r["paired_differences"]["MAP@R"]]
+    panels = (("MAP@R", "Δ MAP@R vs no HIER (higher is better)"),
+              ("mistake_severity", "Δ mistake severity vs no HIER (lower is better)"))
+    label_w, panel_w, row_h, top = 330, 300, 22, 50
+    width = label_w + 2 * (panel_w + 30)
+    height = top + row_h * len(rows) + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    for p, (key, title) in enumerate(panels):
+        x0 = label_w + p * (panel_w + 30)
+        values = [abs(v) for r in rows for v in r["paired_differences"][key]] or [1.0]
+        scale = (panel_w / 2 - 10) / max(max(values), 1e-9)
+        mid = x0 + panel_w / 2
+        out.append(f'<text x="{x0}" y="20" font-weight="bold">{title}</text>')
+        out.append(f'<line x1="{mid}" y1="{top - 8}" x2="{mid}" y2="{height - 25}" stroke="#444"/>')
+        reach = (panel_w / 2 - 10) / scale  # the value at either end of the panel
+        out.append(f'<text x="{x0}" y="{top - 10}" fill="#666">{-reach:+.3f}</text>')
+        out.append(f'<text x="{x0 + panel_w - 45}" y="{top - 10}" fill="#666">{reach:+.3f}</text>')
+        for i, row in enumerate(rows):
+            d = row["paired_differences"][key]
+            mean = statistics.mean(d)
+            std = statistics.stdev(d) if len(d) > 1 else 0.0
+            y = top + i * row_h
+            good = (mean > 0) == (key == "MAP@R")
+            colour = "#3a7d44" if good else "#b5483b"
+            x = mid + min(0, mean) * scale
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{abs(mean) * scale:.1f}" '
+                       f'height="{row_h - 8}" fill="{colour}"/>')
+            out.append(f'<line x1="{mid + (mean - std) * scale:.1f}" y1="{y + (row_h - 8) / 2:.1f}" '
+                       f'x2="{mid + (mean + std) * scale:.1f}" y2="{y + (row_h - 8) / 2:.1f}" '
+                       f'stroke="black"/>')
+            for v in d:  # each seed's difference
+                out.append(f'<circle cx="{mid + v * scale:.1f}" cy="{y + (row_h - 8) / 2:.1f}" '
+                           f'r="2.5" fill="none" stroke="black"/>')
+            if p == 0:
+                out.append(f'<text x="8" y="{y + row_h - 10:.1f}">{row["protocol"]}: {row["cell"]}</text>')
+        out.append(f'<text x="{x0}" y="{height - 8}">bar: mean over seeds; line: ± 1 std; '
+                   f'circles: seeds</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     table = list(cells(out))
-    baseline = {p: runs for p, name, runs in table if name == "no-hier"}
+    # A cell is compared with its protocol's "no-hier" cell, or with "no-hier-SUFFIX" when its name
+    # ends with that suffix (e.g. hier-ipc18 against no-hier-ipc18).
+    baselines = {(p, name): runs for p, name, runs in table if name.startswith("no-hier")}
+
+    def baseline_of(protocol, name):
+        for (p, base), runs in baselines.items():
+            suffix = base[len("no-hier"):]
+            if p == protocol and suffix and name.endswith(suffix):
+                return runs
+        return baselines.get((protocol, "no-hier"), {})
+
     print("| protocol | cell | seeds | R@1 | MAP@R | mistake severity | ΔR@1 (paired) "
           "| ΔMAP@R (paired) | Δseverity (paired) | proxies on clip sphere | median proxy depth "
           "| active triplets (sample / proxy part) | LCA proxies per step |")
@@ -63,11 +120,11 @@ def main():
         row = {"protocol": protocol, "cell": name, "seeds": sorted(runs)}
         values = {key: [r[0]["metrics"].get(key) for r in runs.values()] for key, _ in METRICS}
         deltas = {}
-        base = baseline.get(protocol, {})
+        base = baseline_of(protocol, name)
         for key, _ in METRICS:
             deltas[key] = [runs[s][0]["metrics"][key] - base[s][0]["metrics"][key]
                            for s in runs if s in base and key in base[s][0]["metrics"]
-                           and key in runs[s][0]["metrics"]] if name != "no-hier" else []
+                           and key in runs[s][0]["metrics"]] if not name.startswith("no-hier") else []
         clip, depth, active_s, active_p, lcas = [], [], [], [], []
         for evaluation, train in runs.values():
             proxies = evaluation.get("proxies")
@@ -88,9 +145,10 @@ def main():
         row.update({"values": values, "paired_differences": deltas})
         summary.append(row)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "paired.svg").write_text(paired_svg(summary))
     print("\nLast evaluation of each run (no selection on the test split); mistake severity: mean "
           "LCA height in the class tree of wrong top-1 results (lower is better); Δ: the cell "
-          "minus no-hier with the same seed, mean ± std over seeds; diagnostics from the last "
+          "minus its no-hier cell with the same seed, mean ± std over seeds; diagnostics from the last "
           "evaluation and the last logged training window.")
 
 
