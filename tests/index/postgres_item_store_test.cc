@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/item_store.h"
 #include "tests/index/item_store_suite.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/postgres_server.h"
 
 namespace hier::testing {
@@ -86,20 +87,8 @@ INSTANTIATE_TEST_SUITE_P(Postgres, ItemStoreTest,
                          BackendName);
 
 // PostgreSQL only: server_ is the process's test server, database_ a fresh database.
-class PostgresItemStoreTest : public ::testing::Test {
+class PostgresItemStoreTest : public PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<PostgresServer*> server = PostgresServer::Shared();
-    if (absl::IsNotFound(server.status())) GTEST_SKIP() << server.status();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    absl::StatusOr<std::string> database = server_->CreateDatabase();
-    ASSERT_TRUE(database.ok()) << database.status();
-    database_ = *database;
-  }
-
-  std::string Uri() const { return server_->Uri(database_); }
-
   absl::StatusOr<std::unique_ptr<ItemStore>> Open(int64_t dim = kDim) {
     return ItemStore::Open(Uri(), dim);
   }
@@ -112,9 +101,6 @@ class PostgresItemStoreTest : public ::testing::Test {
     if (result.empty()) return "<no row>";
     return result[0][0].is_null() ? "<null>" : result[0][0].as<std::string>();
   }
-
-  PostgresServer* server_ = nullptr;
-  std::string database_;
 };
 
 TEST_F(PostgresItemStoreTest, CreatesAVersionedSchemaThatNamesTheApplication) {

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/collection.h"
 #include "index/item_store.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/postgres_server.h"
 
 namespace hier::testing {
@@ -76,20 +77,8 @@ double SecondsUntil(Done done, std::chrono::milliseconds bound = kReachBound) {
   return Seconds(Clock::now() - start);
 }
 
-class ReplicaTest : public ::testing::Test {
+class ReplicaTest : public PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<PostgresServer*> server = PostgresServer::Shared();
-    if (absl::IsNotFound(server.status())) GTEST_SKIP() << server.status();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    absl::StatusOr<std::string> database = server_->CreateDatabase();
-    ASSERT_TRUE(database.ok()) << database.status();
-    database_ = *database;
-  }
-
-  std::string Uri() const { return server_->Uri(database_); }
-
   index::CollectionOptions Options(
       const std::string& directory = "",
       std::chrono::milliseconds poll_interval = std::chrono::milliseconds(500)) const {
@@ -177,9 +166,6 @@ class ReplicaTest : public ::testing::Test {
           << "replica " << r << " stuck at " << replicas[r]->applied_seq() << " of " << latest;
     }
   }
-
-  PostgresServer* server_ = nullptr;
-  std::string database_;
 };
 
 TEST_F(ReplicaTest, WritesThroughOneReplicaReachTheOthersAndSearchesAgree) {
