@@ -162,6 +162,10 @@ class Collection {
       int64_t after_seq, const std::function<absl::Status(const ItemChange&)>& visit) const {
     return store_->ForEachChangeAfter(after_seq, visit);
   }
+  // A setting of the store (ItemStore::InitSetting): set unless set, and the value it holds.
+  absl::StatusOr<std::string> InitSetting(const std::string& key, const std::string& value) {
+    return store_->InitSetting(key, value);
+  }
   // The source images live items refer to, as ItemStore::ImageDigests.
   absl::StatusOr<absl::flat_hash_set<std::string>> ImageDigests() const {
     return store_->ImageDigests();

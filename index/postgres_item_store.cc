@@ -1,7 +1,5 @@
 #include "index/postgres_item_store.h"
 
-#include <libpq-fe.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -30,7 +28,6 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "item vectors are store
 static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4,
               "item vectors are stored as IEEE-754 float32");
 
-constexpr char kApplication[] = "hier-serve";
 // pg_advisory_xact_lock key held while the schema is checked or created ("hierserv" in ASCII).
 constexpr int64_t kSchemaLockKey = 0x6869657273657276;
 // Changes read per page in ForEachChangeAfter; `visit` runs between pages without a connection.
@@ -39,7 +36,11 @@ constexpr int64_t kChangesPerPage = 256;
 constexpr size_t kRowsPerStatement = 1000;
 constexpr size_t kVectorBytesPerStatement = size_t{16} << 20;
 
-constexpr char kSchema[] = R"sql(
+// The schema's migrations: kMigrations[v - 1] turns version v - 1 into version v (0: an empty
+// schema). A new store runs them all; an older one the ones it lacks, in the transaction that
+// opens it.
+constexpr const char* kMigrations[] = {
+    R"sql(
 CREATE TABLE hier_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE hier_change_counter (
   only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -56,17 +57,22 @@ CREATE TABLE hier_items (
   vector bytea NOT NULL,
   image_sha256 text NOT NULL);
 CREATE TABLE hier_settings (key text PRIMARY KEY, value text NOT NULL);
-)sql";
+)sql",
+    R"sql(
+CREATE TABLE hier_images (
+  sha256 text PRIMARY KEY,
+  bytes bytea NOT NULL,
+  stored_at timestamptz NOT NULL DEFAULT now());
+)sql",
+};
+static_assert(std::size(kMigrations) == PostgresItemStore::kSchemaVersion,
+              "one migration per schema version");
 
 constexpr const char* kOurTables[] = {"hier_meta", "hier_change_counter", "hier_items",
-                                      "hier_settings"};
+                                      "hier_settings", "hier_images"};
 
 // Prepared on every connection (libpqxx prepares each on its first use there).
-struct StatementSql {
-  const char* name;
-  const char* sql;
-};
-constexpr StatementSql kStatements[] = {
+constexpr PreparedStatement kStatements[] = {
     {"take_seqs",
      "UPDATE hier_change_counter SET seq = seq + $1::bigint RETURNING seq - $1::bigint"},
     {"upsert",
@@ -97,94 +103,15 @@ constexpr StatementSql kStatements[] = {
     {"set_setting",
      "INSERT INTO hier_settings (key, value) VALUES ($1::text, $2::text) "
      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+    {"init_setting",
+     "INSERT INTO hier_settings (key, value) VALUES ($1::text, $2::text) "
+     "ON CONFLICT (key) DO NOTHING"},
     {"count", "SELECT count(*) FROM hier_items WHERE NOT deleted"},
     {"latest_seq", "SELECT seq FROM hier_change_counter"},
     {"notify", "SELECT pg_notify('hier_changes', $1::text)"},
     {"digests",
      "SELECT DISTINCT image_sha256 FROM hier_items WHERE NOT deleted AND image_sha256 <> ''"},
 };
-
-// Percent-encodes everything but RFC 3986's unreserved characters.
-std::string PercentEncode(absl::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      out += c;
-    } else {
-      absl::StrAppend(&out, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-    }
-  }
-  return out;
-}
-
-std::string PercentDecode(absl::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    int value = 0;
-    if (text[i] == '%' && i + 2 < text.size() &&
-        absl::SimpleHexAtoi(text.substr(i + 1, 2), &value)) {
-      out += static_cast<char>(value);
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-// The parts of a postgresql:// URI that hold a password: the userinfo's and a password= parameter.
-struct UriPasswords {
-  std::string display;                 // the URI with each replaced by "***"
-  std::vector<std::string> passwords;  // as written and percent-decoded
-};
-
-UriPasswords FindPasswords(const std::string& uri) {
-  UriPasswords found;
-  found.display = uri;
-  const size_t scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return found;
-  const size_t authority = scheme_end + 3;
-  const size_t authority_end = std::min(uri.find('/', authority), uri.find('?', authority));
-  const size_t at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
-  std::string display = uri;
-  if (at != std::string::npos && at >= authority) {
-    const size_t colon = uri.find(':', authority);
-    if (colon != std::string::npos && colon < at) {
-      const std::string password = uri.substr(colon + 1, at - colon - 1);
-      found.passwords.push_back(password);
-      found.passwords.push_back(PercentDecode(password));
-      display = absl::StrCat(uri.substr(0, colon + 1), "***", uri.substr(at));
-    }
-  }
-  // password=... among the parameters.
-  const size_t query = display.find('?');
-  if (query != std::string::npos) {
-    std::vector<std::string> params;
-    for (absl::string_view param : absl::StrSplit(display.substr(query + 1), '&')) {
-      if (absl::StartsWith(param, "password=")) {
-        const std::string password(param.substr(9));
-        found.passwords.push_back(password);
-        found.passwords.push_back(PercentDecode(password));
-        params.push_back("password=***");
-      } else {
-        params.emplace_back(param);
-      }
-    }
-    display = absl::StrCat(display.substr(0, query + 1), absl::StrJoin(params, "&"));
-  }
-  found.display = display;
-  return found;
-}
-
-bool HasParameter(const std::string& uri, absl::string_view name) {
-  const size_t query = uri.find('?');
-  if (query == std::string::npos) return false;
-  for (absl::string_view param : absl::StrSplit(absl::string_view(uri).substr(query + 1), '&')) {
-    if (absl::StartsWith(param, absl::StrCat(name, "="))) return true;
-  }
-  return false;
-}
 
 // A PostgreSQL array literal ({"a","b"}) of text values; they cannot hold NUL bytes.
 std::string TextArray(const std::vector<const std::string*>& values) {
@@ -206,28 +133,12 @@ std::string IntArray(const std::vector<int64_t>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
 }
 
-// The status code for a PostgreSQL SQLSTATE (see the header comment).
-absl::StatusCode CodeForSqlState(const std::string& state) {
-  const absl::string_view kind = absl::string_view(state).substr(0, 2);
-  if (kind == "08" || kind == "53" || kind == "57" || kind == "58" || kind == "40" ||
-      state == "55P03" || state == "55006" || state == "25006") {
-    return absl::StatusCode::kUnavailable;
+// InvalidArgument when a setting's key or value holds a NUL byte (PostgreSQL text cannot).
+absl::Status CheckSettingText(const std::string& key, const std::string& value) {
+  if (key.find('\0') == std::string::npos && value.find('\0') == std::string::npos) {
+    return absl::OkStatus();
   }
-  if (kind == "28" || kind == "3D" || state == "42501" || state == "42P01" || state == "42703") {
-    return absl::StatusCode::kFailedPrecondition;
-  }
-  if (state == "XX001" || state == "XX002") return absl::StatusCode::kDataLoss;
-  return absl::StatusCode::kInternal;
-}
-
-// The status code for a failure to connect, from libpq's message (it gives no SQLSTATE then).
-absl::StatusCode CodeForConnectFailure(absl::string_view message) {
-  for (const char* needle :
-       {"password authentication failed", "no password supplied", "authentication failed",
-        "does not exist", "pg_hba.conf", "permission denied", "SCRAM"}) {
-    if (absl::StrContains(message, needle)) return absl::StatusCode::kFailedPrecondition;
-  }
-  return absl::StatusCode::kUnavailable;
+  return absl::InvalidArgumentError("setting: holds a NUL byte, which the store cannot keep");
 }
 
 // InvalidArgument naming the first text field that holds a NUL byte (PostgreSQL text cannot).
@@ -249,235 +160,6 @@ absl::Status CheckText(absl::Span<const ItemRecord> items) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
-
-// The connections and everything about reaching the server: the connection string (with the
-// password, never shown), the redacted URI for messages, and one place that turns libpqxx's
-// exceptions into statuses.
-class PostgresItemStore::Pool {
- public:
-  static absl::StatusOr<std::unique_ptr<Pool>> Create(const PostgresStoreOptions& options) {
-    if (options.max_connections < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("max_connections: must be at least 1, got ", options.max_connections));
-    }
-    UriPasswords found = FindPasswords(options.uri);
-    std::vector<std::string> secrets = std::move(found.passwords);
-    std::string conninfo = options.uri;
-    auto add = [&](absl::string_view name, const std::string& value) {
-      absl::StrAppend(&conninfo, conninfo.find('?') == std::string::npos ? "?" : "&", name, "=",
-                      PercentEncode(value));
-    };
-    if (!options.password.empty()) {
-      add("password", options.password);  // a later parameter overrides the userinfo's
-      secrets.push_back(options.password);
-      secrets.push_back(PercentEncode(options.password));
-    }
-    if (!HasParameter(options.uri, "connect_timeout")) {
-      add("connect_timeout", absl::StrCat(options.connect_timeout_s));
-    }
-    if (!HasParameter(options.uri, "application_name")) add("application_name", kApplication);
-    if (!HasParameter(options.uri, "client_encoding")) add("client_encoding", "UTF8");
-    std::vector<std::pair<std::string, std::string>> redactions = {{options.uri, found.display},
-                                                                   {conninfo, found.display}};
-    for (std::string& secret : secrets) redactions.emplace_back(std::move(secret), "***");
-    std::unique_ptr<Pool> pool(new Pool(std::move(conninfo), found.display, std::move(redactions),
-                                        options.max_connections));
-    // Parse without connecting, so a malformed URI is InvalidArgument rather than Unavailable.
-    char* error = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(pool->conninfo_.c_str(), &error);
-    if (parsed == nullptr) {
-      std::string message = error != nullptr ? error : "out of memory";
-      PQfreemem(error);
-      return absl::InvalidArgumentError(
-          absl::StrCat(pool->display_uri_, ": not a valid PostgreSQL URI: ",
-                       pool->Redact(std::string(absl::StripAsciiWhitespace(message)))));
-    }
-    PQconninfoFree(parsed);
-    return pool;
-  }
-
-  const std::string& display_uri() const { return display_uri_; }
-
-  // Runs `body` on a pooled connection and turns what it throws into a status. `body` returns
-  // a StatusOr<T>; a transaction it leaves uncommitted is rolled back. A pooled connection found
-  // broken (e.g. the server restarted since it was last used) is replaced and `body` runs once
-  // more: a transaction whose connection broke before COMMIT did not commit, and the writes made
-  // outside a transaction (settings, purges) are idempotent. Never after a COMMIT in doubt.
-  template <typename T, typename Body>
-  absl::StatusOr<T> Run(const char* doing, Body body) {
-    for (int attempt = 0;; ++attempt) {
-      bool reused = false;
-      absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Acquire(&reused);
-      if (!connection.ok()) return connection.status();
-      bool broken = false;
-      bool in_doubt = false;
-      absl::StatusOr<T> result = Call<T>(doing, **connection, body, &broken, &in_doubt);
-      if (broken || !(*connection)->is_open()) {
-        connection->reset();
-        DropIdle();
-        Release(nullptr);
-        if (reused && attempt == 0 && !in_doubt) continue;
-        return result;
-      }
-      Release(*std::move(connection));
-      return result;
-    }
-  }
-
- private:
-  Pool(std::string conninfo, std::string display_uri,
-       std::vector<std::pair<std::string, std::string>> redactions, int max_connections)
-      : conninfo_(std::move(conninfo)),
-        display_uri_(std::move(display_uri)),
-        redactions_(std::move(redactions)),
-        max_connections_(max_connections) {
-    // Longest first, so a password inside a URI goes with the URI.
-    redactions_.erase(std::remove_if(redactions_.begin(), redactions_.end(),
-                                     [](const auto& redaction) { return redaction.first.empty(); }),
-                      redactions_.end());
-    std::stable_sort(redactions_.begin(), redactions_.end(),
-                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  }
-
-  // `message` with the URI and every form of the password replaced.
-  std::string Redact(std::string message) const {
-    for (const auto& [secret, replacement] : redactions_) {
-      message = absl::StrReplaceAll(message, {{secret, replacement}});
-    }
-    return message;
-  }
-
-  // Calls `body`; sets `broken` when the connection must not be reused and `in_doubt` when the
-  // server may have done what was asked although the call failed.
-  template <typename T, typename Body>
-  absl::StatusOr<T> Call(const char* doing, pqxx::connection& connection, Body& body, bool* broken,
-                         bool* in_doubt) {
-    try {
-      return body(connection);
-    } catch (const pqxx::in_doubt_error& e) {
-      *broken = true;
-      *in_doubt = true;
-      return Error(absl::StatusCode::kUnavailable, doing,
-                   absl::StrCat("the connection broke during COMMIT, so whether the change was "
-                                "stored is unknown: ",
-                                e.what()));
-    } catch (const pqxx::statement_completion_unknown& e) {
-      *broken = true;
-      *in_doubt = true;
-      return Error(absl::StatusCode::kUnavailable, doing, e.what());
-    } catch (const pqxx::transaction_rollback& e) {
-      // A serialization failure or deadlock: the transaction was rolled back; a retry may pass.
-      return Error(absl::StatusCode::kUnavailable, doing, e.what());
-    } catch (const pqxx::broken_connection& e) {
-      *broken = true;
-      return Error(absl::StatusCode::kUnavailable, doing, e.what());
-    } catch (const pqxx::sql_error& e) {
-      const absl::StatusCode code = CodeForSqlState(e.sqlstate());
-      // The server ends the session on these; the connection is not reused.
-      if (absl::StartsWith(e.sqlstate(), "57P") || absl::StartsWith(e.sqlstate(), "08")) {
-        *broken = true;
-      }
-      return Error(code, doing, absl::StrCat(e.what(), " (SQLSTATE ", e.sqlstate(), ")"));
-    } catch (const std::exception& e) {
-      *broken = true;
-      return Error(absl::StatusCode::kInternal, doing, e.what());
-    }
-  }
-
-  // An idle connection (`reused` set) or a new one; waits while max_connections are lent.
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire(bool* reused) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      can_lend_.wait(lock, [this] { return !idle_.empty() || open_ < max_connections_; });
-      if (!idle_.empty()) {
-        std::unique_ptr<pqxx::connection> connection = std::move(idle_.back());
-        idle_.pop_back();
-        *reused = true;
-        return connection;
-      }
-      ++open_;  // reserved while connecting without the lock
-    }
-    *reused = false;
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect();
-    if (!connection.ok()) {
-      Release(nullptr);
-      return connection.status();
-    }
-    try {
-      for (const StatementSql& statement : kStatements) {
-        (*connection)->prepare(statement.name, statement.sql);
-      }
-    } catch (const std::exception& e) {
-      Release(nullptr);
-      return Error(absl::StatusCode::kInternal, "preparing statements", e.what());
-    }
-    return connection;
-  }
-
- public:
-  // A new connection outside the pool (a listener's).
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const {
-    try {
-      return std::make_unique<pqxx::connection>(conninfo_);
-    } catch (const std::exception& e) {
-      const std::string message = Redact(std::string(absl::StripAsciiWhitespace(e.what())));
-      const absl::StatusCode code = CodeForConnectFailure(message);
-      return absl::Status(code, absl::StrCat(display_uri_, ": connecting: ", message,
-                                             code == absl::StatusCode::kFailedPrecondition
-                                                 ? " (check the user, password and database)"
-                                                 : ""));
-    }
-  }
-
-  absl::Status Error(absl::StatusCode code, const char* doing, const std::string& what) const {
-    return absl::Status(code, absl::StrCat(display_uri_, ": ", doing, ": ",
-                                           Redact(std::string(absl::StripAsciiWhitespace(what)))));
-  }
-
- private:
-  // Returns a lent connection to the pool; nullptr when it was dropped.
-  void Release(std::unique_ptr<pqxx::connection> connection) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (connection != nullptr) {
-        idle_.push_back(std::move(connection));
-      } else {
-        --open_;
-      }
-    }
-    can_lend_.notify_one();
-  }
-
-  // Drops every idle connection: when one broke, the others most likely broke with it.
-  void DropIdle() {
-    std::vector<std::unique_ptr<pqxx::connection>> dropped;  // closed after the lock is released
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      open_ -= static_cast<int>(idle_.size());
-      dropped.swap(idle_);
-    }
-    can_lend_.notify_all();
-  }
-
-  const std::string conninfo_;  // holds the password: never in a message
-  const std::string display_uri_;
-  // What Redact replaces (the URIs, every form of the password) and with what, longest first.
-  std::vector<std::pair<std::string, std::string>> redactions_;
-  const int max_connections_;
-  // A std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks but not the
-  // uninstrumented libabsl's (rw_mutex.h says the same).
-  std::mutex mutex_;
-  // Signalled when a connection is returned or dropped.
-  std::condition_variable can_lend_;
-  // Connections not lent out. Guarded by mutex_.
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  // Connections that exist or are being opened: idle ones and lent ones. Guarded by mutex_.
-  int open_ = 0;
-};
-
-namespace {
 
 // Reads key, label, attributes, model_version, vector and image_sha256 from columns
 // first..first+5 of `row`.
@@ -510,7 +192,19 @@ absl::StatusOr<int64_t> TakeSeqs(pqxx::work& tx, int64_t n, const std::string& w
   return taken[0][0].as<int64_t>();
 }
 
-// Creates the schema in an empty database or checks an existing store; returns the counter.
+// The tables, views and sequences of the connection's current schema.
+std::unordered_set<std::string> TablesOf(pqxx::work& tx) {
+  std::unordered_set<std::string> tables;
+  for (const pqxx::row& row : tx.exec(
+           "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+           "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')")) {
+    tables.insert(row[0].as<std::string>());
+  }
+  return tables;
+}
+
+// Creates the schema in an empty database, or checks an existing store and migrates an older
+// schema; returns the counter.
 absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
                                    const std::string& where) {
   pqxx::work tx(connection);
@@ -521,12 +215,7 @@ absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
         where, ": no schema to create the item store in (the search_path names none that exists)"));
   }
   const std::string schema_name = schema[0].as<std::string>();
-  std::unordered_set<std::string> tables;
-  for (const pqxx::row& row : tx.exec(
-           "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-           "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')")) {
-    tables.insert(row[0].as<std::string>());
-  }
+  std::unordered_set<std::string> tables = TablesOf(tx);
   if (tables.count("hier_meta") == 0) {
     if (!tables.empty()) {
       std::vector<std::string> names(tables.begin(), tables.end());
@@ -538,11 +227,11 @@ absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
           ") and no hier_meta table; refusing to create the item store beside them (use an "
           "empty database or schema)"));
     }
-    tx.exec(kSchema);
+    for (const char* migration : kMigrations) tx.exec(migration);
     tx.exec_params(
         "INSERT INTO hier_meta (key, value) VALUES ('application', $1::text), "
         "('schema_version', $2::text), ('dim', $3::text)",
-        std::string(kApplication), absl::StrCat(PostgresItemStore::kSchemaVersion),
+        std::string(kPostgresApplication), absl::StrCat(PostgresItemStore::kSchemaVersion),
         absl::StrCat(dim));
     tx.commit();
     return 0;
@@ -552,10 +241,10 @@ absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
   for (const pqxx::row& row : tx.exec("SELECT key, value FROM hier_meta")) {
     meta[row[0].as<std::string>()] = row[1].as<std::string>();
   }
-  if (meta["application"] != kApplication) {
+  if (meta["application"] != kPostgresApplication) {
     return absl::FailedPreconditionError(
         absl::StrCat(where, ": hier_meta says the database belongs to application \"",
-                     meta["application"], "\", not ", kApplication));
+                     meta["application"], "\", not ", kPostgresApplication));
   }
   int64_t version = 0;
   if (!absl::SimpleAtoi(meta["schema_version"], &version) || version < 1) {
@@ -567,7 +256,14 @@ absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
         absl::StrCat(where, ": schema version ", version, " is newer than this binary's ",
                      PostgresItemStore::kSchemaVersion, " (upgrade the binary)"));
   }
-  // Version 1 is the first; upgrades of older versions go here, inside this transaction.
+  if (version < PostgresItemStore::kSchemaVersion) {
+    for (int64_t next = version + 1; next <= PostgresItemStore::kSchemaVersion; ++next) {
+      tx.exec(kMigrations[next - 1]);
+    }
+    tx.exec_params("UPDATE hier_meta SET value = $1::text WHERE key = 'schema_version'",
+                   absl::StrCat(PostgresItemStore::kSchemaVersion));
+    tables = TablesOf(tx);
+  }
   for (const char* table : kOurTables) {
     if (tables.count(table) == 0) {
       return absl::DataLossError(
@@ -597,7 +293,7 @@ absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
 absl::StatusOr<std::unique_ptr<PostgresItemStore>> PostgresItemStore::Open(
     const PostgresStoreOptions& options, int64_t dim) {
   if (absl::Status valid = CheckDim(dim); !valid.ok()) return valid;
-  absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create(options);
+  absl::StatusOr<std::unique_ptr<PostgresPool>> pool = PostgresPool::Create(options, kStatements);
   if (!pool.ok()) return pool.status();
   const std::string where = (*pool)->display_uri();
   absl::StatusOr<int64_t> last_seq = (*pool)->Run<int64_t>(
@@ -608,7 +304,7 @@ absl::StatusOr<std::unique_ptr<PostgresItemStore>> PostgresItemStore::Open(
       new PostgresItemStore(dim, *std::move(pool), *last_seq));
 }
 
-PostgresItemStore::PostgresItemStore(int64_t dim, std::unique_ptr<Pool> pool, int64_t last_seq)
+PostgresItemStore::PostgresItemStore(int64_t dim, std::unique_ptr<PostgresPool> pool, int64_t last_seq)
     : dim_(dim), pool_(std::move(pool)), last_seq_(last_seq) {}
 
 PostgresItemStore::~PostgresItemStore() = default;
@@ -773,9 +469,7 @@ absl::Status PostgresItemStore::PurgeDeletionsUpTo(int64_t seq) {
 }
 
 absl::Status PostgresItemStore::SetSetting(const std::string& key, const std::string& value) {
-  if (key.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("setting: holds a NUL byte, which the store cannot keep");
-  }
+  if (absl::Status valid = CheckSettingText(key, value); !valid.ok()) return valid;
   return pool_
       ->Run<bool>("writing a setting",
                   [&](pqxx::connection& connection) -> absl::StatusOr<bool> {
@@ -795,6 +489,21 @@ absl::StatusOr<std::optional<std::string>> PostgresItemStore::GetSetting(
         const pqxx::result found = tx.exec_prepared("get_setting", key);
         if (found.empty()) return std::nullopt;
         return found[0][0].as<std::string>();
+      });
+}
+
+absl::StatusOr<std::string> PostgresItemStore::InitSetting(const std::string& key,
+                                                           const std::string& value) {
+  if (absl::Status valid = CheckSettingText(key, value); !valid.ok()) return valid;
+  return pool_->Run<std::string>(
+      "initialising a setting", [&](pqxx::connection& connection) -> absl::StatusOr<std::string> {
+        // A racing INSERT of the same key waits for the first one's COMMIT and does nothing;
+        // the SELECT (a new snapshot in READ COMMITTED) then sees the first one's value.
+        pqxx::work tx(connection);
+        tx.exec_prepared("init_setting", key, value);
+        const std::string held = tx.exec_prepared1("get_setting", key)[0].as<std::string>();
+        tx.commit();
+        return held;
       });
 }
 
@@ -818,7 +527,7 @@ absl::StatusOr<int64_t> PostgresItemStore::LatestSeq() const {
 // that Wait reads (both run on the caller's thread, inside await_notification).
 class PostgresItemStore::Listener final : public ChangeListener {
  public:
-  static absl::StatusOr<std::unique_ptr<ChangeListener>> Create(const Pool& pool) {
+  static absl::StatusOr<std::unique_ptr<ChangeListener>> Create(const PostgresPool& pool) {
     absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = pool.Connect();
     if (!connection.ok()) return connection.status();
     std::unique_ptr<Listener> listener(new Listener(pool, *std::move(connection)));
@@ -862,10 +571,10 @@ class PostgresItemStore::Listener final : public ChangeListener {
     bool* const notified_;
   };
 
-  Listener(const Pool& pool, std::unique_ptr<pqxx::connection> connection)
+  Listener(const PostgresPool& pool, std::unique_ptr<pqxx::connection> connection)
       : pool_(pool), connection_(std::move(connection)) {}
 
-  const Pool& pool_;
+  const PostgresPool& pool_;
   const std::unique_ptr<pqxx::connection> connection_;
   // Declared after the connection: unregistered before it closes.
   std::unique_ptr<Receiver> receiver_;

@@ -36,7 +36,9 @@
 //   hier_items (id, seq, deleted, key, label, attributes, model_version, vector bytea (dim
 //               float32 little-endian), image_sha256)   seq UNIQUE, tombstones: deleted = true
 //   hier_settings (key, value)
-// Opening a database whose hier_meta names another application, or whose schema holds tables but
+//   hier_images (sha256, bytes, stored_at)   source images, content-addressed (written by the
+//               server: server/storage/postgres_blob_store.h)
+// An older schema is migrated when opened, in the same transaction. Opening a database whose hier_meta names another application, or whose schema holds tables but
 // no hier_meta (another application's database), is FailedPrecondition and writes nothing; so is
 // a schema_version newer than kSchemaVersion ("schema version N is newer than this binary's M").
 //
@@ -44,22 +46,14 @@
 // server's default; this store never lowers it) COMMIT returns once the commit record is flushed
 // (and, with synchronous standbys configured, replicated as the server is told).
 //
-// Errors carry the URI with the password replaced by "***" and libpq's message (never the
-// password): connection failures and a server that is shutting down, in recovery, read-only or
-// out of resources are Unavailable; rejected credentials, a missing database or role and missing
-// privileges are FailedPrecondition (they need an operator, not a retry); a malformed URI is
-// InvalidArgument; a commit whose outcome is unknown (the connection broke during COMMIT) is
-// Unavailable saying so; data PostgreSQL reports corrupt is DataLoss; other SQL errors (e.g.
-// constraints) Internal, as SQLite's are. Text fields cannot hold NUL bytes in PostgreSQL: such an
-// item is InvalidArgument naming the field.
+// Errors are the pool's (postgres_pool.h: the URI with the password replaced by "***", libpq's
+// message, Unavailable for outages, FailedPrecondition for what needs an operator). Text fields
+// cannot hold NUL bytes in PostgreSQL: such an item is InvalidArgument naming the field.
 //
-// Thread-safety: every method may be called from many threads at once. A pool of at most
-// max_connections libpq connections serves them, one call per connection at a time (a call waits
-// while all are lent). A connection that breaks is dropped; the next call opens a new one, so a
-// call during an outage fails Unavailable and a call after the server is back succeeds (a call that
-// finds a pooled connection broken by a server restart retries once on a fresh connection: a
-// broken connection means the transaction did not commit). ForEachChangeAfter holds a connection
-// only while reading a page, never while `visit` runs.
+// Thread-safety: every method may be called from many threads at once, on a pool of at most
+// max_connections connections (postgres_pool.h); a call that finds a pooled connection broken by a
+// server restart retries once on a fresh one. ForEachChangeAfter holds a connection only while
+// reading a page, never while `visit` runs.
 #pragma once
 
 #include <cstdint>
@@ -74,26 +68,16 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "index/item_store.h"
+#include "index/postgres_pool.h"
 #include "index/rw_mutex.h"
 
 namespace hier::index {
 
-struct PostgresStoreOptions {
-  // postgresql://[user[:password]@]host[:port]/database[?param=value&...] or postgres://...
-  std::string uri;
-  // When not empty, used instead of the URI's password; with neither, libpq's password file.
-  std::string password;
-  // The most connections the pool opens (>= 1).
-  int max_connections = 4;
-  // libpq's connect_timeout when the URI sets none: a call waits this long for an unreachable
-  // server before failing Unavailable.
-  int connect_timeout_s = 10;
-};
-
 class PostgresItemStore final : public ItemStore {
  public:
   // The schema this binary creates and reads.
-  static constexpr int64_t kSchemaVersion = 1;
+  // Version 2 added hier_images (the source images, server/storage/postgres_blob_store.h).
+  static constexpr int64_t kSchemaVersion = 2;
   // The channel write transactions NOTIFY at commit, with their last sequence number as payload.
   static constexpr char kChangeChannel[] = "hier_changes";
 
@@ -112,6 +96,8 @@ class PostgresItemStore final : public ItemStore {
   absl::Status PurgeDeletionsUpTo(int64_t seq) override;
   absl::Status SetSetting(const std::string& key, const std::string& value) override;
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) const override;
+  absl::StatusOr<std::string> InitSetting(const std::string& key,
+                                          const std::string& value) override;
   int64_t dim() const override { return dim_; }
   int64_t last_seq() const override;
   absl::StatusOr<int64_t> LatestSeq() const override;
@@ -124,17 +110,15 @@ class PostgresItemStore final : public ItemStore {
   const std::string& display_uri() const;
 
  private:
-  // The connections, how to open one, and the conversion of libpqxx's exceptions into statuses.
-  class Pool;
   // ChangeListener on a connection that LISTENs on kChangeChannel.
   class Listener;
 
-  PostgresItemStore(int64_t dim, std::unique_ptr<Pool> pool, int64_t last_seq);
+  PostgresItemStore(int64_t dim, std::unique_ptr<PostgresPool> pool, int64_t last_seq);
   // Raises the cached last sequence number to `seq` (concurrent writes return out of order).
   void NoteSeq(int64_t seq) const;
 
   const int64_t dim_;
-  const std::unique_ptr<Pool> pool_;
+  const std::unique_ptr<PostgresPool> pool_;
   mutable RwMutex seq_mutex_;
   // The highest sequence number this object opened with or handed out.
   mutable int64_t last_seq_ ABSL_GUARDED_BY(seq_mutex_);

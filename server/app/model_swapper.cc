@@ -158,6 +158,12 @@ absl::Status ModelSwapper::IdleLocked() const {
 
 absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait,
                                               std::chrono::steady_clock::time_point wait_until) {
+  if (options_.cluster) {
+    return absl::FailedPreconditionError(
+        "this server is a replica of a cluster store, whose replicas all serve the model that "
+        "embedded its items: a model swap would have to re-embed them for every replica at once, "
+        "which is not available yet");
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;

@@ -27,6 +27,9 @@ struct SwapOptions {
   BatchingOptions batching;
   int64_t images_per_batch = 64;  // images re-embedded per forward call
   int64_t max_pixels = 40'000'000;
+  // A replica of a cluster store: swaps are refused (every replica serves the model that embedded
+  // the shared items; see ServerApp).
+  bool cluster = false;
 };
 
 // Where the latest swap stands.

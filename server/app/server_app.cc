@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/collection.h"
 #include "server/app/model_swapper.h"
+#include "server/app/replication_monitor.h"
 #include "server/app/serving_record.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/metrics/server_metrics.h"
@@ -36,7 +37,7 @@ struct ServerApp::State {
   std::unique_ptr<ServerMetrics> metrics;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   ServingSlot serving;
-  std::optional<BlobStore> blobs;
+  std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<ModelSwapper> swapper;
   std::unique_ptr<ModelCatalog> catalog;
   std::unique_ptr<Authorizer> authorizer;
@@ -48,6 +49,7 @@ struct ServerApp::State {
   std::vector<std::string> notices;  // what the operator should know, printed at start
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<ReplicationMonitor> replication;  // a replica of a cluster store only
 };
 
 namespace {
@@ -74,13 +76,36 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
-// Removes the stored images of deleted items and of torn writes. Only before the server takes
-// calls: an image is stored before the item that refers to it.
+// The setting of a cluster store that names the model version its items were embedded by.
+constexpr char kClusterModelSetting[] = "serving_model_version";
+// In a cluster other replicas keep storing images and items while one sweeps: an image stored
+// this long ago whose item is not in the store is not waiting for it (BlobStore::RemoveAllBut).
+constexpr std::chrono::hours kClusterImageGrace{1};
+
+// Removes the stored images of deleted items and of torn writes, when the server starts (before
+// it takes calls: an image is stored before the item that refers to it).
 absl::StatusOr<int64_t> RemoveUnreferencedImages(const index::Collection& collection,
                                                  const BlobStore& blobs) {
   absl::StatusOr<absl::flat_hash_set<std::string>> referenced = collection.ImageDigests();
   if (!referenced.ok()) return referenced.status();
-  return blobs.RemoveAllBut(*referenced);
+  return blobs.RemoveAllBut(*referenced, collection.shared() ? kClusterImageGrace
+                                                             : std::chrono::seconds(0));
+}
+
+// A replica serves the model that embedded the cluster store's items: the first replica records
+// its model's version, the others must match it (vectors of two models are not comparable).
+absl::Status CheckClusterModel(index::Collection& collection, const ServingModel* model) {
+  const std::string version = model != nullptr ? model->description().version : "";
+  absl::StatusOr<std::string> recorded = collection.InitSetting(kClusterModelSetting, version);
+  if (!recorded.ok()) return recorded.status();
+  if (*recorded == version) return absl::OkStatus();
+  auto name = [](const std::string& v) {
+    return v.empty() ? std::string("no model (vectors only)") : absl::StrCat("model ", v);
+  };
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--model: the cluster store's items were embedded by ", name(*recorded),
+      ", and this replica was started with ", name(version),
+      "; every replica of a cluster serves the same model"));
 }
 
 // The gallery's geometry: the model's when one is loaded, else the options'.
@@ -89,6 +114,7 @@ absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOption
                                                               const ServingModel* model) {
   index::CollectionOptions collection;
   collection.directory = directory;
+  if (index::IsPostgresUri(options.store.uri)) collection.store = options.store;
   collection.index.candidates.kind = options.index_kind;
   collection.index.threads = options.index_threads;
   collection.index.max_k = options.max_k;
@@ -161,12 +187,18 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
            AtLeast(options.drain.count(), 0, "--drain-seconds"),
            AtLeast(options.max_jobs, 1, "--max-jobs"),
            AtLeast(options.job_grace.count(), 0, "--job-grace-seconds"),
+           AtLeast(options.store.max_connections, 1, "--store-connections"),
+           AtLeast(options.max_replication_lag.count(), 0, "--max-replication-lag-seconds"),
        }) {
     if (!status.ok()) return status;
   }
   if (options.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max-message-bytes: at most ", std::numeric_limits<int>::max()));
+  }
+  if (!options.store.uri.empty() && !index::IsPostgresUri(options.store.uri)) {
+    return absl::InvalidArgumentError(
+        "--store: not a postgresql:// URI (leave it empty to keep the state in --state-dir)");
   }
   if (!(options.c > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("--c: must be > 0, got ", options.c));
@@ -186,8 +218,12 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     state->metrics_endpoint = *std::move(endpoint);
   }
 
-  // What serves: what served before a restart (the state's record), else --model.
-  absl::StatusOr<std::optional<ServingRecord>> record = ReadServingRecord(options.state_dir);
+  // What serves: what served before a restart (the state's record), else --model. A replica of a
+  // cluster store serves --model, which must be the cluster's (CheckClusterModel), and keeps its
+  // index snapshot in a gallery folder of its own.
+  const bool cluster = index::IsPostgresUri(options.store.uri);
+  absl::StatusOr<std::optional<ServingRecord>> record =
+      cluster ? std::optional<ServingRecord>() : ReadServingRecord(options.state_dir);
   if (!record.ok()) return record.status();
   std::string wanted;  // --model's checkpoint
   if (!options.model.empty()) {
@@ -196,7 +232,8 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     wanted = *checkpoint;
   }
   const std::string checkpoint = record->has_value() ? (*record)->checkpoint : wanted;
-  const std::string gallery = record->has_value() ? (*record)->gallery : "initial";
+  const std::string gallery =
+      record->has_value() ? (*record)->gallery : (cluster ? "replica" : "initial");
   ServerMetrics* metrics = state->metrics.get();
   std::shared_ptr<ServingModel> model;
   if (!checkpoint.empty()) {
@@ -213,7 +250,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(*collection_options);
   if (!collection.ok()) return collection.status();
-  if (!record->has_value()) {
+  if (cluster) {
+    if (absl::Status same = CheckClusterModel(**collection, model.get()); !same.ok()) return same;
+  } else if (!record->has_value()) {
     if (absl::Status written = WriteServingRecord(options.state_dir, {checkpoint, gallery});
         !written.ok()) {
       return written;
@@ -222,16 +261,17 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   metrics->SetIndexItems((*collection)->index().size());
   state->serving.Set({model, std::shared_ptr<index::Collection>(*std::move(collection))});
 
-  absl::StatusOr<BlobStore> blobs =
-      BlobStore::Open((fs::path(options.state_dir) / "blobs").string());
+  absl::StatusOr<std::unique_ptr<BlobStore>> blobs =
+      BlobStore::Open(options.store, options.state_dir);
   if (!blobs.ok()) return blobs.status();
-  state->blobs.emplace(*std::move(blobs));
+  state->blobs = *std::move(blobs);
   SwapOptions swap;
   swap.state_dir = options.state_dir;
   swap.index = collection_options->index;
   swap.batching = options.batching;
   swap.max_pixels = options.limits.max_pixels;
-  ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
+  swap.cluster = cluster;
+  if (!cluster) ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
   absl::StatusOr<int64_t> removed =
       RemoveUnreferencedImages(*state->serving.Get().collection, *state->blobs);
   if (!removed.ok()) return removed.status();
@@ -239,13 +279,13 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     state->notices.push_back(
         absl::StrCat("removed ", *removed, " stored images no item refers to any more"));
   }
-  state->swapper = std::make_unique<ModelSwapper>(&state->serving, &*state->blobs, metrics, swap);
+  state->swapper = std::make_unique<ModelSwapper>(&state->serving, state->blobs.get(), metrics, swap);
   state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
 
   state->authorizer = std::make_unique<Authorizer>(options.token, options.protect_reads);
   RetrievalBackends retrieval;
   retrieval.serving = &state->serving;
-  retrieval.blobs = &*state->blobs;
+  retrieval.blobs = state->blobs.get();
   retrieval.authorizer = state->authorizer.get();
   retrieval.metrics = metrics;
   state->retrieval = std::make_unique<RetrievalService>(retrieval, options.limits);
@@ -291,7 +331,18 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot listen on ", options.listen, " (in use or not an address)"));
   }
-  state->server->GetHealthCheckService()->SetServingStatus(true);
+  grpc::HealthCheckServiceInterface* health = state->server->GetHealthCheckService();
+  if (cluster) {
+    // NOT_SERVING until the replica has caught up with the store (ReplicationMonitor).
+    health->SetServingStatus(false);
+    ReplicationMonitorOptions monitor;
+    monitor.max_lag = options.max_replication_lag;
+    state->replication = std::make_unique<ReplicationMonitor>(
+        &state->serving, metrics, [health](bool serving) { health->SetServingStatus(serving); },
+        monitor);
+  } else {
+    health->SetServingStatus(true);
+  }
   // The state folder's model wins over --model, which only seeds a new state: a restart never
   // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
@@ -315,6 +366,7 @@ int ServerApp::metrics_port() const {
 }
 
 absl::Status ServerApp::Shutdown() {
+  state_->replication.reset();  // it would answer SERVING again
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   // First the trainers (their WatchJob streams end with the INTERRUPTED event) and a swap in
   // progress (its new gallery goes; no job can start another), then the calls.

@@ -1,6 +1,8 @@
 // hier-server assembled: the item collection, the serving model, the blob store, the gRPC services
 // with health and reflection, metrics, and an orderly shutdown that drains calls and snapshots the
-// index.
+// index. On one machine it owns its state folder; as a replica of a cluster store (--store
+// postgresql://...) it shares items, images and the serving model's version with the other
+// replicas and answers health SERVING only while caught up with the store.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "index/item_store.h"
 #include "server/model/embedding_batcher.h"
 #include "server/rpc/retrieval_service.h"
 
@@ -19,7 +22,13 @@ namespace hier::server {
 struct ServerOptions {
   std::string listen = "0.0.0.0:50051";         // port 0: any free port
   std::string metrics_listen = "0.0.0.0:9464";  // empty: no metrics endpoint
-  std::string state_dir = "state";              // serving.json, galleries/, blobs/
+  std::string state_dir = "state";              // serving.json, galleries/, blobs/, jobs
+  // Where items, source images and the serving model's version are kept: uri empty for the state
+  // folder (one machine); a PostgreSQL URI makes this server a replica of that cluster store
+  // (the state folder then holds only this replica's index snapshot and its jobs).
+  index::StoreLocation store;
+  // A replica further behind the cluster store than this answers health NOT_SERVING.
+  std::chrono::milliseconds max_replication_lag{10000};
   std::string model;                            // a run directory or checkpoint; empty: none
   std::string runs_dir = "runs";                // where models are listed and jobs write runs
   int64_t dim = 0;                              // without a model: the gallery's dimension

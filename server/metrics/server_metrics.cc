@@ -229,6 +229,23 @@ ServerMetrics::ServerMetrics()
           search_stage_seconds_.Add({{"stage", "rerank"}}, SearchStageBuckets())),
       index_items_(
           GaugeFamily(*registry_, "hier_index_items", "Items in the search index.").Add({})),
+      replication_lag_seconds_(
+          GaugeFamily(*registry_, "hier_replication_lag_seconds",
+                      "How long the oldest change committed to the store and not yet in this "
+                      "replica's index has been known; 0 when caught up.")
+              .Add({})),
+      replication_changes_behind_(
+          GaugeFamily(*registry_, "hier_replication_changes_behind",
+                      "Changes committed to the store and not yet in this replica's index.")
+              .Add({})),
+      replication_caught_up_(GaugeFamily(*registry_, "hier_replication_caught_up",
+                                         "1 once the replica has caught up with the store "
+                                         "after starting, else 0.")
+                                 .Add({})),
+      store_reachable_(GaugeFamily(*registry_, "hier_store_reachable",
+                                   "1 when the last read or write of the store of record "
+                                   "succeeded, else 0.")
+                           .Add({})),
       model_info_(GaugeFamily(*registry_, "hier_model_info",
                               "1 for the model version that serves embedding calls.")),
       training_jobs_(GaugeFamily(*registry_, "hier_training_jobs", "Training jobs in each state.")),
@@ -238,7 +255,9 @@ ServerMetrics::ServerMetrics()
       job_progress_ratio_(GaugeFamily(*registry_, "hier_job_progress_ratio",
                                       "Fraction of a training job's steps done (0 to 1).")),
       job_epoch_(
-          GaugeFamily(*registry_, "hier_job_epoch", "The epoch a training job is in (0-based).")) {}
+          GaugeFamily(*registry_, "hier_job_epoch", "The epoch a training job is in (0-based).")) {
+  SetReplication({});  // one machine's values until a replica reports
+}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 ServerMetrics::MakeInterceptorFactory() {
@@ -255,6 +274,13 @@ void ServerMetrics::ObserveSearchStage(SearchStage stage, double seconds) {
 }
 
 void ServerMetrics::SetIndexItems(int64_t items) { index_items_.Set(static_cast<double>(items)); }
+
+void ServerMetrics::SetReplication(const ReplicationSample& sample) {
+  replication_lag_seconds_.Set(sample.lag_seconds);
+  replication_changes_behind_.Set(static_cast<double>(sample.changes_behind));
+  replication_caught_up_.Set(sample.caught_up ? 1 : 0);
+  store_reachable_.Set(sample.store_reachable ? 1 : 0);
+}
 
 void ServerMetrics::SetServingModel(const std::string& version) {
   std::lock_guard<std::mutex> lock(mutex_);

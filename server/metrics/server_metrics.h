@@ -35,6 +35,14 @@ struct JobProgressSample {
   int64_t epoch = 0;
 };
 
+// Where a replica stands with the store it follows (index::ReplicationStatus's gist).
+struct ReplicationSample {
+  double lag_seconds = 0;
+  int64_t changes_behind = 0;
+  bool caught_up = true;
+  bool store_reachable = true;
+};
+
 class GrpcCallMetrics;
 
 class ServerMetrics {
@@ -56,6 +64,9 @@ class ServerMetrics {
   void ObserveSearchStage(SearchStage stage, double seconds);
   // hier_index_items.
   void SetIndexItems(int64_t items);
+  // hier_replication_lag_seconds, hier_replication_changes_behind, hier_replication_caught_up
+  // and hier_store_reachable (1 or 0). One machine: 0, 0, 1, 1.
+  void SetReplication(const ReplicationSample& sample);
   // hier_model_info{version} = 1 for the serving version only; "" means no model is serving.
   void SetServingModel(const std::string& version);
   // hier_training_jobs{state}; a state seen before but missing from the map drops to 0.
@@ -84,6 +95,10 @@ class ServerMetrics {
   prometheus::Histogram& search_candidate_seconds_;
   prometheus::Histogram& search_rerank_seconds_;
   prometheus::Gauge& index_items_;
+  prometheus::Gauge& replication_lag_seconds_;
+  prometheus::Gauge& replication_changes_behind_;
+  prometheus::Gauge& replication_caught_up_;
+  prometheus::Gauge& store_reachable_;
   prometheus::Family<prometheus::Gauge>& model_info_;
   prometheus::Family<prometheus::Gauge>& training_jobs_;
   prometheus::Family<prometheus::Gauge>& job_loss_;

@@ -1,92 +1,38 @@
 #include "server/storage/blob_store.h"
 
 #include <filesystem>
-#include <stdexcept>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "trainer/io/atomic_file.h"
-#include "trainer/io/sha256.h"
+#include "server/storage/file_blob_store.h"
+#ifdef HIER_HAVE_POSTGRES
+#include "server/storage/postgres_blob_store.h"
+#endif
 
 namespace hier::server {
-namespace fs = std::filesystem;
 
-absl::StatusOr<BlobStore> BlobStore::Open(const std::string& directory) {
-  std::error_code error;
-  fs::create_directories(directory, error);
-  if (error) {
-    return absl::UnavailableError(absl::StrCat("blob folder ", directory, ": ", error.message()));
+absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const index::StoreLocation& location,
+                                                           const std::string& state_dir) {
+  if (index::IsPostgresUri(location.uri)) {
+#ifdef HIER_HAVE_POSTGRES
+    absl::StatusOr<std::unique_ptr<PostgresBlobStore>> store = PostgresBlobStore::Open(location);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<BlobStore>(*std::move(store));
+#else
+    return absl::UnimplementedError(
+        "--store: this build has no PostgreSQL support (build with libpqxx-dev and libpq-dev)");
+#endif
   }
-  return BlobStore(directory);
+  absl::StatusOr<std::unique_ptr<FileBlobStore>> store =
+      FileBlobStore::Open((std::filesystem::path(state_dir) / "blobs").string());
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<BlobStore>(*std::move(store));
 }
 
-namespace {
-
-bool IsDigest(const std::string& name) {
-  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-}  // namespace
-
-std::string BlobStore::PathOf(const std::string& sha256) const {
-  return (fs::path(directory_) / sha256.substr(0, 2) / sha256).string();
-}
-
-absl::StatusOr<std::string> BlobStore::Put(std::string_view bytes) const {
-  const std::string sha256 = io::Sha256Hex(bytes);
-  const std::string path = PathOf(sha256);
-  std::error_code error;
-  if (fs::exists(path, error)) return sha256;
-  try {
-    const fs::path folder = fs::path(path).parent_path();
-    if (fs::create_directory(folder)) io::SyncDirectory(directory_);
-    io::WriteFileAtomically(path, bytes);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("storing an image: ", e.what()));
+absl::Status BlobStore::CheckDigest(const std::string& sha256) {
+  if (sha256.size() == 64 && sha256.find_first_not_of("0123456789abcdef") == std::string::npos) {
+    return absl::OkStatus();
   }
-  return sha256;
-}
-
-absl::StatusOr<std::string> BlobStore::Get(const std::string& sha256) const {
-  if (!IsDigest(sha256)) {
-    return absl::InvalidArgumentError(absl::StrCat("image_sha256: not a SHA-256 digest: ", sha256));
-  }
-  const std::string path = PathOf(sha256);
-  std::error_code error;
-  if (!fs::exists(path, error)) {
-    return absl::NotFoundError(absl::StrCat("image_sha256: no stored image ", sha256));
-  }
-  std::string bytes;
-  try {
-    bytes = io::ReadFile(path);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("reading an image: ", e.what()));
-  }
-  if (io::Sha256Hex(bytes) != sha256) {
-    return absl::DataLossError(
-        absl::StrCat("stored image ", path, " no longer matches its digest"));
-  }
-  return bytes;
-}
-
-absl::StatusOr<int64_t> BlobStore::RemoveAllBut(
-    const absl::flat_hash_set<std::string>& keep) const {
-  int64_t removed = 0;
-  std::error_code error;
-  for (fs::recursive_directory_iterator it(directory_, error), end; !error && it != end;
-       it.increment(error)) {
-    if (it.depth() != 1 || !it->is_regular_file(error)) continue;
-    const std::string name = it->path().filename().string();
-    const bool unreferenced = IsDigest(name) && !keep.contains(name);
-    if (!unreferenced && !absl::StartsWith(name, io::kTempFilePrefix)) continue;
-    removed += fs::remove(it->path(), error);
-    if (error) break;
-  }
-  if (error) {
-    return absl::UnavailableError(
-        absl::StrCat("removing unreferenced images from ", directory_, ": ", error.message()));
-  }
-  return removed;
+  return absl::InvalidArgumentError(absl::StrCat("image_sha256: not a SHA-256 digest: ", sha256));
 }
 
 }  // namespace hier::server

@@ -28,6 +28,15 @@ ABSL_FLAG(
     std::string, model, "",
     "a run directory (its best/) or a checkpoint folder to serve; a state folder that already "
     "serves a model keeps it (hier model load swaps)");
+ABSL_FLAG(std::string, store, "",
+          "where items, images and the serving model are kept: empty for the state folder (one "
+          "machine), or postgresql://user@host:port/database for a replica of a shared cluster "
+          "store");
+ABSL_FLAG(std::string, store_password_file, "",
+          "the PostgreSQL password, read from this file (else the URI's, or libpq's PGPASSFILE)");
+ABSL_FLAG(int, store_connections, 8, "most PostgreSQL connections this replica opens");
+ABSL_FLAG(int64_t, max_replication_lag_seconds, 10,
+          "a replica further behind its shared store answers health NOT_SERVING");
 ABSL_FLAG(std::string, runs_dir, "runs", "training runs: the models listed and loaded by version");
 ABSL_FLAG(int64_t, dim, 0, "without --model: the gallery's vector dimension");
 ABSL_FLAG(double, c, 0.1, "without --model: the ball's curvature");
@@ -62,6 +71,26 @@ namespace {
 
 using hier::server::ServerOptions;
 
+// A secret (token, password) from a file, without trailing whitespace; InvalidArgument naming
+// `flag` when the file cannot be read or holds nothing (`why_not_empty` says why that matters).
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path, const char* flag,
+                                           const char* why_not_empty) {
+  std::string secret;
+  try {
+    secret = hier::io::ReadFile(path);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", e.what()));
+  }
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " is empty (", why_not_empty, ")"));
+  }
+  return secret;
+}
+
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -84,18 +113,20 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.token = absl::GetFlag(FLAGS_token);
   if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
-    try {
-      options.token = hier::io::ReadFile(file);
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", e.what()));
-    }
-    while (!options.token.empty() && std::isspace(options.token.back())) options.token.pop_back();
-    if (options.token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", file,
-                                                     " is empty (an empty token would open every "
-                                                     "call)"));
-    }
+    absl::StatusOr<std::string> token =
+        ReadSecretFile(file, "--token-file", "an empty token would open every call");
+    if (!token.ok()) return token.status();
+    options.token = *std::move(token);
   }
+  options.store.uri = absl::GetFlag(FLAGS_store);
+  options.store.max_connections = absl::GetFlag(FLAGS_store_connections);
+  if (const std::string file = absl::GetFlag(FLAGS_store_password_file); !file.empty()) {
+    absl::StatusOr<std::string> password =
+        ReadSecretFile(file, "--store-password-file", "no password to give PostgreSQL");
+    if (!password.ok()) return password.status();
+    options.store.password = *std::move(password);
+  }
+  options.max_replication_lag = std::chrono::seconds(absl::GetFlag(FLAGS_max_replication_lag_seconds));
   options.protect_reads = absl::GetFlag(FLAGS_protect_reads);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);

@@ -133,6 +133,28 @@ TEST_F(PostgresItemStoreTest, ANewerSchemaVersionIsRefused) {
                                      PostgresItemStore::kSchemaVersion)));
 }
 
+TEST_F(PostgresItemStoreTest, AVersionOneSchemaIsMigratedKeepingItsItems) {
+  {
+    absl::StatusOr<std::unique_ptr<ItemStore>> store = Open();
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Upsert({MakeItem(7)}).ok());
+  }
+  // What a version 1 store looks like: no hier_images.
+  ASSERT_TRUE(server_
+                  ->Execute(database_,
+                            "DROP TABLE hier_images; UPDATE hier_meta SET value = '1' "
+                            "WHERE key = 'schema_version'")
+                  .ok());
+  absl::StatusOr<std::unique_ptr<ItemStore>> store = Open();
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(QueryOne("SELECT value FROM hier_meta WHERE key = 'schema_version'"),
+            absl::StrCat(PostgresItemStore::kSchemaVersion));
+  EXPECT_EQ(QueryOne("SELECT count(*) FROM hier_images"), "0");
+  absl::StatusOr<ItemRecord> kept = (*store)->Get(7);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->key, MakeItem(7).key);
+}
+
 TEST_F(PostgresItemStoreTest, AnotherApplicationsDatabaseIsRefusedAndLeftAlone) {
   ASSERT_TRUE(server_
                   ->Execute(database_, absl::StrCat("CREATE TABLE foo (bar int); ALTER TABLE ",

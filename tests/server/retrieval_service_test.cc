@@ -13,6 +13,8 @@
 #include <random>
 #include <string>
 
+#include "server/storage/file_blob_store.h"
+
 namespace hier::testing {
 namespace {
 
@@ -44,7 +46,7 @@ class RetrievalServiceTest : public ::testing::Test {
     serving_.Set({nullptr, collection_});  // no model is loaded
     server::RetrievalLimits limits;
     limits.max_items_per_call = 100;
-    blobs_.emplace(std::move(server::BlobStore::Open((directory_ / "blobs").string())).value());
+    blobs_ = std::move(server::FileBlobStore::Open((directory_ / "blobs").string())).value();
     server::RetrievalBackends backends;
     backends.serving = &serving_;
     backends.blobs = &*blobs_;
@@ -86,7 +88,7 @@ class RetrievalServiceTest : public ::testing::Test {
 
   std::filesystem::path directory_;
   server::ServingSlot serving_;
-  std::optional<server::BlobStore> blobs_;
+  std::unique_ptr<server::FileBlobStore> blobs_;
   server::Authorizer authorizer_{"", false};
   std::shared_ptr<index::Collection> collection_;
   std::unique_ptr<server::RetrievalService> service_;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "trainer/data/image_set.h"
 
 namespace hier::testing {
@@ -96,9 +97,27 @@ void ServerE2eTest::TearDown() {
 
 std::string ServerE2eTest::ModelsRoot() { return SharedModel::Get().root; }
 
-void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
-  const std::string port_file = state_ + ".ports";
+void StartHierServer(std::vector<std::string> args, const std::string& prefix,
+                     RunningServer* started) {
+  const std::string port_file = prefix + ".ports";
   fs::remove(port_file);
+  args.insert(args.end(), {"--port-file", port_file});
+  started->process = std::make_unique<ChildProcess>(HIER_SERVER_BINARY, args, prefix + ".log");
+  const ChildProcess& server = *started->process;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+)\})re");
+  std::smatch ports;
+  std::string text;
+  while (!std::regex_search(text = ReadText(port_file), ports, pattern)) {
+    ASSERT_TRUE(server.running()) << ReadText(server.log_path());
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << ReadText(server.log_path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  started->grpc_port = std::stoi(ports[1]);
+  started->metrics_port = std::stoi(ports[2]);
+}
+
+void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"--model",
                                    SharedModel::Get().root + "/run",
                                    "--runs-dir",
@@ -109,8 +128,6 @@ void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
                                    "127.0.0.1:0",
                                    "--metrics-listen",
                                    "127.0.0.1:0",
-                                   "--port-file",
-                                   port_file,
                                    "--token",
                                    kToken,
                                    "--max-images-per-call",
@@ -120,20 +137,14 @@ void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
                                    "--max-message-bytes",
                                    "4194304"};
   args.insert(args.end(), extra.begin(), extra.end());
-  server_ = std::make_unique<ChildProcess>(HIER_SERVER_BINARY, args, state_ + ".log");
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+)\})re");
-  std::smatch ports;
-  std::string text;
-  while (!std::regex_search(text = ReadText(port_file), ports, pattern)) {
-    ASSERT_TRUE(server_->running()) << ReadText(server_->log_path());
-    ASSERT_LT(std::chrono::steady_clock::now(), until) << ReadText(server_->log_path());
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  grpc_port_ = std::stoi(ports[1]);
-  metrics_port_ = std::stoi(ports[2]);
-  channel_ =
-      grpc::CreateChannel("127.0.0.1:" + std::string(ports[1]), grpc::InsecureChannelCredentials());
+  RunningServer started;
+  StartHierServer(args, state_, &started);
+  if (::testing::Test::HasFatalFailure()) return;
+  server_ = std::move(started.process);
+  grpc_port_ = started.grpc_port;
+  metrics_port_ = started.metrics_port;
+  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                                 grpc::InsecureChannelCredentials());
   retrieval_ = hier::v1::Retrieval::NewStub(channel_);
   health_ = grpc::health::v1::Health::NewStub(channel_);
   models_ = hier::v1::Models::NewStub(channel_);

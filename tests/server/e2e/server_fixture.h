@@ -34,6 +34,18 @@ LabelledImages TestImages(int64_t count);
 std::optional<double> SeriesValue(const std::string& metrics, const std::string& name,
                                   const std::map<std::string, std::string>& labels = {});
 
+// A hier-server child process and the ports it reported.
+struct RunningServer {
+  std::unique_ptr<ChildProcess> process;
+  int grpc_port = 0;
+  int metrics_port = 0;
+};
+
+// Starts hier-server with `args` (and a --port-file), its output in <prefix>.log, and waits up to
+// 60 s until it listens; a fatal test failure when it exits or times out first.
+void StartHierServer(std::vector<std::string> args, const std::string& prefix,
+                     RunningServer* started);
+
 class ServerE2eTest : public ::testing::Test {
  protected:
   // Skips without Fashion-MNIST; fails when the shared model could not be trained.
