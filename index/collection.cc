@@ -337,9 +337,9 @@ void Collection::ForgetCoveredDeletions() {
 absl::StatusOr<int64_t> Collection::UpsertShared(absl::Span<const ItemRecord> items) {
   std::lock_guard<std::mutex> write_lock(writes_);
   absl::StatusOr<int64_t> last = store_->Upsert(items);
+  NoteWriteOutcome(last.status());
   {
     std::lock_guard<std::mutex> lock(apply_mutex_);
-    reachable_ = last.ok() || !absl::IsUnavailable(last.status());
     if (!last.ok()) return last.status();
     if (items.empty()) return last;
     // The batch took the numbers last - n + 1 .. last in one transaction, so no other change to
@@ -377,8 +377,8 @@ absl::StatusOr<int64_t> Collection::UpsertShared(absl::Span<const ItemRecord> it
 absl::StatusOr<int64_t> Collection::DeleteShared(absl::Span<const int64_t> ids) {
   std::lock_guard<std::mutex> write_lock(writes_);
   absl::StatusOr<int64_t> last = store_->Delete(ids);
+  NoteWriteOutcome(last.status());
   std::lock_guard<std::mutex> lock(apply_mutex_);
-  reachable_ = last.ok() || !absl::IsUnavailable(last.status());
   if (!last.ok()) return last.status();
   if (ids.empty()) return last;
   absl::flat_hash_set<int64_t> unique(ids.begin(), ids.end());
@@ -499,9 +499,31 @@ absl::Status Collection::FollowOnce() {
   return absl::OkStatus();
 }
 
+void Collection::NoteWriteOutcome(const absl::Status& outcome) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(apply_mutex_);
+    if (absl::IsUnavailable(outcome)) {
+      reachable_ = false;
+      last_error_ = std::string(outcome.message());
+    } else if (outcome.ok()) {
+      wake = !reachable_;
+    }
+  }
+  if (wake) {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    wake_follower_ = true;
+    stop_cv_.notify_all();
+  }
+}
+
 bool Collection::SleepUnlessStopping(std::chrono::milliseconds duration) {
   std::unique_lock<std::mutex> lock(stop_mutex_);
-  return stop_cv_.wait_for(lock, duration, [this] { return stopping_; });
+  const bool stopping =
+      stop_cv_.wait_for(lock, duration, [this] { return stopping_ || wake_follower_; }) &&
+      stopping_;
+  wake_follower_ = false;
+  return stopping;
 }
 
 void Collection::Follow() {

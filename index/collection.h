@@ -34,7 +34,8 @@
 //     the follower advances it when it reads past the write.
 //   - Outages: searches never touch the store and keep working from memory; Upsert, Delete and
 //     Get fail Unavailable (a write is never acknowledged without its COMMIT); the follower
-//     retries with exponential backoff (FollowOptions) and catches up when the store is back.
+//     retries with exponential backoff (FollowOptions) and catches up when the store is back (an
+//     own write that succeeds ends the backoff at once).
 //   - WriteSnapshot does not purge tombstones from a shared store: another replica that is behind
 //     would miss the deletion. Purging a shared store (PurgeDeletionsUpTo below every replica's
 //     applied seq) is the cluster's job, with the replicas' applied seqs in hand.
@@ -114,7 +115,9 @@ struct ReplicationStatus {
   // caught up.
   double lag_seconds = 0;
   bool caught_up = true;        // the first catch-up after Open is complete (caught_up())
-  bool store_reachable = true;  // the last read or write of the store succeeded
+  // The follower's last read of the change log succeeded and no write failed for want of the
+  // store since.
+  bool store_reachable = true;
   std::string last_error;       // the follower's last failure while unreachable, else empty
   int64_t follower_passes = 0;  // reads of the change log that succeeded
   int64_t changes_applied = 0;  // changes the follower applied
@@ -203,8 +206,13 @@ class Collection {
   void SetAppliedSeq(int64_t seq);
   // Forgets deletions at or below the applied seq; the caller holds writes_ (see the header).
   void ForgetCoveredDeletions();
-  // Sleeps up to `duration`; returns early (true) when the Collection is being destroyed.
+  // Sleeps up to `duration`; returns early: true when the Collection is being destroyed, false
+  // when a write found the store reachable again (NoteWriteOutcome).
   bool SleepUnlessStopping(std::chrono::milliseconds duration);
+  // After an own write: Unavailable marks the store unreachable; success while it was marked so
+  // ends the follower's backoff, so it catches up now (the replica counts as reachable again only
+  // once the follower has read the change log: ReplicationStatus::store_reachable).
+  void NoteWriteOutcome(const absl::Status& outcome);
 
   const std::string directory_;
   const std::string kind_;
@@ -244,10 +252,12 @@ class Collection {
   int64_t changes_applied_ = 0;
   int64_t changes_skipped_ = 0;
 
-  // Stops the follower: stopping_ is guarded by stop_mutex_ and signalled through stop_cv_.
+  // Stops or wakes the follower: stopping_ and wake_follower_ are guarded by stop_mutex_ and
+  // signalled through stop_cv_.
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
+  bool wake_follower_ = false;
   std::thread follower_;
 };
 

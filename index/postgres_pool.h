@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 
 namespace hier::index {
@@ -73,7 +74,10 @@ class PostgresPool {
     for (int attempt = 0;; ++attempt) {
       bool reused = false;
       absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Acquire(&reused);
-      if (!connection.ok()) return connection.status();
+      if (!connection.ok()) {
+        return absl::Status(connection.status().code(),
+                            absl::StrCat(doing, ": ", connection.status().message()));
+      }
       bool broken = false;
       bool in_doubt = false;
       absl::StatusOr<T> result;

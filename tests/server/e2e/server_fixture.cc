@@ -81,8 +81,10 @@ std::optional<double> SeriesValue(const std::string& metrics, const std::string&
   return std::nullopt;
 }
 
+bool ServerE2eTest::HaveFashionMnist() { return fs::exists(kFashionMnist); }
+
 void ServerE2eTest::SetUp() {
-  if (!fs::exists(kFashionMnist)) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  if (!HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
   ASSERT_TRUE(SharedModel::Get().trained) << ReadText(SharedModel::Get().root + "/train.log");
   std::string pattern = (fs::temp_directory_path() / "hier-e2e-XXXXXX").string();
   ASSERT_NE(mkdtemp(pattern.data()), nullptr);

@@ -47,14 +47,17 @@ void StartHierServer(std::vector<std::string> args, const std::string& prefix,
                      RunningServer* started);
 
 class ServerE2eTest : public ::testing::Test {
+ public:
+  // Where the shared models "run" and "run2" live (the servers' --runs-dir); trained on first use.
+  static std::string ModelsRoot();
+  // Whether the images the shared models learn from are installed.
+  static bool HaveFashionMnist();
+
  protected:
   // Skips without Fashion-MNIST; fails when the shared model could not be trained.
   void SetUp() override;
   // Stops a server still running and removes the test's folder.
   void TearDown() override;
-
-  // Where the shared models "run" and "run2" live (the servers' --runs-dir).
-  static std::string ModelsRoot();
 
   // Starts hier-server on the test's state folder (models "run" served, "run2" listed; token
   // kToken, at most 16 images and 100 items per call, 4 MiB messages) and waits until it serves.

@@ -1,0 +1,615 @@
+// hier-server replicas on one PostgreSQL store, as processes on loopback: they serve one gallery,
+// lose no acknowledged write when a replica is killed or the database goes away, and refuse to
+// start on a store they must not touch. PostgreSQL is the real server (tests/support).
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "hier/v1/models.grpc.pb.h"
+#include "hier/v1/retrieval.grpc.pb.h"
+#include "tests/server/e2e/server_fixture.h"
+#include "tests/support/postgres_server.h"
+
+namespace hier::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using grpc::health::v1::HealthCheckResponse;
+
+constexpr int kDim = 8;
+
+// A point well inside the ball (c = 0.1, radius about 3.16), fixed by `id`.
+std::vector<float> PointFor(int64_t id) {
+  std::mt19937 rng(static_cast<uint32_t>(id) * 2654435761u + 1u);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::vector<float> point(kDim);
+  for (float& x : point) x = normal(rng);
+  return point;
+}
+
+hier::v1::Vector VectorFor(int64_t id) {
+  hier::v1::Vector vector;
+  for (const float x : PointFor(id)) vector.add_values(x);
+  return vector;
+}
+
+// A deadline and the token on a fresh context.
+void Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+  context->AddMetadata("authorization", std::string("Bearer ") + kToken);
+}
+
+// One hier-server replica and its stubs.
+struct Replica {
+  std::string name;
+  std::vector<std::string> args;
+  RunningServer server;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<hier::v1::Retrieval::Stub> retrieval;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  std::unique_ptr<hier::v1::Models::Stub> models;
+
+  grpc::Status Add(const std::vector<int64_t>& ids) const {
+    hier::v1::AddItemsRequest request;
+    for (const int64_t id : ids) {
+      hier::v1::NewItem* item = request.add_items();
+      item->set_id(id);
+      item->set_key(absl::StrCat("item-", id));
+      item->set_label(absl::StrCat("label-", id % 5));
+      *item->mutable_vector() = VectorFor(id);
+    }
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(10));
+    hier::v1::AddItemsResponse response;
+    return retrieval->AddItems(&context, request, &response);
+  }
+
+  grpc::Status Delete(const std::vector<int64_t>& ids) const {
+    hier::v1::DeleteItemsRequest request;
+    for (const int64_t id : ids) request.add_ids(id);
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(10));
+    hier::v1::DeleteItemsResponse response;
+    return retrieval->DeleteItems(&context, request, &response);
+  }
+
+  grpc::Status Search(const hier::v1::Vector& query, int k, hier::v1::SearchResponse* response,
+                      const std::string& label = "") const {
+    hier::v1::SearchRequest request;
+    *request.mutable_vector() = query;
+    request.set_k(k);
+    request.set_label(label);
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(5));
+    return retrieval->Search(&context, request, response);
+  }
+
+  // Whether item `id` is in this replica's index: its own vector finds it first.
+  bool Holds(int64_t id) const {
+    hier::v1::SearchResponse response;
+    return Search(VectorFor(id), 1, &response).ok() && response.neighbours_size() == 1 &&
+           response.neighbours(0).id() == id;
+  }
+
+  int64_t Items() const {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(5));
+    hier::v1::StatsResponse response;
+    return retrieval->Stats(&context, hier::v1::StatsRequest(), &response).ok() ? response.items()
+                                                                                : -1;
+  }
+
+  std::optional<HealthCheckResponse::ServingStatus> Health() const {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    HealthCheckResponse response;
+    if (!health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response).ok()) {
+      return std::nullopt;
+    }
+    return response.status();
+  }
+};
+
+// Acknowledged writes, as the clients saw them.
+class Ledger {
+ public:
+  void Added(int64_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ids_.insert(id);
+  }
+  std::set<int64_t> ids() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ids_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<int64_t> ids_;
+};
+
+// Clients that write through some replicas and search through others until stopped; every call
+// is bounded by a deadline and the load by Stop().
+class Load {
+ public:
+  // Writers add fresh ids (first_id + n * stride) through `writers`; searchers query `searchers`.
+  Load(std::vector<const Replica*> writers, std::vector<const Replica*> searchers, Ledger* ledger)
+      : ledger_(ledger) {
+    for (size_t w = 0; w < writers.size(); ++w) {
+      threads_.emplace_back([this, replica = writers[w], w, stride = writers.size()] {
+        for (int64_t n = 0; !stop_; ++n) {
+          const int64_t first = 1'000'000 + (n * static_cast<int64_t>(stride) + w) * 2;
+          const std::vector<int64_t> ids = {first, first + 1};
+          const grpc::Status status = replica->Add(ids);
+          {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (status.ok()) {
+              for (const int64_t id : ids) ledger_->Added(id);
+              ++writes_ok_;
+            } else {
+              ++write_failures_[replica->name][status.error_code()];
+              last_write_error_ = status.error_message();
+            }
+          }
+          // A steady write rate, so checking every acknowledged item afterwards stays quick.
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    }
+    for (const Replica* replica : searchers) {
+      threads_.emplace_back([this, replica] {
+        for (int64_t n = 0; !stop_; ++n) {
+          hier::v1::SearchResponse response;
+          const grpc::Status status = replica->Search(VectorFor(n % 500), 10, &response);
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (status.ok()) {
+            ++searches_ok_;
+          } else {
+            ++search_failures_;
+            last_search_error_ = absl::StrCat(replica->name, ": ", status.error_message());
+          }
+        }
+      });
+    }
+  }
+  ~Load() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+  std::mutex mutex_;
+  int64_t writes_ok_ = 0;
+  int64_t searches_ok_ = 0;
+  int64_t search_failures_ = 0;
+  std::string last_search_error_;
+  std::map<std::string, std::map<grpc::StatusCode, int64_t>> write_failures_;
+  std::string last_write_error_;
+
+ private:
+  Ledger* const ledger_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<PostgresServer*> server = PostgresServer::Shared();
+    if (absl::IsNotFound(server.status())) GTEST_SKIP() << server.status();
+    ASSERT_TRUE(server.ok()) << server.status();
+    postgres_ = *server;
+    absl::StatusOr<std::string> database = postgres_->CreateDatabase();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *database;
+    std::string pattern = (fs::temp_directory_path() / "hier-cluster-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    scratch_ = pattern;
+  }
+
+  void TearDown() override {
+    replicas_.clear();
+    if (!scratch_.empty()) fs::remove_all(scratch_);
+  }
+
+  // The arguments of a replica of the test's database: vectors only (--dim), or `model` served
+  // from the shared models.
+  std::vector<std::string> ReplicaArgs(const std::string& name,
+                                       const std::string& model = "") const {
+    std::vector<std::string> args = {"--store", postgres_->Uri(database_), "--state-dir",
+                                     scratch_ + "/" + name, "--listen", "127.0.0.1:0",
+                                     "--metrics-listen", "127.0.0.1:0", "--token", kToken};
+    if (model.empty()) {
+      args.insert(args.end(), {"--dim", absl::StrCat(kDim), "--runs-dir", scratch_ + "/runs"});
+    } else {
+      const std::string models = ServerE2eTest::ModelsRoot();
+      args.insert(args.end(), {"--model", models + "/" + model, "--runs-dir", models});
+    }
+    return args;
+  }
+
+  // Starts a replica and waits until it listens (not until it serves: WaitForHealth).
+  Replica* Start(const std::string& name, const std::string& model = "") {
+    auto replica = std::make_unique<Replica>();
+    replica->name = name;
+    replica->args = ReplicaArgs(name, model);
+    Launch(replica.get());
+    replicas_.push_back(std::move(replica));
+    return replicas_.back().get();
+  }
+
+  // Starts `replica` again with its arguments (after it was killed).
+  void Launch(Replica* replica) {
+    StartHierServer(replica->args, scratch_ + "/" + replica->name, &replica->server);
+    if (HasFatalFailure()) return;
+    replica->channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", replica->server.grpc_port),
+                                           grpc::InsecureChannelCredentials());
+    replica->retrieval = hier::v1::Retrieval::NewStub(replica->channel);
+    replica->health = grpc::health::v1::Health::NewStub(replica->channel);
+    replica->models = hier::v1::Models::NewStub(replica->channel);
+  }
+
+  // Waits up to `timeout` for `replica`'s health to be `wanted`.
+  static bool WaitForHealth(const Replica& replica, HealthCheckResponse::ServingStatus wanted,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const Clock::time_point until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      if (replica.Health() == wanted) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  // Waits up to `timeout` until `replica` holds `items` items; returns how long it took.
+  static std::optional<std::chrono::milliseconds> WaitForItems(
+      const Replica& replica, int64_t items,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const Clock::time_point start = Clock::now();
+    while (Clock::now() - start < timeout) {
+      if (replica.Items() == items) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
+  }
+
+  // Live items in the database, read directly.
+  int64_t LiveItemsInStore() const {
+    pqxx::connection connection(postgres_->Uri(database_));
+    pqxx::nontransaction tx(connection);
+    return tx.exec1("SELECT count(*) FROM hier_items WHERE NOT deleted")[0].as<int64_t>();
+  }
+
+  // Fails the test for every acknowledged id `replica` does not hold.
+  static void ExpectHoldsAll(const Replica& replica, const std::set<int64_t>& ids) {
+    int64_t missing = 0;
+    for (const int64_t id : ids) missing += !replica.Holds(id);
+    EXPECT_EQ(missing, 0) << replica.name << " misses " << missing << " of " << ids.size()
+                          << " acknowledged items";
+  }
+
+  PostgresServer* postgres_ = nullptr;
+  std::string database_;
+  std::string scratch_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+};
+
+// The lag bound the tests hold replicas to (the follower polls every 0.5 s besides LISTEN).
+constexpr std::chrono::seconds kLagBound(5);
+
+TEST_F(ClusterTest, ThreeReplicasServeOneGalleryWithReadYourWrites) {
+  Replica* a = Start("a");
+  Replica* b = Start("b");
+  Replica* c = Start("c");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b, c}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+
+  std::vector<int64_t> ids;
+  for (int64_t id = 1; id <= 300; ++id) ids.push_back(id);
+  for (size_t begin = 0; begin < ids.size(); begin += 100) {
+    const std::vector<int64_t> batch(ids.begin() + begin, ids.begin() + begin + 100);
+    const grpc::Status added = a->Add(batch);
+    ASSERT_TRUE(added.ok()) << added.error_message();
+    // Read-your-writes: the replica that acknowledged the write finds it at once.
+    EXPECT_TRUE(a->Holds(batch.back()));
+  }
+  std::vector<int64_t> deleted;
+  for (int64_t id = 1; id <= 300; id += 15) deleted.push_back(id);
+  const grpc::Status removed = b->Delete(deleted);
+  ASSERT_TRUE(removed.ok()) << removed.error_message();
+  EXPECT_FALSE(b->Holds(deleted.front()));
+
+  const int64_t live = 300 - static_cast<int64_t>(deleted.size());
+  for (const Replica* replica : {a, b, c}) {
+    const std::optional<std::chrono::milliseconds> took = WaitForItems(*replica, live, kLagBound);
+    ASSERT_TRUE(took.has_value()) << replica->name << " holds " << replica->Items();
+  }
+  // Identical answers (ids and distances) from every replica, with and without a label filter.
+  for (int64_t q = 0; q < 40; ++q) {
+    const hier::v1::Vector query = VectorFor(10'000 + q);
+    const std::string label = q % 2 == 0 ? "" : absl::StrCat("label-", q % 5);
+    hier::v1::SearchResponse expected;
+    ASSERT_TRUE(a->Search(query, 10, &expected, label).ok());
+    ASSERT_EQ(expected.neighbours_size(), 10);
+    for (const Replica* replica : {b, c}) {
+      hier::v1::SearchResponse got;
+      ASSERT_TRUE(replica->Search(query, 10, &got, label).ok());
+      ASSERT_EQ(got.neighbours_size(), expected.neighbours_size());
+      for (int i = 0; i < got.neighbours_size(); ++i) {
+        EXPECT_EQ(got.neighbours(i).id(), expected.neighbours(i).id()) << replica->name;
+        EXPECT_EQ(got.neighbours(i).distance(), expected.neighbours(i).distance());
+      }
+    }
+  }
+  for (const int64_t id : deleted) EXPECT_FALSE(c->Holds(id)) << id;
+  // The metrics say the replicas caught up.
+  const std::optional<HttpResponse> metrics = HttpGet(c->server.metrics_port, "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_EQ(SeriesValue(metrics->body, "hier_replication_caught_up"), 1.0);
+  EXPECT_EQ(SeriesValue(metrics->body, "hier_replication_changes_behind"), 0.0);
+  EXPECT_EQ(SeriesValue(metrics->body, "hier_store_reachable"), 1.0);
+}
+
+TEST_F(ClusterTest, AReplicaKilledUnderLoadLosesNoAcknowledgedWrite) {
+  Replica* a = Start("a");
+  Replica* b = Start("b");
+  Replica* c = Start("c");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b, c}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  ASSERT_TRUE(a->Add({1, 2, 3}).ok());
+  Ledger ledger;
+  {
+    // Writes through all three, searches through the two that stay.
+    Load load({a, b, c}, {a, b}, &ledger);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    c->server.process->Signal(SIGKILL);
+    ASSERT_TRUE(c->server.process->Wait(std::chrono::seconds(10)).has_value());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    Launch(c);
+    ASSERT_FALSE(HasFatalFailure());
+    EXPECT_TRUE(WaitForHealth(*c, HealthCheckResponse::SERVING));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    load.Stop();
+    EXPECT_EQ(load.search_failures_, 0) << load.last_search_error_;
+    EXPECT_GT(load.searches_ok_, 0);
+    EXPECT_GT(load.writes_ok_, 0);
+    EXPECT_TRUE(load.write_failures_["a"].empty()) << load.last_write_error_;
+    EXPECT_TRUE(load.write_failures_["b"].empty()) << load.last_write_error_;
+  }
+  std::set<int64_t> acknowledged = ledger.ids();
+  acknowledged.insert({1, 2, 3});
+  // Every replica converges on what the database holds, which includes every acknowledged write.
+  const int64_t stored = LiveItemsInStore();
+  for (const Replica* replica : {a, b, c}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+    EXPECT_TRUE(WaitForItems(*replica, stored, kLagBound)) << replica->name;
+    ExpectHoldsAll(*replica, acknowledged);
+  }
+}
+
+TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
+  Replica* a = Start("a");
+  Replica* b = Start("b");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  ASSERT_TRUE(a->Add({1, 2, 3}).ok());
+  Ledger ledger;
+  {
+    Load load({a, b}, {a, b}, &ledger);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_TRUE(postgres_->Stop().ok());
+    // Replicas that lost the store say so, and keep answering searches from memory.
+    EXPECT_TRUE(WaitForHealth(*a, HealthCheckResponse::NOT_SERVING, std::chrono::seconds(10)));
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const grpc::Status refused = a->Add({42});
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+    EXPECT_NE(refused.error_message().find("writing items"), std::string::npos)
+        << refused.error_message();
+    EXPECT_EQ(refused.error_message().find(postgres_->password()), std::string::npos);
+    ASSERT_TRUE(postgres_->Start().ok());
+    for (const Replica* replica : {a, b}) {
+      EXPECT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    load.Stop();
+    EXPECT_EQ(load.search_failures_, 0) << load.last_search_error_;
+    // Writes failed only as UNAVAILABLE, and only while the store was away.
+    for (const auto& [replica, failures] : load.write_failures_) {
+      for (const auto& [code, count] : failures) {
+        EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE) << replica << ": " << load.last_write_error_;
+      }
+    }
+    EXPECT_FALSE(load.write_failures_.empty()) << "no write met the outage";
+  }
+  std::set<int64_t> acknowledged = ledger.ids();
+  acknowledged.insert({1, 2, 3});
+  // Both converge on what the database holds, which includes every acknowledged write.
+  const int64_t stored = LiveItemsInStore();
+  for (const Replica* replica : {a, b}) {
+    EXPECT_TRUE(WaitForItems(*replica, stored, kLagBound)) << replica->name << " holds "
+                                                           << replica->Items() << " of " << stored;
+  }
+  ExpectHoldsAll(*a, acknowledged);
+  ExpectHoldsAll(*b, acknowledged);
+  // A write after the outage reaches both.
+  ASSERT_TRUE(b->Add({7}).ok());
+  EXPECT_TRUE(a->Holds(7) || WaitForItems(*a, b->Items(), kLagBound).has_value());
+}
+
+TEST_F(ClusterTest, ReplicasShareImagesAndTheirModelAndRefuseAnother) {
+  if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  Replica* a = Start("a", "run");
+  Replica* b = Start("b", "run");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  // Images added through A are stored in the database: B can read them back and finds them.
+  const LabelledImages images = TestImages(12);
+  hier::v1::AddItemsRequest add;
+  for (int i = 0; i < 12; ++i) {
+    hier::v1::NewItem* item = add.add_items();
+    item->set_id(i + 1);
+    item->set_key(absl::StrCat("image-", i));
+    item->set_label(images.labels[i]);
+    item->set_image(images.png[i]);
+  }
+  {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(30));
+    hier::v1::AddItemsResponse added;
+    const grpc::Status status = a->retrieval->AddItems(&context, add, &added);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_TRUE(WaitForItems(*b, 12, kLagBound).has_value());
+  hier::v1::SearchRequest search;
+  search.set_image(images.png[3]);
+  search.set_k(1);
+  grpc::ClientContext context;
+  Prepare(&context, std::chrono::seconds(30));
+  hier::v1::SearchResponse found;
+  const grpc::Status searched = b->retrieval->Search(&context, search, &found);
+  ASSERT_TRUE(searched.ok()) << searched.error_message();
+  ASSERT_EQ(found.neighbours_size(), 1);
+  EXPECT_EQ(found.neighbours(0).id(), 4);
+  EXPECT_EQ(found.model_version(), "run/best");
+
+  // A model swap would have to re-embed every replica's gallery at once: refused.
+  {
+    hier::v1::LoadModelRequest load;
+    load.set_version("run2");
+    grpc::ClientContext load_context;
+    Prepare(&load_context, std::chrono::seconds(30));
+    hier::v1::LoadModelResponse response;
+    const grpc::Status status = a->models->LoadModel(&load_context, load, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << status.error_message();
+  }
+  // A replica started with another model would mix two models' vectors: it does not start.
+  ChildProcess refused(HIER_SERVER_BINARY, ReplicaArgs("c", "run2"), scratch_ + "/c.log");
+  EXPECT_EQ(refused.Wait(std::chrono::seconds(60)), 1);
+  EXPECT_NE(ReadText(scratch_ + "/c.log").find("every replica of a cluster serves the same model"),
+            std::string::npos)
+      << ReadText(scratch_ + "/c.log");
+}
+
+// hier-server's exit status and log for a start that must fail.
+struct FailedStart {
+  std::optional<int> exit_status;
+  std::string log;
+};
+
+class ClusterStartTest : public ClusterTest {
+ protected:
+  FailedStart StartExpectingFailure(std::vector<std::string> args) {
+    const std::string prefix = absl::StrCat(scratch_, "/failed-", ++starts_);
+    ChildProcess server(HIER_SERVER_BINARY, args, prefix + ".log");
+    FailedStart failed;
+    failed.exit_status = server.Wait(std::chrono::seconds(60));
+    failed.log = ReadText(prefix + ".log");
+    return failed;
+  }
+  // ReplicaArgs with --store replaced.
+  std::vector<std::string> WithStore(const std::string& uri) const {
+    std::vector<std::string> args = ReplicaArgs("bad");
+    args[1] = uri;
+    return args;
+  }
+  int starts_ = 0;
+};
+
+TEST_F(ClusterStartTest, AnUnreachableStoreIsOneClearError) {
+  const FailedStart failed = StartExpectingFailure(
+      WithStore(absl::StrCat("postgresql://hier@127.0.0.1:", PostgresServer::FreePort(), "/x")));
+  EXPECT_EQ(failed.exit_status, 1) << failed.log;
+  EXPECT_NE(failed.log.find("connecting"), std::string::npos) << failed.log;
+}
+
+TEST_F(ClusterStartTest, AWrongPasswordIsOneClearErrorThatDoesNotShowIt) {
+  std::vector<std::string> args = WithStore(postgres_->UriWithoutPassword(database_));
+  const std::string password_file = scratch_ + "/password";
+  std::ofstream(password_file) << "not-the-password\n";
+  args.insert(args.end(), {"--store-password-file", password_file});
+  const FailedStart failed = StartExpectingFailure(args);
+  EXPECT_EQ(failed.exit_status, 1) << failed.log;
+  EXPECT_NE(failed.log.find("check the user, password and database"), std::string::npos)
+      << failed.log;
+  EXPECT_EQ(failed.log.find("not-the-password"), std::string::npos) << failed.log;
+}
+
+TEST_F(ClusterStartTest, TheRightPasswordFileIsUsed) {
+  std::vector<std::string> args = ReplicaArgs("a");
+  args[1] = postgres_->UriWithoutPassword(database_);
+  const std::string password_file = scratch_ + "/password";
+  std::ofstream(password_file) << postgres_->password() << "\n";
+  args.insert(args.end(), {"--store-password-file", password_file});
+  RunningServer server;
+  StartHierServer(args, scratch_ + "/a", &server);
+}
+
+TEST_F(ClusterStartTest, AnotherApplicationsDatabaseIsRefusedAndLeftAlone) {
+  ASSERT_TRUE(postgres_
+                  ->Execute(database_, absl::StrCat("CREATE TABLE orders (id int); ALTER TABLE "
+                                                    "orders OWNER TO ",
+                                                    postgres_->user()))
+                  .ok());
+  const FailedStart failed = StartExpectingFailure(ReplicaArgs("bad"));
+  EXPECT_EQ(failed.exit_status, 1) << failed.log;
+  EXPECT_NE(failed.log.find("another application"), std::string::npos) << failed.log;
+  // Nothing of ours was created beside their table.
+  pqxx::connection connection(postgres_->Uri(database_));
+  pqxx::nontransaction tx(connection);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0].as<int>(), 1);
+}
+
+TEST_F(ClusterStartTest, ANewerSchemaAndAnotherModelOrDimAreRefused) {
+  {
+    Replica* a = Start("a");
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(WaitForHealth(*a, HealthCheckResponse::SERVING));
+    replicas_.clear();
+  }
+  std::vector<std::string> other_dim = ReplicaArgs("bad");
+  other_dim.insert(other_dim.end(), {"--dim", absl::StrCat(kDim * 2)});  // the last one counts
+  FailedStart failed = StartExpectingFailure(other_dim);
+  EXPECT_EQ(failed.exit_status, 1) << failed.log;
+  EXPECT_NE(failed.log.find("dim"), std::string::npos) << failed.log;
+
+  ASSERT_TRUE(
+      postgres_->Execute(database_, "UPDATE hier_meta SET value = '99' WHERE key = 'schema_version'")
+          .ok());
+  failed = StartExpectingFailure(ReplicaArgs("bad"));
+  EXPECT_EQ(failed.exit_status, 1) << failed.log;
+  EXPECT_NE(failed.log.find("schema version 99 is newer"), std::string::npos) << failed.log;
+}
+
+}  // namespace
+}  // namespace hier::testing
