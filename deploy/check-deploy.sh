@@ -44,23 +44,27 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 # 1. Prometheus configuration.
-if log="$(promtool check config "$deploy/prometheus/prometheus.yml" 2>&1)"; then
-  pass "promtool check config deploy/prometheus/prometheus.yml"
-else
-  echo "$log" >&2
-  fail "promtool check config deploy/prometheus/prometheus.yml"
-fi
+for config in prometheus.yml prometheus-cluster.yml; do
+  if log="$(promtool check config "$deploy/prometheus/$config" 2>&1)"; then
+    pass "promtool check config deploy/prometheus/$config"
+  else
+    echo "$log" >&2
+    fail "promtool check config deploy/prometheus/$config"
+  fi
+done
 
 # 2. YAML lint.
 yaml_files=(
   "$deploy/docker-compose.yml"
+  "$deploy/docker-compose.cluster.yml"
   "$deploy/prometheus/prometheus.yml"
+  "$deploy/prometheus/prometheus-cluster.yml"
   "$deploy/grafana/provisioning/datasources/prometheus.yml"
   "$deploy/grafana/provisioning/dashboards/hier.yml"
   "$deploy/.yamllint"
 )
 shopt -s nullglob
-k8s_files=("$deploy"/k8s/*.yaml "$deploy"/k8s/*.yml)
+k8s_files=("$deploy"/k8s/*.yaml "$deploy"/k8s/*/*.yaml)
 shopt -u nullglob
 if [ ${#k8s_files[@]} -eq 0 ]; then fail "no Kubernetes manifests under deploy/k8s"; fi
 yaml_files+=("${k8s_files[@]}")
@@ -339,37 +343,42 @@ if cuda:
                     "deploy/Dockerfile.cuda CMD")
 
 # --- compose ------------------------------------------------------------------------------
-compose_path = "deploy/docker-compose.yml"
-compose = yaml.safe_load(read(compose_path)) or {}
-services = compose.get("services", {})
-for name in ("hier-server", "prometheus", "grafana", "trainer-gpu"):
-    if name not in services:
-        fail(f"{compose_path}: no service {name}")
-
-
 def compose_value(text):
     """A compose value with ${VAR-default} / ${VAR:-default} replaced by the default."""
     return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", str(text))
 
 
-for name, service in services.items():
-    build = service.get("build")
-    if isinstance(build, dict):
-        context = os.path.normpath(os.path.join(deploy, build.get("context", ".")))
-        dockerfile = os.path.join(context, build.get("dockerfile", "Dockerfile"))
-        if not os.path.isfile(dockerfile):
-            fail(f"{compose_path}: service {name} builds from missing {dockerfile}")
-    for volume in service.get("volumes", []):
-        source = (compose_value(volume).split(":")[0] if isinstance(volume, str) else
-                  compose_value(volume.get("source", "")))
-        if source.startswith((".", "/")) and not os.path.exists(os.path.join(deploy, source)):
-            fail(f"{compose_path}: service {name} mounts missing {source}")
-        elif source and not source.startswith((".", "/")) and source not in (compose.get("volumes") or {}):
-            fail(f"{compose_path}: service {name} uses undeclared volume {source}")
-    for secret in service.get("secrets", []):
-        secret_name = secret if isinstance(secret, str) else secret.get("source")
-        if secret_name not in (compose.get("secrets") or {}):
-            fail(f"{compose_path}: service {name} uses undeclared secret {secret_name}")
+def compose_services(compose_path, required):
+    """The services of a compose file, after the checks every service gets."""
+    compose = yaml.safe_load(read(compose_path)) or {}
+    services = compose.get("services", {})
+    for name in required:
+        if name not in services:
+            fail(f"{compose_path}: no service {name}")
+    for name, service in services.items():
+        build = service.get("build")
+        if isinstance(build, dict):
+            context = os.path.normpath(os.path.join(deploy, build.get("context", ".")))
+            dockerfile = os.path.join(context, build.get("dockerfile", "Dockerfile"))
+            if not os.path.isfile(dockerfile):
+                fail(f"{compose_path}: service {name} builds from missing {dockerfile}")
+        for volume in service.get("volumes", []):
+            source = (compose_value(volume).split(":")[0] if isinstance(volume, str) else
+                      compose_value(volume.get("source", "")))
+            if source.startswith((".", "/")) and not os.path.exists(os.path.join(deploy, source)):
+                fail(f"{compose_path}: service {name} mounts missing {source}")
+            elif (source and not source.startswith((".", "/")) and
+                  source not in (compose.get("volumes") or {})):
+                fail(f"{compose_path}: service {name} uses undeclared volume {source}")
+        for secret in service.get("secrets", []):
+            secret_name = secret if isinstance(secret, str) else secret.get("source")
+            if secret_name not in (compose.get("secrets") or {}):
+                fail(f"{compose_path}: service {name} uses undeclared secret {secret_name}")
+    return services
+
+
+compose_path = "deploy/docker-compose.yml"
+services = compose_services(compose_path, ("hier-server", "prometheus", "grafana", "trainer-gpu"))
 
 server = services.get("hier-server", {})
 if server:
@@ -402,19 +411,41 @@ if gpu:
     if not any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) and
                d.get("count") == 1 for d in devices):
         fail(f"{compose_path}: trainer-gpu reserves no nvidia GPU (count 1, capabilities [gpu])")
-prometheus_config = yaml.safe_load(read("deploy/prometheus/prometheus.yml"))
-scrape_targets = [t for job in prometheus_config.get("scrape_configs", [])
-                  for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
-if "hier-server:9464" not in scrape_targets:
+
+
+def scrape_targets(path):
+    config = yaml.safe_load(read(path))
+    return [t for job in config.get("scrape_configs", [])
+            for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
+
+
+if "hier-server:9464" not in scrape_targets("deploy/prometheus/prometheus.yml"):
     fail("deploy/prometheus/prometheus.yml: does not scrape hier-server:9464")
+
+# The cluster: PostgreSQL and replicas that reach it with a password from a secret, all scraped.
+cluster_path = "deploy/docker-compose.cluster.yml"
+cluster = compose_services(cluster_path, ("postgres", "prometheus"))
+replicas = [name for name in cluster if name.startswith("hier-replica-")]
+if len(replicas) < 2:
+    fail(f"{cluster_path}: fewer than 2 hier-replica-* services")
+cluster_targets = scrape_targets("deploy/prometheus/prometheus-cluster.yml")
+for name in replicas:
+    command = [compose_value(c) for c in cluster[name].get("command", [])]
+    if not any(c.startswith("--store=postgresql://") for c in command):
+        fail(f"{cluster_path}: {name} has no --store=postgresql://...")
+    if not any(c.startswith("--store-password-file=/run/secrets/") for c in command):
+        fail(f"{cluster_path}: {name} does not read the PostgreSQL password from a secret")
+    check_flags(command, server_flags, "hier-server", f"{cluster_path} {name}")
+    if f"{name}:9464" not in cluster_targets:
+        fail(f"deploy/prometheus/prometheus-cluster.yml: does not scrape {name}:9464")
 
 # --- Kubernetes ----------------------------------------------------------------------------
 k8s_dir = os.path.join(deploy, "k8s")
 kinds = {}
-for name in sorted(os.listdir(k8s_dir)):
-    if not name.endswith((".yaml", ".yml")):
-        continue
-    path = f"deploy/k8s/{name}"
+k8s_paths = sorted(os.path.relpath(os.path.join(folder, name), root)
+                   for folder, _, names in os.walk(k8s_dir) for name in names
+                   if name.endswith((".yaml", ".yml")))
+for path in k8s_paths:
     for doc in yaml.safe_load_all(read(path)):
         if doc is None:
             continue
@@ -429,7 +460,7 @@ for kind in ("Deployment", "Service", "PersistentVolumeClaim", "Job", "Secret", 
         fail(f"deploy/k8s: no {kind}")
 for path, doc in kinds.get("Kustomization", []):
     for resource in doc.get("resources", []):
-        if not os.path.exists(os.path.join(k8s_dir, resource)):
+        if not os.path.exists(os.path.join(root, os.path.dirname(path), resource)):
             fail(f"{path}: resource {resource} is missing")
 for path, doc in kinds.get("Deployment", []):
     template = doc["spec"]["template"]
@@ -443,12 +474,21 @@ for path, doc in kinds.get("Deployment", []):
     if not server:
         fail(f"{path}: no container hier-server")
         continue
-    for probe in ("livenessProbe", "readinessProbe"):
-        if (server.get(probe) or {}).get("grpc", {}).get("port") != 50051:
-            fail(f"{path}: {probe} is not a gRPC probe on port 50051")
-    check_flags(server.get("args", []), server_flags, "hier-server", f"{path} args")
-    if doc["spec"].get("replicas", 1) != 1:
-        fail(f"{path}: more than one replica would share one state folder")
+    args = server.get("args", [])
+    check_flags(args, server_flags, "hier-server", f"{path} args")
+    if (server.get("readinessProbe") or {}).get("grpc", {}).get("port") != 50051:
+        fail(f"{path}: readinessProbe is not a gRPC probe on port 50051")
+    if any(a.startswith("--store=") for a in args):
+        # Replicas of a cluster store: several, and not restarted for being behind.
+        if doc["spec"].get("replicas", 1) < 2:
+            fail(f"{path}: a cluster Deployment with fewer than 2 replicas")
+        if "grpc" in (server.get("livenessProbe") or {}):
+            fail(f"{path}: a gRPC liveness probe would restart replicas that are catching up")
+    else:
+        if (server.get("livenessProbe") or {}).get("grpc", {}).get("port") != 50051:
+            fail(f"{path}: livenessProbe is not a gRPC probe on port 50051")
+        if doc["spec"].get("replicas", 1) != 1:
+            fail(f"{path}: more than one replica would share one state folder")
 for path, doc in kinds.get("Job", []):
     for container in doc["spec"]["template"]["spec"]["containers"]:
         script = "\n".join(container.get("command", []) + container.get("args", []))

@@ -136,6 +136,7 @@ absl::Status Collection::Load() {
   std::vector<int64_t> ids;
   std::vector<float> points;
   std::vector<std::string> labels;
+  std::vector<std::string> keys;
   std::vector<int64_t> seqs;
   std::vector<char> live;
   absl::flat_hash_map<int64_t, size_t> row_of;
@@ -158,6 +159,7 @@ absl::Status Collection::Load() {
       const size_t row = found->second;
       std::copy(change.item.vector.begin(), change.item.vector.end(), points.begin() + row * dim);
       labels[row] = change.item.label;
+      keys[row] = change.item.key;
       seqs[row] = change.seq;
       live[row] = 1;
       return absl::OkStatus();
@@ -166,6 +168,7 @@ absl::Status Collection::Load() {
     ids.push_back(change.item.id);
     points.insert(points.end(), change.item.vector.begin(), change.item.vector.end());
     labels.push_back(change.item.label);
+    keys.push_back(change.item.key);
     seqs.push_back(change.seq);
     live.push_back(1);
     return absl::OkStatus();
@@ -179,12 +182,14 @@ absl::Status Collection::Load() {
       std::copy(points.begin() + row * dim, points.begin() + (row + 1) * dim,
                 points.begin() + kept * dim);
       labels[kept] = std::move(labels[row]);
+      keys[kept] = std::move(keys[row]);
       seqs[kept] = seqs[row];
       ++kept;
     }
     ids.resize(kept);
     points.resize(kept * dim);
     labels.resize(kept);
+    keys.resize(kept);
     seqs.resize(kept);
   }
   std::sort(changed.begin(), changed.end());
@@ -200,6 +205,8 @@ absl::Status Collection::Load() {
         absl::StrCat(shared_ ? "store" : directory_ + "/items.db",
                      ": a stored item does not fit the index: ", used.status().message()));
   }
+  summaries_.Clear();
+  summaries_.Put(ids, keys, labels);
   if (!problem.empty()) open_report_.snapshot_problem = problem;
   open_report_.items = static_cast<int64_t>(ids.size());
   open_report_.snapshot_used = *used;
@@ -222,9 +229,11 @@ absl::StatusOr<int64_t> Collection::Upsert(absl::Span<const ItemRecord> items) {
   std::vector<int64_t> ids;
   std::vector<float> points;
   std::vector<std::string> labels;
+  std::vector<std::string> keys;
   ids.reserve(items.size());
   points.reserve(items.size() * options.dim);
   labels.reserve(items.size());
+  keys.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string field = absl::StrCat("items[", i, "].vector");
     const std::vector<float>& vector = items[i].vector;
@@ -240,11 +249,13 @@ absl::StatusOr<int64_t> Collection::Upsert(absl::Span<const ItemRecord> items) {
     ids.push_back(items[i].id);
     points.insert(points.end(), vector.begin(), vector.end());
     labels.push_back(items[i].label);
+    keys.push_back(items[i].key);
   }
   if (shared_) return UpsertShared(items);
   std::lock_guard<std::mutex> lock(writes_);
   absl::StatusOr<int64_t> seq = store_->Upsert(items);
   if (!seq.ok()) return seq.status();
+  summaries_.Put(ids, keys, labels);  // before the index: a found item has its summary
   if (absl::Status applied = index_->Upsert(ids, points, labels); !applied.ok()) {
     return absl::InternalError(
         absl::StrCat("index: a stored change did not apply: ", applied.message()));
@@ -261,6 +272,7 @@ absl::StatusOr<int64_t> Collection::Delete(absl::Span<const int64_t> ids) {
     return absl::InternalError(
         absl::StrCat("index: a stored deletion did not apply: ", applied.message()));
   }
+  summaries_.Remove(ids);  // after the index: a found item has its summary
   return seq;
 }
 
@@ -350,13 +362,16 @@ absl::StatusOr<int64_t> Collection::UpsertShared(absl::Span<const ItemRecord> it
     std::vector<int64_t> ids;
     std::vector<float> points;
     std::vector<std::string> labels;
+    std::vector<std::string> keys;
     for (size_t i = 0; i < items.size(); ++i) {
       if (last_index[items[i].id] != i || HeldSeq(items[i].id) >= *last) continue;
       ids.push_back(items[i].id);
       points.insert(points.end(), items[i].vector.begin(), items[i].vector.end());
       labels.push_back(items[i].label);
+      keys.push_back(items[i].key);
     }
     if (!ids.empty()) {
+      summaries_.Put(ids, keys, labels);
       if (absl::Status applied = index_->Upsert(ids, points, labels); !applied.ok()) {
         return absl::InternalError(
             absl::StrCat("index: a stored change did not apply: ", applied.message()));
@@ -394,6 +409,7 @@ absl::StatusOr<int64_t> Collection::DeleteShared(absl::Span<const int64_t> ids) 
     return absl::InternalError(
         absl::StrCat("index: a stored deletion did not apply: ", applied.message()));
   }
+  summaries_.Remove(present);
   NoteLatest(*last);
   if (applied_seq_ == first - 1) SetAppliedSeq(*last);
   ForgetCoveredDeletions();
@@ -406,9 +422,11 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
   std::vector<int64_t> ids;
   std::vector<float> points;
   std::vector<std::string> labels;
+  std::vector<std::string> keys;
   absl::flat_hash_map<int64_t, size_t> pending;
   auto flush = [&] {
     if (ids.empty()) return;
+    summaries_.Put(ids, keys, labels);
     absl::Status applied = index_->Upsert(ids, points, labels);
     if (!applied.ok()) {
       // One stored item the index refuses (e.g. a vector outside this replica's ball) must not
@@ -420,6 +438,7 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
                                           absl::MakeConstSpan(&labels[row], 1));
         if (!one.ok()) {
           item_seq_.erase(ids[row]);
+          summaries_.Remove(absl::MakeConstSpan(&ids[row], 1));
           last_error_ = absl::StrCat("item ", ids[row], " did not apply: ", one.message());
         }
       }
@@ -427,6 +446,7 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
     ids.clear();
     points.clear();
     labels.clear();
+    keys.clear();
     pending.clear();
   };
   for (const ItemChange& change : changes) {
@@ -441,6 +461,7 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
       if (index_->Contains(id)) {
         const int64_t one[] = {id};
         (void)index_->Delete(one);  // present under the lock: cannot fail
+        summaries_.Remove(one);
       }
       item_seq_.erase(id);
       deleted_seq_[id] = change.seq;
@@ -453,12 +474,14 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
       const size_t dim = change.item.vector.size();
       std::copy(change.item.vector.begin(), change.item.vector.end(), points.begin() + row * dim);
       labels[row] = change.item.label;
+      keys[row] = change.item.key;
       continue;
     }
     pending.emplace(id, ids.size());
     ids.push_back(id);
     points.insert(points.end(), change.item.vector.begin(), change.item.vector.end());
     labels.push_back(change.item.label);
+    keys.push_back(change.item.key);
   }
   flush();
   SetAppliedSeq(covered);

@@ -42,6 +42,9 @@
 //   - The candidate kind is a setting of the shared store, as it is of a SQLite one.
 //   - Memory: one (id, seq) pair per item beyond the index itself.
 //
+// Both modes keep each item's key and label in memory beside the index (Summaries), so answering a
+// search never reads the store.
+//
 // Thread-safety: every method may be called from any thread. Searches (through index()) run
 // concurrently with each other, with writes and with the follower; Upsert, Delete and
 // WriteSnapshot are serialized. The destructor stops the follower and waits for it.
@@ -55,6 +58,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -67,6 +71,7 @@
 #include "absl/types/span.h"
 #include "index/hyperbolic_index.h"
 #include "index/item_store.h"
+#include "index/item_summaries.h"
 
 namespace hier::index {
 
@@ -176,6 +181,11 @@ class Collection {
 
   // Searches go straight to the index.
   const HyperbolicIndex& index() const { return *index_; }
+  // The key and label of each id the index holds (none for an id it does not), from memory: what
+  // a search result shows, without reading the store (item_summaries.h).
+  std::vector<std::optional<ItemSummary>> Summaries(absl::Span<const int64_t> ids) const {
+    return summaries_.Get(ids);
+  }
   const OpenReport& open_report() const { return open_report_; }
   const std::string& kind() const { return kind_; }
   bool shared() const { return shared_; }
@@ -220,6 +230,9 @@ class Collection {
   const FollowOptions follow_;
   const std::unique_ptr<ItemStore> store_;
   const std::unique_ptr<HyperbolicIndex> index_;
+  // Changed with the index, by the same writes (put before an item enters the index, removed
+  // after it left).
+  ItemSummaries summaries_;
   OpenReport open_report_;
   // Serializes this Collection's writes, so the store's order is the index's order (one machine)
   // and no own write is between its commit and its apply while deletions are forgotten (shared).

@@ -389,6 +389,14 @@ bool HyperbolicIndex::Contains(int64_t id) const {
   return row_of_.contains(id);
 }
 
+std::optional<std::vector<float>> HyperbolicIndex::Point(int64_t id) const {
+  ReaderLock lock(&mutex_);
+  const auto found = row_of_.find(id);
+  if (found == row_of_.end()) return std::nullopt;
+  const auto row = points_.begin() + found->second * options_.dim;
+  return std::vector<float>(row, row + options_.dim);
+}
+
 int64_t HyperbolicIndex::size() const {
   ReaderLock lock(&mutex_);
   return static_cast<int64_t>(ids_.size());

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,8 @@ class HyperbolicIndex {
   bool snapshots_worthwhile() const;
 
   bool Contains(int64_t id) const;
+  // Item `id`'s Poincaré coordinates; none when the index does not hold it.
+  std::optional<std::vector<float>> Point(int64_t id) const;
   int64_t size() const;
   // The candidate stage in words (candidate_stage.h).
   std::string Describe() const;

@@ -114,18 +114,25 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
       if (!model->hierarchy().ok()) return model->hierarchy().status();
       hierarchy = model->hierarchy()->get();
     }
-    for (const index::Neighbour& neighbour : *found) {
+    // What the results show comes from memory: a search never reads the store.
+    std::vector<int64_t> ids;
+    ids.reserve(found->size());
+    for (const index::Neighbour& neighbour : *found) ids.push_back(neighbour.id);
+    const std::vector<std::optional<index::ItemSummary>> summaries =
+        serving.collection->Summaries(ids);
+    for (size_t i = 0; i < found->size(); ++i) {
       hier::v1::Neighbour* out = response->add_neighbours();
-      out->set_id(neighbour.id);
-      out->set_distance(neighbour.distance);
+      out->set_id(ids[i]);
+      out->set_distance((*found)[i].distance);
       // A neighbour deleted since the search returns without its fields.
-      absl::StatusOr<index::ItemRecord> record = serving.collection->Get(neighbour.id);
-      if (!record.ok()) continue;
-      out->set_key(record->key);
-      out->set_label(record->label);
+      if (!summaries[i].has_value()) continue;
+      out->set_key(summaries[i]->key);
+      out->set_label(summaries[i]->label);
       if (hierarchy != nullptr) {
+        const std::optional<std::vector<float>> point = index.Point(ids[i]);
+        if (!point.has_value()) continue;
         absl::StatusOr<std::vector<std::vector<AncestorStep>>> chains =
-            hierarchy->ChainsAbove(record->vector, 1, "neighbours");
+            hierarchy->ChainsAbove(*point, 1, "neighbours");
         if (!chains.ok()) return chains.status();
         AddAncestors(chains->front(), out->mutable_ancestors());
       }

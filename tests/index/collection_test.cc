@@ -217,6 +217,33 @@ TEST(CollectionTest, ADamagedOrForeignSnapshotIsDetectedAndRebuiltFromTheStore) 
   EXPECT_EQ(OpenOrDie(dir.path(), "")->kind(), "exact");
 }
 
+TEST(CollectionTest, SummariesFollowEveryWriteAndAReopen) {
+  ScratchDirectory dir;
+  auto summary_of = [](const index::Collection& collection, int64_t id) {
+    const int64_t ids[] = {id};
+    const std::optional<index::ItemSummary> summary = collection.Summaries(ids)[0];
+    return summary.has_value() ? summary->key + "|" + summary->label : std::string("none");
+  };
+  {
+    auto collection = OpenOrDie(dir.path(), "exact");
+    ASSERT_TRUE(collection->Upsert(Records(0, 4)).ok());
+    index::ItemRecord moved = Record(1);
+    moved.key = "images/moved.png";
+    moved.label = "renamed";
+    ASSERT_TRUE(collection->Upsert({moved}).ok());
+    const int64_t gone[] = {2};
+    ASSERT_TRUE(collection->Delete(gone).ok());
+    EXPECT_EQ(summary_of(*collection, 0), "images/0.png|three");
+    EXPECT_EQ(summary_of(*collection, 1), "images/moved.png|renamed");
+    EXPECT_EQ(summary_of(*collection, 2), "none");
+    EXPECT_EQ(summary_of(*collection, 99), "none");
+  }
+  auto reopened = OpenOrDie(dir.path(), "exact");
+  EXPECT_EQ(summary_of(*reopened, 1), "images/moved.png|renamed");
+  EXPECT_EQ(summary_of(*reopened, 2), "none");
+  EXPECT_EQ(summary_of(*reopened, 3), "images/3.png|three");
+}
+
 TEST(CollectionTest, BadItemsNameTheFieldAndWriteNothing) {
   ScratchDirectory dir;
   auto collection = OpenOrDie(dir.path(), "exact");

@@ -30,6 +30,7 @@ namespace {
 using index::Collection;
 using index::ItemChange;
 using index::ItemRecord;
+using index::ItemSummary;
 using index::ItemStore;
 using Clock = std::chrono::steady_clock;
 
@@ -209,6 +210,15 @@ TEST_F(ReplicaTest, WritesThroughOneReplicaReachTheOthersAndSearchesAgree) {
   }
   std::printf("[ replica ] worst time for a write on A to be searchable on B and C: %.1f ms\n",
               worst_lag * 1e3);
+  // The followers keep what results show (key, label) beside the index.
+  const int64_t kept[] = {1, doomed[1]};
+  for (Collection* replica : {b.get(), c.get()}) {
+    const std::vector<std::optional<ItemSummary>> summaries = replica->Summaries(kept);
+    ASSERT_TRUE(summaries[0].has_value());
+    EXPECT_EQ(summaries[0]->key, Records(1, 1)[0].key);
+    EXPECT_EQ(summaries[0]->label, Records(1, 1)[0].label);
+    EXPECT_FALSE(summaries[1].has_value());
+  }
   RecordProperty("worst_replication_ms", static_cast<int>(worst_lag * 1e3));
   EXPECT_LT(worst_lag, 2.0) << "changes arrived by polling, not by announcement";
 

@@ -429,6 +429,12 @@ TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
     // Replicas that lost the store say so, and keep answering searches from memory.
     EXPECT_TRUE(WaitForHealth(*a, HealthCheckResponse::NOT_SERVING, std::chrono::seconds(10)));
     std::this_thread::sleep_for(std::chrono::seconds(2));
+    // What a result shows comes from the replica's memory, not from the missing store.
+    hier::v1::SearchResponse found;
+    ASSERT_TRUE(b->Search(VectorFor(2), 1, &found).ok());
+    ASSERT_EQ(found.neighbours_size(), 1);
+    EXPECT_EQ(found.neighbours(0).key(), "item-2");
+    EXPECT_EQ(found.neighbours(0).label(), "label-2");
     const grpc::Status refused = a->Add({42});
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
     EXPECT_NE(refused.error_message().find("writing items"), std::string::npos)
