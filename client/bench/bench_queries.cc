@@ -145,6 +145,29 @@ StartCall SearchCalls(std::shared_ptr<Retrieval::Stub> stub,
       });
 }
 
+StartCall AddCalls(std::shared_ptr<Retrieval::Stub> stub, std::vector<std::vector<float>> vectors,
+                   int64_t batch, int64_t first_id) {
+  auto pool = std::make_shared<const std::vector<std::vector<float>>>(std::move(vectors));
+  return [stub, pool, batch, first_id](grpc::ClientContext* context, int64_t sequence,
+                                       std::function<void(const grpc::Status&)> done) {
+    auto request = std::make_shared<hier::v1::AddItemsRequest>();
+    for (int64_t j = 0; j < batch; ++j) {
+      const int64_t id = first_id + sequence * batch + j;
+      const std::vector<float>& vector = (*pool)[static_cast<size_t>(id) % pool->size()];
+      hier::v1::NewItem* item = request->add_items();
+      item->set_id(id);
+      item->set_key(absl::StrCat("bench-", id));
+      item->set_label("bench");
+      item->mutable_vector()->mutable_values()->Add(vector.begin(), vector.end());
+    }
+    auto response = std::make_shared<hier::v1::AddItemsResponse>();
+    stub->async()->AddItems(context, request.get(), response.get(),
+                            [request, response, done = std::move(done)](grpc::Status status) {
+                              done(status);
+                            });
+  };
+}
+
 StartCall EmbedCalls(std::shared_ptr<Retrieval::Stub> stub,
                      std::vector<hier::v1::EmbedRequest> requests) {
   return PooledCalls<hier::v1::EmbedRequest, hier::v1::EmbedResponse>(

@@ -50,5 +50,9 @@ StartCall SearchCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                       std::vector<hier::v1::SearchRequest> requests);
 StartCall EmbedCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                      std::vector<hier::v1::EmbedRequest> requests);
+// Call number i adds `batch` new items, ids first_id + i * batch onwards, their vectors cycled
+// from `vectors` (labels "bench"): every call grows the gallery.
+StartCall AddCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
+                   std::vector<std::vector<float>> vectors, int64_t batch, int64_t first_id);
 
 }  // namespace hier::client::bench

@@ -8,7 +8,7 @@
 namespace hier::client::bench {
 
 BenchSummary Summarize(const std::string& method, const std::string& server, int in_flight,
-                       const LoadResult& result) {
+                       int64_t items_per_call, const LoadResult& result) {
   BenchSummary summary;
   summary.method = method;
   summary.server = server;
@@ -17,6 +17,8 @@ BenchSummary Summarize(const std::string& method, const std::string& server, int
   summary.ok = static_cast<int64_t>(result.ok_latencies_ms.size());
   summary.seconds = result.seconds;
   summary.qps = result.seconds > 0 ? summary.ok / result.seconds : 0;
+  summary.items_per_call = items_per_call;
+  summary.items_per_second = summary.qps * static_cast<double>(items_per_call);
   summary.latency_ms = SummarizeLatencies(result.ok_latencies_ms);
   for (const auto& [code, count] : result.errors) summary.errors[StatusCodeName(code)] = count;
   return summary;
@@ -32,6 +34,10 @@ std::string SummaryTable(const BenchSummary& summary) {
   table.AddRow({"ok", absl::StrCat(summary.ok)});
   table.AddRow({"seconds", FormatFixed(summary.seconds, 3)});
   table.AddRow({"QPS (ok)", FormatFixed(summary.qps, 1)});
+  if (summary.items_per_call != 1) {
+    table.AddRow({"items per call", absl::StrCat(summary.items_per_call)});
+    table.AddRow({"items/s (ok)", FormatFixed(summary.items_per_second, 1)});
+  }
   table.AddRow({"latency mean ms", FormatFixed(latency.mean, 3)});
   table.AddRow({"latency p50 ms", FormatFixed(latency.p50, 3)});
   table.AddRow({"latency p90 ms", FormatFixed(latency.p90, 3)});
@@ -51,6 +57,8 @@ std::string SummaryJson(const BenchSummary& summary) {
   json.Key("in_flight").Int(summary.in_flight).Key("requests").Int(summary.requests);
   json.Key("ok").Int(summary.ok).Key("seconds").Double(summary.seconds);
   json.Key("qps").Double(summary.qps);
+  json.Key("items_per_call").Int(summary.items_per_call);
+  json.Key("items_per_second").Double(summary.items_per_second);
   json.Key("latency_ms").BeginObject().Key("mean").Double(latency.mean);
   json.Key("p50").Double(latency.p50).Key("p90").Double(latency.p90);
   json.Key("p99").Double(latency.p99).Key("max").Double(latency.max).EndObject();

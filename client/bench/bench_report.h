@@ -18,17 +18,20 @@ struct BenchSummary {
   int64_t ok = 0;
   double seconds = 0;
   double qps = 0;                         // OK calls per second
+  int64_t items_per_call = 1;             // images embedded or items added by one call
+  double items_per_second = 0;            // qps * items_per_call
   LatencySummary latency_ms;              // of OK calls
   std::map<std::string, int64_t> errors;  // by status code name
 };
 
 BenchSummary Summarize(const std::string& method, const std::string& server, int in_flight,
-                       const LoadResult& result);
+                       int64_t items_per_call, const LoadResult& result);
 
 // Two columns, metric and value, one row per figure (latencies in ms with 3 decimals).
 std::string SummaryTable(const BenchSummary& summary);
 
-// {"method", "server", "in_flight", "requests", "ok", "seconds", "qps",
+// {"method", "server", "in_flight", "requests", "ok", "seconds", "qps", "items_per_call",
+//  "items_per_second",
 //  "latency_ms": {"mean", "p50", "p90", "p99", "max"}, "errors": {"CODE": n}}.
 std::string SummaryJson(const BenchSummary& summary);
 

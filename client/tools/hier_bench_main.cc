@@ -40,12 +40,14 @@ struct BenchFlags {
   std::string image;
   std::string images_dir;
   int64_t batch = 1;
+  int64_t first_id = 1'000'000'000;
   std::string json_file;
   bool help = false;
 };
 
 void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
-  flags->AddString("method", &f->method, "M", "search-vector | search-image | embed");
+  flags->AddString("method", &f->method, "M",
+                   "search-vector | search-image | embed | add-vectors");
   flags->AddInt("in-flight", &f->in_flight, "N", "calls outstanding at any time");
   flags->AddDouble("duration", &f->duration_seconds, "SECONDS", "measured time");
   flags->AddInt("requests", &f->requests, "N", "measured calls instead of --duration");
@@ -61,16 +63,19 @@ void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
                 "query with the vectors of items 0..N-1 instead of random points");
   flags->AddString("image", &f->image, "FILE", "the image for search-image / embed");
   flags->AddString("images", &f->images_dir, "DIR", "images for search-image / embed, cycled");
-  flags->AddInt("batch", &f->batch, "N", "images per Embed call");
+  flags->AddInt("batch", &f->batch, "N", "images per Embed call, items per add-vectors call");
+  flags->AddInt("first-id", &f->first_id, "N", "add-vectors: the first new item id");
   flags->AddString("json", &f->json_file, "FILE", "also write the results as JSON");
   flags->AddBool("help", &f->help, "show usage");
 }
 
 absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
-  if (f.method != "search-vector" && f.method != "search-image" && f.method != "embed") {
+  const bool vectors = f.method == "search-vector" || f.method == "add-vectors";
+  if (!vectors && f.method != "search-image" && f.method != "embed") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--method: '", f.method, "' is not one of search-vector, search-image, embed"));
+        "--method: '", f.method, "' is not one of search-vector, search-image, embed, add-vectors"));
   }
+  if (f.first_id < 0) return absl::InvalidArgumentError("--first-id: must not be negative");
   if (f.in_flight < 1 || f.in_flight > 100000) {
     return absl::InvalidArgumentError("--in-flight: must be between 1 and 100000");
   }
@@ -86,9 +91,10 @@ absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
   if (f.overfetch < 0 || f.overfetch > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError("--overfetch: out of range");
   }
-  if (f.method == "search-vector") {
+  if (vectors) {
     if (!f.image.empty() || !f.images_dir.empty()) {
-      return absl::InvalidArgumentError("--image/--images: search-vector sends vectors");
+      return absl::InvalidArgumentError(
+          absl::StrCat("--image/--images: ", f.method, " sends vectors"));
     }
     if (f.dim < 0) return absl::InvalidArgumentError("--dim: must not be negative");
     if (!(f.c > 0)) return absl::InvalidArgumentError("--c: must be positive");
@@ -110,7 +116,7 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
       hier::v1::Retrieval::NewStub(connection.channel());
   const SearchSettings settings{static_cast<int32_t>(f.k), f.label,
                                 static_cast<int32_t>(f.overfetch)};
-  if (f.method == "search-vector") {
+  if (f.method == "search-vector" || f.method == "add-vectors") {
     std::vector<std::vector<float>> vectors;
     if (f.vectors_from_items > 0) {
       HIER_ASSIGN_OR_RETURN(vectors, VectorsFromItems(connection, f.vectors_from_items));
@@ -121,6 +127,7 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
       }
       vectors = RandomBallPoints(f.random_queries, dim, f.c, static_cast<uint64_t>(f.seed));
     }
+    if (f.method == "add-vectors") return AddCalls(stub, std::move(vectors), f.batch, f.first_id);
     return SearchCalls(stub, VectorSearches(vectors, settings));
   }
   HIER_ASSIGN_OR_RETURN(const std::vector<std::string> images, LoadImages(f.image, f.images_dir));
@@ -158,7 +165,9 @@ absl::StatusOr<int> RunBench(const Connection& connection, const std::string& se
                                f.warmup_seconds);
   const LoadResult result = RunLoad(options, calls);
 
-  const BenchSummary summary = Summarize(f.method, server, options.in_flight, result);
+  const int64_t items_per_call = f.method == "add-vectors" || f.method == "embed" ? f.batch : 1;
+  const BenchSummary summary =
+      Summarize(f.method, server, options.in_flight, items_per_call, result);
   std::cout << SummaryTable(summary) << std::flush;
   if (!f.json_file.empty()) HIER_RETURN_IF_ERROR(WriteFile(f.json_file, SummaryJson(summary)));
   return summary.ok > 0 ? 0 : kExitError;

@@ -33,37 +33,17 @@ bench_bin="$build/client/hier-bench"
 cli_bin="$build/client/hier"
 train_bin="$build/trainer/hier-train"
 
-server_pid=""
+# shellcheck source=deploy/experiments/hier-servers.sh
+source "$root/deploy/experiments/hier-servers.sh"
+trap stop_hier_servers EXIT
 server_port=""
-stop_server() {
-  if [[ -n "$server_pid" ]]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
-}
-trap stop_server EXIT
-
-# start_server LOG ARGS...: starts hier-server on a free loopback port and waits for its port file.
+metrics_port=""
+stop_server() { stop_hier_server main; }
+# start_server LOG ARGS...: the server the benchmark measures, on a free loopback port.
 start_server() {
-  local log="$1"
-  shift
-  local port_file="$out/logs/port.json"
-  rm -f "$port_file"
-  "$server_bin" --listen 127.0.0.1:0 --port-file "$port_file" "$@" >"$log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 600); do
-    [[ -s "$port_file" ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "server-bench: hier-server exited; see $log" >&2
-      cat "$log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-  [[ -s "$port_file" ]] || { echo "server-bench: no port file after 120 s; see $log" >&2; exit 1; }
-  server_port="$(jq -r .grpc "$port_file")"
-  metrics_port="$(jq -r .metrics "$port_file")"
+  start_hier_server main "$@"
+  server_port="${HIER_PORT[main]}"
+  metrics_port="${HIER_METRICS_PORT[main]}"
 }
 
 # bench JSON ARGS...: one hier-bench run against the running server.

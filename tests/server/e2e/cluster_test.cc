@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -525,6 +526,38 @@ TEST_F(ClusterTest, ReplicasShareImagesAndTheirModelAndRefuseAnother) {
   EXPECT_NE(ReadText(scratch_ + "/c.log").find("every replica of a cluster serves the same model"),
             std::string::npos)
       << ReadText(scratch_ + "/c.log");
+}
+
+TEST_F(ClusterTest, HierBenchWritesThroughOneReplicaForAll) {
+  Replica* a = Start("a");
+  Replica* b = Start("b");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  const std::string json = scratch_ + "/bench.json";
+  ChildProcess bench(HIER_BENCH_BINARY,
+                     {"--server", absl::StrCat("127.0.0.1:", a->server.grpc_port), "--token",
+                      kToken, "--method", "add-vectors", "--dim", absl::StrCat(kDim), "--batch",
+                      "25", "--requests", "20", "--warmup", "0", "--in-flight", "2", "--first-id",
+                      "5000", "--json", json},
+                     scratch_ + "/bench.log");
+  ASSERT_EQ(bench.Wait(std::chrono::seconds(60)), 0) << ReadText(scratch_ + "/bench.log");
+  const nlohmann::json report = nlohmann::json::parse(ReadText(json));
+  EXPECT_EQ(report["ok"], 20);
+  EXPECT_EQ(report["items_per_call"], 25);
+  EXPECT_GT(report["items_per_second"].get<double>(), 0);
+  // Ids 5000..5499, each found by id on the other replica.
+  ASSERT_TRUE(WaitForItems(*b, 500, kLagBound).has_value()) << b->Items();
+  for (const int64_t id : {5000, 5249, 5499}) {
+    hier::v1::SearchRequest request;
+    request.set_item_id(id);
+    request.set_k(1);
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(5));
+    hier::v1::SearchResponse response;
+    EXPECT_TRUE(b->retrieval->Search(&context, request, &response).ok()) << id;
+  }
 }
 
 // hier-server's exit status and log for a start that must fail.
