@@ -64,12 +64,30 @@ CREATE TABLE hier_images (
   bytes bytea NOT NULL,
   stored_at timestamptz NOT NULL DEFAULT now());
 )sql",
+    R"sql(
+CREATE TABLE hier_jobs (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  state text NOT NULL,
+  config text NOT NULL,
+  run_dir text NOT NULL,
+  error text NOT NULL,
+  created_unix_ms bigint NOT NULL,
+  finished_unix_ms bigint NOT NULL,
+  deploy_on_success boolean NOT NULL,
+  pid bigint NOT NULL,
+  owner text NOT NULL,
+  lease_until timestamptz,
+  resume boolean NOT NULL,
+  cancel_requested boolean NOT NULL);
+CREATE INDEX hier_jobs_by_creation ON hier_jobs (created_unix_ms);
+)sql",
 };
 static_assert(std::size(kMigrations) == PostgresItemStore::kSchemaVersion,
               "one migration per schema version");
 
 constexpr const char* kOurTables[] = {"hier_meta", "hier_change_counter", "hier_items",
-                                      "hier_settings", "hier_images"};
+                                      "hier_settings", "hier_images", "hier_jobs"};
 
 // Prepared on every connection (libpqxx prepares each on its first use there).
 constexpr PreparedStatement kStatements[] = {
@@ -112,22 +130,6 @@ constexpr PreparedStatement kStatements[] = {
     {"digests",
      "SELECT DISTINCT image_sha256 FROM hier_items WHERE NOT deleted AND image_sha256 <> ''"},
 };
-
-// A PostgreSQL array literal ({"a","b"}) of text values; they cannot hold NUL bytes.
-std::string TextArray(const std::vector<const std::string*>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (const char c : *values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
 
 std::string IntArray(const std::vector<int64_t>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
@@ -360,10 +362,10 @@ absl::StatusOr<int64_t> PostgresItemStore::Upsert(absl::Span<const ItemRecord> i
             digests.push_back(&item.image_sha256);
             vectors.append(reinterpret_cast<const char*>(item.vector.data()), vector_bytes);
           }
-          tx.exec_prepared("upsert", IntArray(ids), IntArray(seqs), TextArray(keys),
-                           TextArray(labels), TextArray(attributes), TextArray(model_versions),
+          tx.exec_prepared("upsert", IntArray(ids), IntArray(seqs), TextArrayLiteral(keys),
+                           TextArrayLiteral(labels), TextArrayLiteral(attributes), TextArrayLiteral(model_versions),
                            pqxx::binarystring(vectors.data(), vectors.size()),
-                           static_cast<int64_t>(vector_bytes), TextArray(digests));
+                           static_cast<int64_t>(vector_bytes), TextArrayLiteral(digests));
         }
         // Delivered to the followers at COMMIT, never for a rolled-back transaction.
         tx.exec_prepared("notify", absl::StrCat(*base + static_cast<int64_t>(items.size())));

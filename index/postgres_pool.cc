@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -145,6 +146,19 @@ absl::StatusOr<std::unique_ptr<PostgresPool>> PostgresPool::Create(
   if (!HasParameter(options.uri, "connect_timeout")) {
     add("connect_timeout", absl::StrCat(options.connect_timeout_s));
   }
+  // A server cut off by the network sends no reset: without these a call on an open connection
+  // would wait for the kernel's retransmission timeout (about 15 minutes). Unacknowledged data
+  // fails the connection after tcp_user_timeout, an idle one after the keepalive probes.
+  const int timeout_ms = options.network_timeout_s * 1000;
+  for (const auto& [name, value] :
+       std::initializer_list<std::pair<const char*, std::string>>{
+           {"keepalives", "1"},
+           {"keepalives_idle", absl::StrCat(std::max(1, options.network_timeout_s / 2))},
+           {"keepalives_interval", absl::StrCat(std::max(1, options.network_timeout_s / 6))},
+           {"keepalives_count", "3"},
+           {"tcp_user_timeout", absl::StrCat(timeout_ms)}}) {
+    if (!HasParameter(options.uri, name)) add(name, value);
+  }
   if (!HasParameter(options.uri, "application_name")) add("application_name", kPostgresApplication);
   if (!HasParameter(options.uri, "client_encoding")) add("client_encoding", "UTF8");
   std::vector<std::pair<std::string, std::string>> redactions = {{options.uri, found.display},
@@ -168,6 +182,21 @@ absl::StatusOr<std::unique_ptr<PostgresPool>> PostgresPool::Create(
   return pool;
 }
 
+
+std::string TextArrayLiteral(const std::vector<const std::string*>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (const char c : *values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
 
 PostgresPool::PostgresPool(std::string conninfo, std::string display_uri,
                            std::vector<std::pair<std::string, std::string>> redactions,

@@ -15,6 +15,7 @@
 // fails Unavailable and a call after the server is back succeeds.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,9 @@ struct PostgresStoreOptions {
   // libpq's connect_timeout when the URI sets none: a call waits this long for an unreachable
   // server before failing Unavailable.
   int connect_timeout_s = 10;
+  // When the URI sets none of libpq's keepalive and tcp_user_timeout parameters: about how long
+  // a connection whose server stopped answering (a network partition) takes to fail Unavailable.
+  int network_timeout_s = 10;
 };
 
 // A statement every connection of a pool prepares (used by name with exec_prepared).
@@ -50,6 +54,10 @@ struct PreparedStatement {
   const char* name;
   const char* sql;
 };
+
+// A PostgreSQL array literal ({"a","b"}) of text values, for a text[] parameter; the values
+// cannot hold NUL bytes (PostgreSQL text cannot).
+std::string TextArrayLiteral(const std::vector<const std::string*>& values);
 
 class PostgresPool {
  public:
@@ -65,13 +73,15 @@ class PostgresPool {
 
   // Runs `body(pqxx::connection&)`, which returns absl::StatusOr<T>, on a pooled connection and
   // turns what it throws into a status (`doing` says what was being done, for the message). A
-  // transaction `body` leaves uncommitted is rolled back. A pooled connection found broken (e.g.
-  // the server restarted since it was last used) is replaced and `body` runs once more: a
+  // transaction `body` leaves uncommitted is rolled back. A pooled connection found broken at once
+  // (the server restarted since it was last used) is replaced and `body` runs once more: a
   // transaction whose connection broke before COMMIT did not commit, and writes made outside a
-  // transaction must be idempotent. Never after a COMMIT in doubt.
+  // transaction must be idempotent. Never after a COMMIT in doubt, nor after a connection that
+  // broke by timing out (the server is unreachable: a second try would only double the wait).
   template <typename T, typename Body>
   absl::StatusOr<T> Run(const char* doing, Body body) {
     for (int attempt = 0;; ++attempt) {
+      const auto started = std::chrono::steady_clock::now();
       bool reused = false;
       absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Acquire(&reused);
       if (!connection.ok()) {
@@ -90,13 +100,17 @@ class PostgresPool {
         connection->reset();
         DropIdle();
         Release(nullptr);
-        if (reused && attempt == 0 && !in_doubt) continue;
+        const bool at_once = std::chrono::steady_clock::now() - started < kBrokenAtOnce;
+        if (reused && attempt == 0 && !in_doubt && at_once) continue;
         return result;
       }
       Release(*std::move(connection));
       return result;
     }
   }
+
+  // A failure within this of a call's start found the connection already broken.
+  static constexpr std::chrono::milliseconds kBrokenAtOnce{1000};
 
   // A new connection outside the pool (e.g. one that LISTENs), with no statements prepared.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;

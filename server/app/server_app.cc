@@ -6,8 +6,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <limits>
+#include <random>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -148,6 +151,15 @@ std::string DefaultTrainer() {
   return (here / "hier-train").string();
 }
 
+// This process's name among a cluster's replicas (in job leases): host, pid and a random part, so
+// a restarted replica is a new one.
+std::string ReplicaName() {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::random_device random;
+  return absl::StrCat(host, ":", ::getpid(), ":", absl::Hex(random(), absl::kZeroPad8));
+}
+
 // Training jobs write their runs where the models are listed; a successful job started with
 // deploy_on_success is swapped in (in the background; a swap already running wins).
 JobRunnerOptions JobOptionsFor(const ServerOptions& options, ModelSwapper* swapper) {
@@ -158,6 +170,9 @@ JobRunnerOptions JobOptionsFor(const ServerOptions& options, ModelSwapper* swapp
   jobs.data_roots = options.data_roots;
   jobs.max_jobs = options.max_jobs;
   jobs.grace = options.job_grace;
+  jobs.store = options.store;
+  jobs.replica = ReplicaName();
+  jobs.lease = options.job_lease;
   jobs.on_success = [swapper](const hier::v1::Job& job) {
     (void)swapper->Swap((fs::path(job.run_dir()) / "best").string(), /*wait=*/false);
   };
@@ -189,6 +204,7 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
            AtLeast(options.job_grace.count(), 0, "--job-grace-seconds"),
            AtLeast(options.store.max_connections, 1, "--store-connections"),
            AtLeast(options.max_replication_lag.count(), 0, "--max-replication-lag-seconds"),
+           AtLeast(options.job_lease.count() / 1000, 2, "--job-lease-seconds"),
        }) {
     if (!status.ok()) return status;
   }

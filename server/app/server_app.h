@@ -25,7 +25,7 @@ struct ServerOptions {
   std::string state_dir = "state";              // serving.json, galleries/, blobs/, jobs
   // Where items, source images and the serving model's version are kept: uri empty for the state
   // folder (one machine); a PostgreSQL URI makes this server a replica of that cluster store
-  // (the state folder then holds only this replica's index snapshot and its jobs).
+  // (the state folder then holds only this replica's index snapshot).
   index::StoreLocation store;
   // A replica further behind the cluster store than this answers health NOT_SERVING.
   std::chrono::milliseconds max_replication_lag{10000};
@@ -49,6 +49,9 @@ struct ServerOptions {
   std::vector<std::string> data_roots = {"/usr/share/datasets"};  // where jobs may read data
   int max_jobs = 1;                                               // training jobs running at once
   std::chrono::milliseconds job_grace{30000};  // a cancelled job's SIGTERM to SIGKILL
+  // A cluster: how long a replica's claim on a job lasts without renewal (it renews every
+  // 0.5 s); a job whose replica died is resumed elsewhere this long after.
+  std::chrono::milliseconds job_lease{15000};
 };
 
 // The options back when every value is in range, else InvalidArgument naming the flag.

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "trainer/io/sha256.h"
 
 namespace hier::server {
@@ -78,11 +77,9 @@ absl::StatusOr<std::string> PostgresBlobStore::Get(const std::string& sha256) co
 
 absl::StatusOr<int64_t> PostgresBlobStore::RemoveAllBut(
     const absl::flat_hash_set<std::string>& keep, std::chrono::seconds min_age) const {
-  std::vector<std::string> digests;
-  for (const std::string& digest : keep) {
-    if (CheckDigest(digest).ok()) digests.push_back(digest);  // no quoting needed: hex only
-  }
-  const std::string array = absl::StrCat("{", absl::StrJoin(digests, ","), "}");
+  std::vector<const std::string*> digests;
+  for (const std::string& digest : keep) digests.push_back(&digest);
+  const std::string array = index::TextArrayLiteral(digests);
   return pool_->Run<int64_t>(
       "removing unreferenced images", [&](pqxx::connection& connection) -> absl::StatusOr<int64_t> {
         pqxx::nontransaction tx(connection);

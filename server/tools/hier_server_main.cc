@@ -64,6 +64,9 @@ ABSL_FLAG(std::vector<std::string>, data_roots, {"/usr/share/datasets"},
           "folders training jobs may read data sets, weights and group files from");
 ABSL_FLAG(int, max_jobs, 1, "training jobs running at once (the rest wait)");
 ABSL_FLAG(int64_t, job_grace_seconds, 30, "a cancelled job's time to checkpoint before SIGKILL");
+ABSL_FLAG(int64_t, job_lease_seconds, 15,
+          "with --store postgresql://...: a job whose replica stopped renewing its claim this long "
+          "is resumed by another replica");
 ABSL_FLAG(std::string, port_file, "",
           "write {\"grpc\": port, \"metrics\": port} here once serving (for scripts and tests)");
 
@@ -135,6 +138,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.data_roots = absl::GetFlag(FLAGS_data_roots);
   options.max_jobs = absl::GetFlag(FLAGS_max_jobs);
   options.job_grace = std::chrono::seconds(absl::GetFlag(FLAGS_job_grace_seconds));
+  options.job_lease = std::chrono::seconds(absl::GetFlag(FLAGS_job_lease_seconds));
   return hier::server::ValidateServerOptions(options);
 }
 

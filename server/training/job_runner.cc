@@ -90,6 +90,8 @@ struct JobRunner::Entry {
   bool cancel_requested = false;  // Cancel signalled the running trainer
   bool killed = false;            // SIGKILL was sent after the grace period
   bool exited = true;             // no trainer of ours to signal (none yet, or it has exited)
+  bool claimed = false;           // a cluster: this replica holds the job's lease
+  bool lost = false;              // a cluster: its lease expired; another replica runs it now
   pid_t orphan = 0;               // a trainer a previous server left, perhaps still running
   Clock::time_point kill_at;      // after Cancel: when SIGKILL follows
 };
@@ -123,8 +125,14 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
     options.trainer = fs::absolute(options.trainer).lexically_normal().string();
   }
   absl::StatusOr<std::unique_ptr<JobStore>> store =
-      JobStore::Open((fs::path(options.state_dir) / "jobs.db").string());
+      JobStore::Open(options.store, options.state_dir);
   if (!store.ok()) return store.status();
+  if (dynamic_cast<SharedJobStore*>(store->get()) != nullptr) {
+    if (options.replica.empty()) return absl::InvalidArgumentError("replica: must be set");
+    if (options.lease <= options.poll) {
+      return absl::InvalidArgumentError("lease: must be longer than poll");
+    }
+  }
   absl::StatusOr<std::vector<JobRecord>> jobs = (*store)->List();
   if (!jobs.ok()) return jobs.status();
 
@@ -159,6 +167,7 @@ JobRunner::JobRunner(JobRunnerOptions options, ServerMetrics* metrics,
     : options_(std::move(options)),
       metrics_(metrics),
       store_(std::move(store)),
+      shared_(dynamic_cast<SharedJobStore*>(store_.get())),
       random_(std::random_device{}()) {}
 
 JobRunner::~JobRunner() { Shutdown(); }
@@ -188,7 +197,7 @@ absl::StatusOr<hier::v1::Job> JobRunner::Start(const hier::v1::StartTrainingRequ
   if (absl::Status inserted = store_->Insert(record); !inserted.ok()) return inserted;
   const std::string id = record.id;
   jobs_.emplace(id, std::make_unique<Entry>(std::move(record)));
-  queue_.push_back(id);
+  if (shared_ == nullptr) queue_.push_back(id);
   Schedule();
   PublishMetrics();
   return ToProto(*jobs_.at(id));
@@ -196,7 +205,7 @@ absl::StatusOr<hier::v1::Job> JobRunner::Start(const hier::v1::StartTrainingRequ
 
 absl::StatusOr<hier::v1::Job> JobRunner::Get(const std::string& id) {
   absl::MutexLock lock(&mutex_);
-  absl::StatusOr<Entry*> entry = Find(id);
+  absl::StatusOr<Entry*> entry = FindOrLoad(id);
   if (!entry.ok()) return entry.status();
   if ((*entry)->record.state == hier::v1::JOB_STATE_RUNNING) Refresh(**entry);
   return ToProto(**entry);
@@ -220,9 +229,18 @@ std::vector<hier::v1::Job> JobRunner::List() {
 
 absl::StatusOr<hier::v1::Job> JobRunner::Cancel(const std::string& id) {
   absl::MutexLock lock(&mutex_);
-  absl::StatusOr<Entry*> found = Find(id);
+  absl::StatusOr<Entry*> found = FindOrLoad(id);
   if (!found.ok()) return found.status();
   Entry& entry = **found;
+  if (shared_ != nullptr && !RunsHere(entry)) {
+    // Queued, or run by another replica: the store ends it or marks it for its runner.
+    absl::StatusOr<JobRecord> record = shared_->RequestCancel(id);
+    if (!record.ok()) return record.status();
+    entry.record = *std::move(record);
+    Changed(entry);
+    PublishMetrics();
+    return ToProto(entry);
+  }
   switch (entry.record.state) {
     case hier::v1::JOB_STATE_QUEUED:
       queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
@@ -230,15 +248,7 @@ absl::StatusOr<hier::v1::Job> JobRunner::Cancel(const std::string& id) {
       PublishMetrics();
       break;
     case hier::v1::JOB_STATE_RUNNING:
-      if (!entry.cancel_requested) {
-        entry.cancel_requested = true;
-        entry.kill_at = Clock::now() + options_.grace;
-        Signal(entry, SIGTERM);
-        if (options_.grace.count() == 0) {
-          Signal(entry, SIGKILL);
-          entry.killed = true;
-        }
-      }
+      CancelRunning(entry);
       break;
     default:
       return absl::FailedPreconditionError(absl::StrCat("id: job '", id, "' has already ended (",
@@ -247,10 +257,21 @@ absl::StatusOr<hier::v1::Job> JobRunner::Cancel(const std::string& id) {
   return ToProto(entry);
 }
 
+void JobRunner::CancelRunning(Entry& entry) {
+  if (entry.cancel_requested) return;
+  entry.cancel_requested = true;
+  entry.kill_at = Clock::now() + options_.grace;
+  Signal(entry, SIGTERM);
+  if (options_.grace.count() == 0) {
+    Signal(entry, SIGKILL);
+    entry.killed = true;
+  }
+}
+
 absl::StatusOr<hier::v1::Job> JobRunner::Resume(const std::string& id) {
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("the server is stopping; it starts no new jobs");
-  absl::StatusOr<Entry*> found = Find(id);
+  absl::StatusOr<Entry*> found = FindOrLoad(id);
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   const JobState state = entry.record.state;
@@ -266,6 +287,8 @@ absl::StatusOr<hier::v1::Job> JobRunner::Resume(const std::string& id) {
   }
   entry.orphan = 0;
   entry.resume = true;
+  entry.record.resume = true;
+  entry.record.cancel_requested = false;
   entry.record.state = hier::v1::JOB_STATE_QUEUED;
   entry.record.error.clear();
   entry.record.finished_unix_ms = 0;
@@ -273,7 +296,7 @@ absl::StatusOr<hier::v1::Job> JobRunner::Resume(const std::string& id) {
   Changed(entry);
   finished_series_.erase(std::remove(finished_series_.begin(), finished_series_.end(), id),
                          finished_series_.end());
-  queue_.push_back(id);
+  if (shared_ == nullptr) queue_.push_back(id);
   Schedule();
   PublishMetrics();
   return ToProto(entry);
@@ -284,7 +307,7 @@ absl::StatusOr<JobSnapshot> JobRunner::Await(const std::string& id, int64_t afte
   absl::MutexLock lock(&mutex_);
   const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
   while (true) {
-    absl::StatusOr<Entry*> entry = Find(id);
+    absl::StatusOr<Entry*> entry = FindOrLoad(id);
     if (!entry.ok()) return entry.status();
     const bool timed_out =
         (*entry)->version <= after_version && changed_.WaitWithDeadline(&mutex_, deadline);
@@ -335,6 +358,11 @@ void JobRunner::Shutdown() {
 }
 
 void JobRunner::Schedule() {
+  // A cluster's jobs are claimed on the monitor thread, the one that starts their trainers.
+  if (shared_ != nullptr) {
+    monitor_wake_.SignalAll();
+    return;
+  }
   while (!stopping_ && running_ < options_.max_jobs && !queue_.empty()) {
     const std::string id = queue_.front();
     queue_.pop_front();
@@ -361,8 +389,9 @@ void JobRunner::Launch(Entry& entry) {
   }
   std::vector<std::string> args = {"--config", config.string(), "--run-dir", run_dir.string()};
   if (entry.resume) args.push_back("--resume");
-  absl::StatusOr<pid_t> pid =
-      SpawnInNewProcessGroup(options_.trainer, args, (run_dir / kLogFile).string());
+  // A cluster's trainer must not outlive its replica: another replica takes the job over.
+  absl::StatusOr<pid_t> pid = SpawnInNewProcessGroup(
+      options_.trainer, args, (run_dir / kLogFile).string(), /*exit_with_parent=*/shared_ != nullptr);
   if (!pid.ok()) {
     End(entry, hier::v1::JOB_STATE_FAILED, std::string(pid.status().message()));
     return;
@@ -374,7 +403,9 @@ void JobRunner::Launch(Entry& entry) {
   entry.exited = false;
   entry.cancel_requested = false;
   entry.killed = false;
+  entry.lost = false;
   entry.resume = false;
+  entry.record.resume = false;
   entry.reader.Restart();
   ++running_;
   Persist(entry);
@@ -435,6 +466,14 @@ void JobRunner::AwaitExit(std::string id, pid_t pid, uint64_t waiter) {
 
 void JobRunner::Finish(Entry& entry, int wait_status, bool status_known) {
   --running_;
+  if (entry.lost) {
+    // Another replica runs the job now: what it records is the job's state.
+    entry.record.pid = 0;
+    Changed(entry);
+    Schedule();
+    PublishMetrics();
+    return;
+  }
   const TrainerState trainer = Refresh(entry);
   const bool succeeded = status_known && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   const bool stopped =
@@ -452,6 +491,17 @@ void JobRunner::Finish(Entry& entry, int wait_status, bool status_known) {
         entry.killed
             ? absl::StrCat("cancelled", killed)
             : absl::StrCat("cancelled", stopped ? "" : absl::StrCat(" (hier-train ", how, ")")));
+  } else if (stopping_ && shared_ != nullptr) {
+    // Handed back: another replica claims it and continues from its last checkpoint.
+    entry.record.state = hier::v1::JOB_STATE_QUEUED;
+    entry.record.resume = true;
+    entry.record.pid = 0;
+    entry.record.owner.clear();
+    entry.record.error = absl::StrCat("the replica that ran it stopped", killed,
+                                      "; another replica continues it from its last checkpoint");
+    Persist(entry);
+    entry.claimed = false;
+    Changed(entry);
   } else if (stopping_) {
     End(entry, hier::v1::JOB_STATE_INTERRUPTED,
         absl::StrCat("interrupted: the server stopped while the job ran", killed,
@@ -478,7 +528,9 @@ void JobRunner::End(Entry& entry, JobState state, std::string error) {
   entry.record.error = std::move(error);
   entry.record.finished_unix_ms = NowUnixMs();
   entry.record.pid = 0;
+  entry.record.owner.clear();
   Persist(entry);
+  entry.claimed = false;
   Changed(entry);
   if (metrics_ != nullptr) {
     metrics_->SetJobProgress(entry.record.id, SampleOf(entry.progress));
@@ -503,7 +555,13 @@ TrainerState JobRunner::Refresh(Entry& entry) {
 }
 
 void JobRunner::Persist(Entry& entry) {
-  if (absl::Status written = store_->Update(entry.record); !written.ok()) {
+  if (entry.lost) return;  // another replica runs it now
+  // A job this replica runs is written only while it holds the lease.
+  const absl::Status written = shared_ != nullptr && entry.claimed
+                                   ? shared_->UpdateOwned(options_.replica, entry.record)
+                                   : store_->Update(entry.record);
+  if (absl::IsFailedPrecondition(written) && shared_ != nullptr) entry.lost = true;
+  if (!written.ok()) {
     std::fprintf(stderr, "hier-server: job %s: its %s state was not recorded: %s\n",
                  entry.record.id.c_str(), JobStateName(entry.record.state).c_str(),
                  written.ToString().c_str());
@@ -537,6 +595,93 @@ void JobRunner::Signal(Entry& entry, int signal_number) {
   ::kill(-static_cast<pid_t>(entry.record.pid), signal_number);
 }
 
+bool JobRunner::RunsHere(const Entry& entry) const { return entry.claimed && !entry.lost; }
+
+absl::StatusOr<JobRunner::Entry*> JobRunner::FindOrLoad(const std::string& id) {
+  absl::StatusOr<Entry*> found = Find(id);
+  if (found.ok() || shared_ == nullptr || !absl::IsNotFound(found.status())) return found;
+  absl::StatusOr<JobRecord> record = store_->Get(id);  // started on another replica
+  if (!record.ok()) return record.status();
+  auto entry = std::make_unique<Entry>(*std::move(record));
+  entry->reader.Poll(&entry->progress);
+  Entry* added = entry.get();
+  jobs_.emplace(id, std::move(entry));
+  return added;
+}
+
+void JobRunner::SyncWithCluster() {
+  std::vector<std::string> held;
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const auto& [id, entry] : jobs_) {
+      if (RunsHere(*entry)) held.push_back(id);
+    }
+  }
+  absl::StatusOr<LeaseRenewal> renewal = shared_->Renew(options_.replica, held, options_.lease);
+  if (renewal.ok()) {
+    absl::MutexLock lock(&mutex_);
+    for (const std::string& id : renewal->lost) {
+      Entry& entry = *jobs_.at(id);
+      std::fprintf(stderr, "hier-server: job %s: its lease expired and another replica runs it; "
+                   "stopping its trainer here\n", id.c_str());
+      entry.lost = true;
+      entry.claimed = false;
+      Signal(entry, SIGKILL);
+      entry.killed = true;
+    }
+    for (const std::string& id : renewal->cancel_requested) CancelRunning(*jobs_.at(id));
+  }
+  // Claims, while there is room here.
+  while (true) {
+    {
+      absl::MutexLock lock(&mutex_);
+      if (stopping_ || running_ >= options_.max_jobs) break;
+    }
+    absl::StatusOr<std::optional<JobRecord>> claimed =
+        shared_->Claim(options_.replica, options_.lease);
+    if (!claimed.ok() || !claimed->has_value()) break;
+    absl::MutexLock lock(&mutex_);
+    const std::string id = (*claimed)->id;
+    auto [it, added] = jobs_.try_emplace(id, nullptr);
+    if (added) it->second = std::make_unique<Entry>(**claimed);
+    Entry& entry = *it->second;
+    entry.record = **std::move(claimed);
+    entry.claimed = true;
+    entry.lost = false;
+    if (entry.record.cancel_requested) {
+      End(entry, hier::v1::JOB_STATE_CANCELLED, "cancelled; its runner had stopped");
+      continue;
+    }
+    entry.resume = entry.record.resume;
+    Launch(entry);
+  }
+  // Every other job as the store has it.
+  absl::StatusOr<std::vector<JobRecord>> jobs = store_->List();
+  if (!jobs.ok()) return;
+  absl::MutexLock lock(&mutex_);
+  for (JobRecord& record : *jobs) {
+    auto [it, added] = jobs_.try_emplace(record.id, nullptr);
+    if (added) {
+      it->second = std::make_unique<Entry>(std::move(record));
+      it->second->reader.Poll(&it->second->progress);
+      Changed(*it->second);
+      continue;
+    }
+    Entry& entry = *it->second;
+    // What this replica runs, or just ended (a list read before its end was recorded), is
+    // known here better than in that list.
+    if (RunsHere(entry) || record.owner == options_.replica) continue;
+    const JobRecord& known = entry.record;
+    if (known.state != record.state || known.error != record.error ||
+        known.owner != record.owner || known.finished_unix_ms != record.finished_unix_ms ||
+        known.cancel_requested != record.cancel_requested) {
+      entry.record = std::move(record);
+      Changed(entry);
+    }
+  }
+  PublishMetrics();
+}
+
 absl::StatusOr<JobRunner::Entry*> JobRunner::Find(const std::string& id) {
   const auto found = jobs_.find(id);
   if (found == jobs_.end()) return absl::NotFoundError(absl::StrCat("id: no job '", id, "'"));
@@ -558,6 +703,7 @@ hier::v1::Job JobRunner::ToProto(const Entry& entry) const {
 
 void JobRunner::MonitorLoop() {
   while (true) {
+    if (shared_ != nullptr) SyncWithCluster();
     std::vector<std::thread> finished;
     {
       absl::MutexLock lock(&mutex_);

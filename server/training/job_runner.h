@@ -9,8 +9,20 @@
 // too, resumable by the next server with Resume (`hier-train --resume`). A crashing trainer only
 // fails its job.
 //
+// A cluster (the store a SharedJobStore, JobRunnerOptions::store a PostgreSQL URI): every
+// replica's runner records jobs in the shared store and answers for all of them (GetJob, ListJobs,
+// WatchJob, CancelJob, ResumeJob on any replica). A queued job is claimed by exactly one replica,
+// whose monitor thread starts its trainer and renews its lease every poll; a CancelJob that
+// reaches another replica marks the job, and its runner cancels it at its next renewal. When a
+// runner stops renewing (it died, or lost the database for longer than the lease), another
+// replica claims the job and resumes it from its last checkpoint (the runs directory must be on
+// storage every replica mounts); a runner that finds its lease gone stops its trainer. Trainers
+// stop when their replica dies, and a replica that shuts down hands its running jobs back to the
+// queue to be resumed elsewhere.
+//
 // Thread-safety: every method may be called from any thread. One waiter thread per trainer reaps
-// it; one monitor thread polls the running jobs' run directories and enforces kill deadlines.
+// it; one monitor thread polls the running jobs' run directories and enforces kill deadlines (and,
+// in a cluster, claims jobs, renews leases and refreshes the other replicas' jobs).
 // Ownership: the runner owns its store and threads; `metrics` (may be null) must outlive it.
 #pragma once
 
@@ -41,6 +53,13 @@ namespace hier::server {
 struct JobRunnerOptions {
   std::string trainer = "hier-train";  // the hier-train binary
   std::string state_dir = "state";     // holds jobs.db
+  // Where the jobs are recorded: uri empty for <state_dir>/jobs.db; a PostgreSQL URI for the
+  // store a cluster's replicas share (see the header comment).
+  index::StoreLocation store;
+  // A cluster: this replica's name in the job leases (unique among the replicas), and how long a
+  // lease lasts without renewal.
+  std::string replica;
+  std::chrono::milliseconds lease{15000};
   std::string runs_dir = "runs";       // one run directory per job
   // Dataset, weight and group files must lie under one of these (after resolving symlinks).
   std::vector<std::string> data_roots = {"/usr/share/datasets"};
@@ -102,6 +121,10 @@ class JobRunner {
 
   // Starts queued jobs while fewer than max_jobs run.
   void Schedule() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The job, loaded from a cluster's store when this replica has not seen it yet.
+  absl::StatusOr<Entry*> FindOrLoad(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // SIGTERM to a running job's trainer, SIGKILL after the grace period; it ends CANCELLED.
+  void CancelRunning(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Writes the job's config file and spawns its trainer; on failure the job FAILED.
   void Launch(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The waiter of one trainer: reaps it and ends its job.
@@ -112,6 +135,13 @@ class JobRunner {
   // Marks a job ended in `state`, persists it and wakes watchers.
   void End(Entry& entry, hier::v1::JobState state, std::string error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A cluster: renews this replica's leases (stopping trainers whose lease is gone, cancelling
+  // jobs cancelled elsewhere), claims queued jobs while fewer than max_jobs run here, and
+  // refreshes every other job from the store. Runs on the monitor thread, without the lock held
+  // while it waits for the store.
+  void SyncWithCluster() ABSL_LOCKS_EXCLUDED(mutex_);
+  // A cluster: whether this replica runs the job now.
+  bool RunsHere(const Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Re-reads a job's run directory; a new step, epoch or recall makes a new version.
   TrainerState Refresh(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Writes the record to the store; a failure is printed to stderr (the job carries on in memory).
@@ -130,6 +160,7 @@ class JobRunner {
   const JobRunnerOptions options_;
   ServerMetrics* const metrics_;
   const std::unique_ptr<JobStore> store_;
+  SharedJobStore* const shared_;  // store_ when it is a cluster's, else null
 
   absl::Mutex shutdown_mutex_;  // makes concurrent Shutdown calls wait for the first
 

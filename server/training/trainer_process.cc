@@ -80,7 +80,7 @@ class SpawnSetup {
 
 absl::StatusOr<pid_t> SpawnInNewProcessGroup(const std::string& binary,
                                              const std::vector<std::string>& args,
-                                             const std::string& log_path) {
+                                             const std::string& log_path, bool exit_with_parent) {
   if (::access(binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("trainer: cannot execute ", binary, ": ", std::strerror(errno)));
@@ -104,9 +104,19 @@ absl::StatusOr<pid_t> SpawnInNewProcessGroup(const std::string& binary,
   std::vector<char*> argv;
   for (std::string& arg : argv_storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    env_storage.emplace_back(*variable);
+  }
+  if (exit_with_parent) {
+    env_storage.push_back(absl::StrCat(kExitWithParentVariable, "=", ::getpid()));
+  }
+  std::vector<char*> env;
+  for (std::string& variable : env_storage) env.push_back(variable.data());
+  env.push_back(nullptr);
   pid_t pid = -1;
   if (const int rc =
-          posix_spawn(&pid, binary.c_str(), setup.actions(), setup.attr(), argv.data(), environ);
+          posix_spawn(&pid, binary.c_str(), setup.actions(), setup.attr(), argv.data(), env.data());
       rc != 0) {
     return absl::UnavailableError(absl::StrCat("cannot start ", binary, ": ", std::strerror(rc)));
   }

@@ -14,12 +14,19 @@
 
 namespace hier::server {
 
+// The environment variable that makes hier-train stop (as on SIGTERM) when the thread that
+// started it ends, e.g. because the server died: its value is that server's pid.
+inline constexpr char kExitWithParentVariable[] = "HIER_TRAIN_EXIT_WITH_PARENT";
+
 // Starts `binary` with `args`; returns its pid, which is also its process group id. The caller
-// reaps it (waitpid). FailedPrecondition naming the binary when it cannot be executed,
-// Unavailable when the log cannot be opened or the system refuses a new process.
+// reaps it (waitpid). With `exit_with_parent`, the child gets kExitWithParentVariable (call it
+// from a thread that lives as long as the child should). FailedPrecondition naming the binary
+// when it cannot be executed, Unavailable when the log cannot be opened or the system refuses a
+// new process.
 absl::StatusOr<pid_t> SpawnInNewProcessGroup(const std::string& binary,
                                              const std::vector<std::string>& args,
-                                             const std::string& log_path);
+                                             const std::string& log_path,
+                                             bool exit_with_parent = false);
 
 // "exit status 2" or "killed by signal 9 (Killed)" for a waitpid status.
 std::string DescribeWaitStatus(int wait_status);

@@ -139,10 +139,10 @@ TEST_F(PostgresItemStoreTest, AVersionOneSchemaIsMigratedKeepingItsItems) {
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_TRUE((*store)->Upsert({MakeItem(7)}).ok());
   }
-  // What a version 1 store looks like: no hier_images.
+  // What a version 1 store looks like: no hier_images, no hier_jobs.
   ASSERT_TRUE(server_
                   ->Execute(database_,
-                            "DROP TABLE hier_images; UPDATE hier_meta SET value = '1' "
+                            "DROP TABLE hier_images, hier_jobs; UPDATE hier_meta SET value = '1' "
                             "WHERE key = 'schema_version'")
                   .ok());
   absl::StatusOr<std::unique_ptr<ItemStore>> store = Open();

@@ -3,6 +3,7 @@
 // Fashion-MNIST as an image folder (`hier-train export-images --out DIR`) and generates the
 // shape-world data set with its class tree (`hier-train generate-shapes --out DIR`).
 #include <c10/util/Exception.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,6 +83,12 @@ int Train(const std::vector<std::string>& args) {
   const TrainConfig config = ReadTrainConfig(args);
   std::signal(SIGINT, RequestStop);
   std::signal(SIGTERM, RequestStop);
+  // Started by a server that wants no trainer to outlive it (a cluster replica, whose job another
+  // replica takes over): its death stops this run as SIGTERM would.
+  if (const char* parent = std::getenv("HIER_TRAIN_EXIT_WITH_PARENT"); parent != nullptr) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (std::to_string(::getppid()) != parent) RequestStop(SIGTERM);  // it died already
+  }
   if (config.nproc > 1 && std::getenv("WORLD_SIZE") == nullptr) return LaunchRanks(config, args);
   hier::train::Trainer trainer(config);
   std::ostream silent(nullptr);  // ranks other than 0 report nothing but errors

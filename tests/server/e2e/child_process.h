@@ -36,11 +36,13 @@ class ChildProcess {
 // The whole content of a file ("" when it cannot be read).
 std::string ReadText(const std::string& path);
 
-// GET http://127.0.0.1:<port><path>: the status code and body, or none when no answer came.
+// GET http://<host>:<port><path> (host an IPv4 address): the status code and body, or none when
+// no answer came.
 struct HttpResponse {
   int status = 0;
   std::string body;
 };
-std::optional<HttpResponse> HttpGet(int port, const std::string& path);
+std::optional<HttpResponse> HttpGet(int port, const std::string& path,
+                                    const std::string& host = "127.0.0.1");
 
 }  // namespace hier::testing

@@ -26,8 +26,11 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "hier/v1/models.grpc.pb.h"
 #include "hier/v1/retrieval.grpc.pb.h"
+#include "hier/v1/training.grpc.pb.h"
 #include "tests/server/e2e/server_fixture.h"
+#include "tests/support/network_namespace.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/tcp_forwarder.h"
 
 namespace hier::testing {
 namespace {
@@ -60,16 +63,53 @@ void Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
 }
 
 // One hier-server replica and its stubs.
+// A small training job on Fashion-MNIST: `steps` steps in `epochs` epochs.
+hier::v1::StartTrainingRequest SmallJob(int epochs, int steps_per_epoch) {
+  hier::v1::StartTrainingRequest start;
+  start.set_name("cluster");
+  hier::v1::TrainingConfig& config = *start.mutable_config();
+  config.set_epochs(epochs);
+  config.set_steps_per_epoch(steps_per_epoch);
+  config.set_test_limit(200);
+  config.set_emb(16);
+  config.set_num_proxies(16);
+  config.set_topk(8);
+  config.set_batch_size(40);
+  config.set_ipc(4);
+  config.set_threads(1);
+  config.set_log_every(1);
+  return start;
+}
+
+// The pid of a live hier-train whose --run-dir is `run_dir`; 0 when there is none.
+pid_t TrainerOf(const std::string& run_dir) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = ReadText(entry.path().string() + "/cmdline");
+    if (cmdline.find("hier-train") != std::string::npos &&
+        cmdline.find(std::string("--run-dir") + '\0' + run_dir + '\0') != std::string::npos &&
+        ReadText(entry.path().string() + "/stat").find(") Z ") == std::string::npos) {
+      return static_cast<pid_t>(std::stol(name));
+    }
+  }
+  return 0;
+}
+
 struct Replica {
   std::string name;
   std::vector<std::string> args;
+  std::vector<std::string> launcher;  // runs it elsewhere (a network namespace); empty: directly
+  std::string host = "127.0.0.1";     // where the test reaches it
   RunningServer server;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<hier::v1::Retrieval::Stub> retrieval;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
   std::unique_ptr<hier::v1::Models::Stub> models;
+  std::unique_ptr<hier::v1::Training::Stub> training;
 
-  grpc::Status Add(const std::vector<int64_t>& ids) const {
+  grpc::Status Add(const std::vector<int64_t>& ids,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
     hier::v1::AddItemsRequest request;
     for (const int64_t id : ids) {
       hier::v1::NewItem* item = request.add_items();
@@ -79,7 +119,7 @@ struct Replica {
       *item->mutable_vector() = VectorFor(id);
     }
     grpc::ClientContext context;
-    Prepare(&context, std::chrono::seconds(10));
+    Prepare(&context, timeout);
     hier::v1::AddItemsResponse response;
     return retrieval->AddItems(&context, request, &response);
   }
@@ -117,6 +157,38 @@ struct Replica {
     hier::v1::StatsResponse response;
     return retrieval->Stats(&context, hier::v1::StatsRequest(), &response).ok() ? response.items()
                                                                                 : -1;
+  }
+
+  grpc::Status StartJob(const hier::v1::StartTrainingRequest& request, hier::v1::Job* job) const {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(30));
+    return training->StartTraining(&context, request, job);
+  }
+
+  absl::StatusOr<hier::v1::Job> Job(const std::string& id) const {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(10));
+    hier::v1::GetJobRequest request;
+    request.set_id(id);
+    hier::v1::Job job;
+    const grpc::Status status = training->GetJob(&context, request, &job);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return job;
+  }
+
+  // Polls GetJob until the job is in `state` (true) or `timeout` passed (false).
+  bool WaitForJob(const std::string& id, hier::v1::JobState state,
+                  std::chrono::seconds timeout) const {
+    const Clock::time_point until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      const absl::StatusOr<hier::v1::Job> job = Job(id);
+      if (job.ok() && job->state() == state) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
   }
 
   std::optional<HealthCheckResponse::ServingStatus> Health() const {
@@ -251,10 +323,17 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Starts a replica and waits until it listens (not until it serves: WaitForHealth).
-  Replica* Start(const std::string& name, const std::string& model = "") {
+  Replica* Start(const std::string& name, const std::string& model = "",
+                 const std::vector<std::string>& extra = {}) {
     auto replica = std::make_unique<Replica>();
     replica->name = name;
     replica->args = ReplicaArgs(name, model);
+    replica->args.insert(replica->args.end(), extra.begin(), extra.end());
+    return Add(std::move(replica));
+  }
+
+  // Starts `replica` (its arguments set) and keeps it.
+  Replica* Add(std::unique_ptr<Replica> replica) {
     Launch(replica.get());
     replicas_.push_back(std::move(replica));
     return replicas_.back().get();
@@ -262,13 +341,16 @@ class ClusterTest : public ::testing::Test {
 
   // Starts `replica` again with its arguments (after it was killed).
   void Launch(Replica* replica) {
-    StartHierServer(replica->args, scratch_ + "/" + replica->name, &replica->server);
+    StartHierServer(replica->args, scratch_ + "/" + replica->name, &replica->server,
+                    replica->launcher);
     if (HasFatalFailure()) return;
-    replica->channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", replica->server.grpc_port),
-                                           grpc::InsecureChannelCredentials());
+    replica->channel =
+        grpc::CreateChannel(absl::StrCat(replica->host, ":", replica->server.grpc_port),
+                            grpc::InsecureChannelCredentials());
     replica->retrieval = hier::v1::Retrieval::NewStub(replica->channel);
     replica->health = grpc::health::v1::Health::NewStub(replica->channel);
     replica->models = hier::v1::Models::NewStub(replica->channel);
+    replica->training = hier::v1::Training::NewStub(replica->channel);
   }
 
   // Waits up to `timeout` for `replica`'s health to be `wanted`.
@@ -558,6 +640,125 @@ TEST_F(ClusterTest, HierBenchWritesThroughOneReplicaForAll) {
     hier::v1::SearchResponse response;
     EXPECT_TRUE(b->retrieval->Search(&context, request, &response).ok()) << id;
   }
+}
+
+TEST_F(ClusterTest, AReplicaCutOffByTheNetworkServesSearchesRefusesWritesAndConverges) {
+  // The replica runs in a network namespace of the test's: link 0 carries the test's calls, link 1
+  // its PostgreSQL connections (through a forwarder to the loopback server); link 1 goes down.
+  absl::StatusOr<std::unique_ptr<NetworkNamespace>> made = NetworkNamespace::Create(2);
+  if (absl::IsFailedPrecondition(made.status())) GTEST_SKIP() << made.status();
+  ASSERT_TRUE(made.ok()) << made.status();
+  const NetworkNamespace& ns = **made;
+  absl::StatusOr<std::unique_ptr<TcpForwarder>> forwarder =
+      TcpForwarder::Start(ns.HostAddress(1), "127.0.0.1", postgres_->port());
+  ASSERT_TRUE(forwarder.ok()) << forwarder.status();
+  Replica* a = Start("a");
+  auto cut = std::make_unique<Replica>();
+  cut->name = "cut";
+  cut->args = ReplicaArgs("cut");
+  cut->args[1] = absl::StrCat("postgresql://", postgres_->user(), ":", postgres_->password(), "@",
+                              ns.HostAddress(1), ":", (*forwarder)->port(), "/", database_);
+  cut->args.insert(cut->args.end(), {"--listen", "0.0.0.0:0", "--metrics-listen", "0.0.0.0:0"});
+  cut->launcher = ns.Inside({});
+  cut->launcher.insert(cut->launcher.begin(), ns.ip_binary());
+  cut->host = ns.InsideAddress(0);
+  Replica* p = Add(std::move(cut));
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, p}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  std::vector<int64_t> before;
+  for (int64_t id = 1; id <= 100; ++id) before.push_back(id);
+  ASSERT_TRUE(a->Add(before).ok());
+  ASSERT_TRUE(WaitForItems(*p, 100, kLagBound).has_value());
+
+  ASSERT_TRUE(ns.SetLinkUp(1, false).ok());
+  Ledger ledger;
+  {
+    Load load({a}, {p}, &ledger);
+    // Writes through the cut-off replica fail UNAVAILABLE once its connection times out (libpq's
+    // tcp_user_timeout, 10 s).
+    const grpc::Status refused = p->Add({424242}, std::chrono::seconds(40));
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+    // It says so: health and metrics.
+    EXPECT_TRUE(WaitForHealth(*p, HealthCheckResponse::NOT_SERVING, std::chrono::seconds(30)));
+    const std::optional<HttpResponse> metrics =
+        HttpGet(p->server.metrics_port, "/metrics", p->host);
+    ASSERT_TRUE(metrics.has_value());
+    EXPECT_EQ(SeriesValue(metrics->body, "hier_store_reachable"), 0.0);
+    ASSERT_TRUE(ns.SetLinkUp(1, true).ok());
+    EXPECT_TRUE(WaitForHealth(*p, HealthCheckResponse::SERVING, std::chrono::seconds(60)));
+    load.Stop();
+    EXPECT_EQ(load.search_failures_, 0) << load.last_search_error_;
+    EXPECT_GT(load.searches_ok_, 0);
+    EXPECT_TRUE(load.write_failures_.empty()) << load.last_write_error_;
+  }
+  // It converges on what was written meanwhile.
+  const int64_t stored = LiveItemsInStore();
+  EXPECT_TRUE(WaitForItems(*p, stored, kLagBound)) << p->Items() << " of " << stored;
+  ExpectHoldsAll(*p, ledger.ids());
+}
+
+TEST_F(ClusterTest, AJobWhoseReplicaIsKilledIsResumedByAnotherAndSucceeds) {
+  if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  // A alone, so it claims the job; B joins while it runs.
+  Replica* a = Start("a", "", {"--job-lease-seconds", "3"});
+  ASSERT_FALSE(HasFatalFailure());
+  hier::v1::Job job;
+  const grpc::Status started = a->StartJob(SmallJob(3, 30), &job);
+  ASSERT_TRUE(started.ok()) << started.error_message();
+  ASSERT_TRUE(a->WaitForJob(job.id(), hier::v1::JOB_STATE_RUNNING, std::chrono::seconds(30)));
+  Replica* b = Start("b", "", {"--job-lease-seconds", "3"});
+  ASSERT_FALSE(HasFatalFailure());
+  // Any replica answers for any job.
+  absl::StatusOr<hier::v1::Job> seen = b->Job(job.id());
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->run_dir(), job.run_dir());
+  // Once the first epoch's checkpoint is there, A dies; its trainer stops with it.
+  const Clock::time_point until = Clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(fs::path(job.run_dir()) / "checkpoints") ||
+         fs::is_empty(fs::path(job.run_dir()) / "checkpoints")) {
+    ASSERT_LT(Clock::now(), until) << ReadText(job.run_dir() + "/train.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const pid_t first_trainer = TrainerOf(job.run_dir());
+  a->server.process->Signal(SIGKILL);
+  ASSERT_TRUE(a->server.process->Wait(std::chrono::seconds(10)).has_value());
+  // B takes the job over after the lease and continues the run to the end.
+  EXPECT_TRUE(b->WaitForJob(job.id(), hier::v1::JOB_STATE_SUCCEEDED, std::chrono::seconds(180)))
+      << b->Job(job.id())->error() << "\n" << ReadText(job.run_dir() + "/train.log");
+  if (first_trainer > 0) EXPECT_NE(TrainerOf(job.run_dir()), first_trainer);
+  absl::StatusOr<hier::v1::Job> done = b->Job(job.id());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->progress().step(), 90);
+  EXPECT_EQ(done->progress().total_steps(), 90);
+  // The run was continued, not restarted: the trainer was started twice, the second resuming.
+  const std::string log = ReadText(job.run_dir() + "/train.log");
+  EXPECT_NE(log.find("resum"), std::string::npos) << log;
+}
+
+TEST_F(ClusterTest, AJobIsCancelledThroughAReplicaThatDoesNotRunIt) {
+  if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  Replica* a = Start("a");
+  ASSERT_FALSE(HasFatalFailure());
+  hier::v1::Job job;
+  ASSERT_TRUE(a->StartJob(SmallJob(50, 100), &job).ok());
+  ASSERT_TRUE(a->WaitForJob(job.id(), hier::v1::JOB_STATE_RUNNING, std::chrono::seconds(30)));
+  Replica* b = Start("b");
+  ASSERT_FALSE(HasFatalFailure());
+  grpc::ClientContext context;
+  Prepare(&context, std::chrono::seconds(10));
+  hier::v1::CancelJobRequest cancel;
+  cancel.set_id(job.id());
+  hier::v1::Job cancelled;
+  const grpc::Status status = b->training->CancelJob(&context, cancel, &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  for (const Replica* replica : {a, b}) {
+    EXPECT_TRUE(
+        replica->WaitForJob(job.id(), hier::v1::JOB_STATE_CANCELLED, std::chrono::seconds(60)))
+        << replica->name << ": " << replica->Job(job.id())->error();
+  }
+  EXPECT_EQ(TrainerOf(job.run_dir()), 0);
 }
 
 // hier-server's exit status and log for a start that must fail.

@@ -100,11 +100,17 @@ void ServerE2eTest::TearDown() {
 std::string ServerE2eTest::ModelsRoot() { return SharedModel::Get().root; }
 
 void StartHierServer(std::vector<std::string> args, const std::string& prefix,
-                     RunningServer* started) {
+                     RunningServer* started, const std::vector<std::string>& launcher) {
   const std::string port_file = prefix + ".ports";
   fs::remove(port_file);
   args.insert(args.end(), {"--port-file", port_file});
-  started->process = std::make_unique<ChildProcess>(HIER_SERVER_BINARY, args, prefix + ".log");
+  std::string binary = HIER_SERVER_BINARY;
+  if (!launcher.empty()) {
+    args.insert(args.begin(), binary);
+    args.insert(args.begin(), launcher.begin() + 1, launcher.end());
+    binary = launcher.front();
+  }
+  started->process = std::make_unique<ChildProcess>(binary, args, prefix + ".log");
   const ChildProcess& server = *started->process;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+)\})re");

@@ -42,9 +42,10 @@ struct RunningServer {
 };
 
 // Starts hier-server with `args` (and a --port-file), its output in <prefix>.log, and waits up to
-// 60 s until it listens; a fatal test failure when it exits or times out first.
+// 60 s until it listens; a fatal test failure when it exits or times out first. `launcher`, when
+// not empty, is a command that runs it (e.g. ip netns exec NAME): its first word is the binary.
 void StartHierServer(std::vector<std::string> args, const std::string& prefix,
-                     RunningServer* started);
+                     RunningServer* started, const std::vector<std::string>& launcher = {});
 
 class ServerE2eTest : public ::testing::Test {
  public:

@@ -26,7 +26,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/rpc/authorizer.h"
 #include "server/training/job_runner.h"
-#include "server/training/job_store.h"
+#include "server/training/sqlite_job_store.h"
 
 namespace hier::testing {
 namespace {
@@ -360,7 +360,8 @@ TEST_F(TrainingServiceTest, ShutdownInterruptsAndAJobLeftRunningByACrashResumes)
 
   const std::string db = (directory_ / "state" / "jobs.db").string();
   {
-    std::unique_ptr<server::JobStore> store = std::move(server::JobStore::Open(db)).value();
+    std::unique_ptr<server::SqliteJobStore> store =
+        std::move(server::SqliteJobStore::Open(db)).value();
     server::JobRecord record = store->Get(started.id()).value();
     EXPECT_EQ(record.state, hier::v1::JOB_STATE_INTERRUPTED);
     EXPECT_THAT(record.error, HasSubstr("the server stopped while the job ran"));
