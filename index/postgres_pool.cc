@@ -289,6 +289,18 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PostgresPool::Acquire(bool* re
   return connection;
 }
 
+absl::Status PostgresPool::RequireTable(const std::string& table) {
+  absl::StatusOr<bool> found =
+      Run<bool>("looking for a table", [&](pqxx::connection& connection) -> absl::StatusOr<bool> {
+        pqxx::nontransaction tx(connection);
+        return !tx.exec_params1("SELECT to_regclass($1::text)", table)[0].is_null();
+      });
+  if (!found.ok()) return found.status();
+  if (*found) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(display_uri_, ": no ", table, " table (open the item store on it first)"));
+}
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PostgresPool::Connect() const {
   try {
     return std::make_unique<pqxx::connection>(conninfo_);

@@ -112,6 +112,10 @@ class PostgresPool {
   // A failure within this of a call's start found the connection already broken.
   static constexpr std::chrono::milliseconds kBrokenAtOnce{1000};
 
+  // FailedPrecondition naming `table` when the connection's schema has no such table (the item
+  // store, whose schema holds every table of the store of record, was not opened there first).
+  absl::Status RequireTable(const std::string& table);
+
   // A new connection outside the pool (e.g. one that LISTENs), with no statements prepared.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;
 

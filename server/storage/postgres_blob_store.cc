@@ -31,17 +31,7 @@ absl::StatusOr<std::unique_ptr<PostgresBlobStore>> PostgresBlobStore::Open(
   absl::StatusOr<std::unique_ptr<index::PostgresPool>> pool =
       index::PostgresPool::Create(options, kStatements);
   if (!pool.ok()) return pool.status();
-  const std::string where = (*pool)->display_uri();
-  absl::StatusOr<bool> found = (*pool)->Run<bool>(
-      "opening the image store", [](pqxx::connection& connection) -> absl::StatusOr<bool> {
-        pqxx::nontransaction tx(connection);
-        return !tx.exec1("SELECT to_regclass('hier_images')")[0].is_null();
-      });
-  if (!found.ok()) return found.status();
-  if (!*found) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, ": no hier_images table (open the item store on it first)"));
-  }
+  if (absl::Status table = (*pool)->RequireTable("hier_images"); !table.ok()) return table;
   return std::unique_ptr<PostgresBlobStore>(new PostgresBlobStore(*std::move(pool)));
 }
 

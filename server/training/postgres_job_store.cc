@@ -148,16 +148,7 @@ absl::StatusOr<std::unique_ptr<PostgresJobStore>> PostgresJobStore::Open(
   absl::StatusOr<std::unique_ptr<index::PostgresPool>> pool =
       index::PostgresPool::Create(options, Statements());
   if (!pool.ok()) return pool.status();
-  absl::StatusOr<bool> found = (*pool)->Run<bool>(
-      "opening the job store", [](pqxx::connection& connection) -> absl::StatusOr<bool> {
-        pqxx::nontransaction tx(connection);
-        return !tx.exec1("SELECT to_regclass('hier_jobs')")[0].is_null();
-      });
-  if (!found.ok()) return found.status();
-  if (!*found) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        (*pool)->display_uri(), ": no hier_jobs table (open the item store on it first)"));
-  }
+  if (absl::Status table = (*pool)->RequireTable("hier_jobs"); !table.ok()) return table;
   return std::unique_ptr<PostgresJobStore>(new PostgresJobStore(*std::move(pool)));
 }
 

@@ -29,7 +29,7 @@
 #include "hier/v1/training.grpc.pb.h"
 #include "tests/server/e2e/server_fixture.h"
 #include "tests/support/network_namespace.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/tcp_forwarder.h"
 
 namespace hier::testing {
@@ -63,24 +63,6 @@ void Prepare(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
 }
 
 // One hier-server replica and its stubs.
-// A small training job on Fashion-MNIST: `steps` steps in `epochs` epochs.
-hier::v1::StartTrainingRequest SmallJob(int epochs, int steps_per_epoch) {
-  hier::v1::StartTrainingRequest start;
-  start.set_name("cluster");
-  hier::v1::TrainingConfig& config = *start.mutable_config();
-  config.set_epochs(epochs);
-  config.set_steps_per_epoch(steps_per_epoch);
-  config.set_test_limit(200);
-  config.set_emb(16);
-  config.set_num_proxies(16);
-  config.set_topk(8);
-  config.set_batch_size(40);
-  config.set_ipc(4);
-  config.set_threads(1);
-  config.set_log_every(1);
-  return start;
-}
-
 // The pid of a live hier-train whose --run-dir is `run_dir`; 0 when there is none.
 pid_t TrainerOf(const std::string& run_dir) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -286,16 +268,11 @@ class Load {
   std::vector<std::thread> threads_;
 };
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public PostgresDatabaseTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<PostgresServer*> server = PostgresServer::Shared();
-    if (absl::IsNotFound(server.status())) GTEST_SKIP() << server.status();
-    ASSERT_TRUE(server.ok()) << server.status();
-    postgres_ = *server;
-    absl::StatusOr<std::string> database = postgres_->CreateDatabase();
-    ASSERT_TRUE(database.ok()) << database.status();
-    database_ = *database;
+    PostgresDatabaseTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     std::string pattern = (fs::temp_directory_path() / "hier-cluster-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     scratch_ = pattern;
@@ -310,7 +287,7 @@ class ClusterTest : public ::testing::Test {
   // from the shared models.
   std::vector<std::string> ReplicaArgs(const std::string& name,
                                        const std::string& model = "") const {
-    std::vector<std::string> args = {"--store", postgres_->Uri(database_), "--state-dir",
+    std::vector<std::string> args = {"--store", server_->Uri(database_), "--state-dir",
                                      scratch_ + "/" + name, "--listen", "127.0.0.1:0",
                                      "--metrics-listen", "127.0.0.1:0", "--token", kToken};
     if (model.empty()) {
@@ -337,6 +314,22 @@ class ClusterTest : public ::testing::Test {
     Launch(replica.get());
     replicas_.push_back(std::move(replica));
     return replicas_.back().get();
+  }
+
+  // Starts vectors-only replicas by these names and waits until each serves; a fatal failure
+  // otherwise (check HasFatalFailure()).
+  std::vector<Replica*> StartServing(const std::vector<std::string>& names) {
+    std::vector<Replica*> started;
+    for (const std::string& name : names) {
+      started.push_back(Start(name));
+      if (HasFatalFailure()) return started;
+    }
+    for (const Replica* replica : started) {
+      if (!WaitForHealth(*replica, HealthCheckResponse::SERVING)) {
+        ADD_FAILURE() << replica->name << " never answered SERVING";
+      }
+    }
+    return started;
   }
 
   // Starts `replica` again with its arguments (after it was killed).
@@ -380,7 +373,7 @@ class ClusterTest : public ::testing::Test {
 
   // Live items in the database, read directly.
   int64_t LiveItemsInStore() const {
-    pqxx::connection connection(postgres_->Uri(database_));
+    pqxx::connection connection(server_->Uri(database_));
     pqxx::nontransaction tx(connection);
     return tx.exec1("SELECT count(*) FROM hier_items WHERE NOT deleted")[0].as<int64_t>();
   }
@@ -393,8 +386,6 @@ class ClusterTest : public ::testing::Test {
                           << " acknowledged items";
   }
 
-  PostgresServer* postgres_ = nullptr;
-  std::string database_;
   std::string scratch_;
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
@@ -403,13 +394,9 @@ class ClusterTest : public ::testing::Test {
 constexpr std::chrono::seconds kLagBound(5);
 
 TEST_F(ClusterTest, ThreeReplicasServeOneGalleryWithReadYourWrites) {
-  Replica* a = Start("a");
-  Replica* b = Start("b");
-  Replica* c = Start("c");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b, c}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b", "c"});
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1], *c = replicas[2];
 
   std::vector<int64_t> ids;
   for (int64_t id = 1; id <= 300; ++id) ids.push_back(id);
@@ -458,13 +445,9 @@ TEST_F(ClusterTest, ThreeReplicasServeOneGalleryWithReadYourWrites) {
 }
 
 TEST_F(ClusterTest, AReplicaKilledUnderLoadLosesNoAcknowledgedWrite) {
-  Replica* a = Start("a");
-  Replica* b = Start("b");
-  Replica* c = Start("c");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b, c}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b", "c"});
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1], *c = replicas[2];
   ASSERT_TRUE(a->Add({1, 2, 3}).ok());
   Ledger ledger;
   {
@@ -497,18 +480,15 @@ TEST_F(ClusterTest, AReplicaKilledUnderLoadLosesNoAcknowledgedWrite) {
 }
 
 TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
-  Replica* a = Start("a");
-  Replica* b = Start("b");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b"});
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1];
   ASSERT_TRUE(a->Add({1, 2, 3}).ok());
   Ledger ledger;
   {
     Load load({a, b}, {a, b}, &ledger);
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    ASSERT_TRUE(postgres_->Stop().ok());
+    ASSERT_TRUE(server_->Stop().ok());
     // Replicas that lost the store say so, and keep answering searches from memory.
     EXPECT_TRUE(WaitForHealth(*a, HealthCheckResponse::NOT_SERVING, std::chrono::seconds(10)));
     std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -522,8 +502,8 @@ TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
     EXPECT_NE(refused.error_message().find("writing items"), std::string::npos)
         << refused.error_message();
-    EXPECT_EQ(refused.error_message().find(postgres_->password()), std::string::npos);
-    ASSERT_TRUE(postgres_->Start().ok());
+    EXPECT_EQ(refused.error_message().find(server_->password()), std::string::npos);
+    ASSERT_TRUE(server_->Start().ok());
     for (const Replica* replica : {a, b}) {
       EXPECT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
     }
@@ -611,12 +591,9 @@ TEST_F(ClusterTest, ReplicasShareImagesAndTheirModelAndRefuseAnother) {
 }
 
 TEST_F(ClusterTest, HierBenchWritesThroughOneReplicaForAll) {
-  Replica* a = Start("a");
-  Replica* b = Start("b");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b"});
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1];
   const std::string json = scratch_ + "/bench.json";
   ChildProcess bench(HIER_BENCH_BINARY,
                      {"--server", absl::StrCat("127.0.0.1:", a->server.grpc_port), "--token",
@@ -650,13 +627,13 @@ TEST_F(ClusterTest, AReplicaCutOffByTheNetworkServesSearchesRefusesWritesAndConv
   ASSERT_TRUE(made.ok()) << made.status();
   const NetworkNamespace& ns = **made;
   absl::StatusOr<std::unique_ptr<TcpForwarder>> forwarder =
-      TcpForwarder::Start(ns.HostAddress(1), "127.0.0.1", postgres_->port());
+      TcpForwarder::Start(ns.HostAddress(1), "127.0.0.1", server_->port());
   ASSERT_TRUE(forwarder.ok()) << forwarder.status();
   Replica* a = Start("a");
   auto cut = std::make_unique<Replica>();
   cut->name = "cut";
   cut->args = ReplicaArgs("cut");
-  cut->args[1] = absl::StrCat("postgresql://", postgres_->user(), ":", postgres_->password(), "@",
+  cut->args[1] = absl::StrCat("postgresql://", server_->user(), ":", server_->password(), "@",
                               ns.HostAddress(1), ":", (*forwarder)->port(), "/", database_);
   cut->args.insert(cut->args.end(), {"--listen", "0.0.0.0:0", "--metrics-listen", "0.0.0.0:0"});
   cut->launcher = ns.Inside({});
@@ -705,7 +682,7 @@ TEST_F(ClusterTest, AJobWhoseReplicaIsKilledIsResumedByAnotherAndSucceeds) {
   Replica* a = Start("a", "", {"--job-lease-seconds", "3"});
   ASSERT_FALSE(HasFatalFailure());
   hier::v1::Job job;
-  const grpc::Status started = a->StartJob(SmallJob(3, 30), &job);
+  const grpc::Status started = a->StartJob(SmallTrainingJob("cluster", 3, 30), &job);
   ASSERT_TRUE(started.ok()) << started.error_message();
   ASSERT_TRUE(a->WaitForJob(job.id(), hier::v1::JOB_STATE_RUNNING, std::chrono::seconds(30)));
   Replica* b = Start("b", "", {"--job-lease-seconds", "3"});
@@ -742,7 +719,7 @@ TEST_F(ClusterTest, AJobIsCancelledThroughAReplicaThatDoesNotRunIt) {
   Replica* a = Start("a");
   ASSERT_FALSE(HasFatalFailure());
   hier::v1::Job job;
-  ASSERT_TRUE(a->StartJob(SmallJob(50, 100), &job).ok());
+  ASSERT_TRUE(a->StartJob(SmallTrainingJob("cluster", 50, 100), &job).ok());
   ASSERT_TRUE(a->WaitForJob(job.id(), hier::v1::JOB_STATE_RUNNING, std::chrono::seconds(30)));
   Replica* b = Start("b");
   ASSERT_FALSE(HasFatalFailure());
@@ -794,7 +771,7 @@ TEST_F(ClusterStartTest, AnUnreachableStoreIsOneClearError) {
 }
 
 TEST_F(ClusterStartTest, AWrongPasswordIsOneClearErrorThatDoesNotShowIt) {
-  std::vector<std::string> args = WithStore(postgres_->UriWithoutPassword(database_));
+  std::vector<std::string> args = WithStore(server_->UriWithoutPassword(database_));
   const std::string password_file = scratch_ + "/password";
   std::ofstream(password_file) << "not-the-password\n";
   args.insert(args.end(), {"--store-password-file", password_file});
@@ -807,25 +784,25 @@ TEST_F(ClusterStartTest, AWrongPasswordIsOneClearErrorThatDoesNotShowIt) {
 
 TEST_F(ClusterStartTest, TheRightPasswordFileIsUsed) {
   std::vector<std::string> args = ReplicaArgs("a");
-  args[1] = postgres_->UriWithoutPassword(database_);
+  args[1] = server_->UriWithoutPassword(database_);
   const std::string password_file = scratch_ + "/password";
-  std::ofstream(password_file) << postgres_->password() << "\n";
+  std::ofstream(password_file) << server_->password() << "\n";
   args.insert(args.end(), {"--store-password-file", password_file});
   RunningServer server;
   StartHierServer(args, scratch_ + "/a", &server);
 }
 
 TEST_F(ClusterStartTest, AnotherApplicationsDatabaseIsRefusedAndLeftAlone) {
-  ASSERT_TRUE(postgres_
+  ASSERT_TRUE(server_
                   ->Execute(database_, absl::StrCat("CREATE TABLE orders (id int); ALTER TABLE "
                                                     "orders OWNER TO ",
-                                                    postgres_->user()))
+                                                    server_->user()))
                   .ok());
   const FailedStart failed = StartExpectingFailure(ReplicaArgs("bad"));
   EXPECT_EQ(failed.exit_status, 1) << failed.log;
   EXPECT_NE(failed.log.find("another application"), std::string::npos) << failed.log;
   // Nothing of ours was created beside their table.
-  pqxx::connection connection(postgres_->Uri(database_));
+  pqxx::connection connection(server_->Uri(database_));
   pqxx::nontransaction tx(connection);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0].as<int>(), 1);
 }
@@ -844,7 +821,7 @@ TEST_F(ClusterStartTest, ANewerSchemaAndAnotherModelOrDimAreRefused) {
   EXPECT_NE(failed.log.find("dim"), std::string::npos) << failed.log;
 
   ASSERT_TRUE(
-      postgres_->Execute(database_, "UPDATE hier_meta SET value = '99' WHERE key = 'schema_version'")
+      server_->Execute(database_, "UPDATE hier_meta SET value = '99' WHERE key = 'schema_version'")
           .ok());
   failed = StartExpectingFailure(ReplicaArgs("bad"));
   EXPECT_EQ(failed.exit_status, 1) << failed.log;

@@ -66,6 +66,24 @@ LabelledImages TestImages(int64_t count) {
   return images;
 }
 
+hier::v1::StartTrainingRequest SmallTrainingJob(const std::string& name, int epochs,
+                                                int steps_per_epoch) {
+  hier::v1::StartTrainingRequest start;
+  start.set_name(name);
+  hier::v1::TrainingConfig& config = *start.mutable_config();
+  config.set_epochs(epochs);
+  config.set_steps_per_epoch(steps_per_epoch);
+  config.set_test_limit(200);
+  config.set_emb(16);
+  config.set_num_proxies(16);
+  config.set_topk(8);
+  config.set_batch_size(40);
+  config.set_ipc(4);
+  config.set_threads(1);
+  config.set_log_every(1);
+  return start;
+}
+
 std::optional<double> SeriesValue(const std::string& metrics, const std::string& name,
                                   const std::map<std::string, std::string>& labels) {
   std::istringstream lines(metrics);

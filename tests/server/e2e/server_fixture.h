@@ -30,6 +30,11 @@ struct LabelledImages {
 };
 LabelledImages TestImages(int64_t count);
 
+// A small training job on Fashion-MNIST (16 dimensions, one thread): `epochs` epochs of
+// `steps_per_epoch` steps, evaluated on 200 test images.
+hier::v1::StartTrainingRequest SmallTrainingJob(const std::string& name, int epochs,
+                                                int steps_per_epoch);
+
 // The value of the first series named `name` whose labels include every `labels` pair.
 std::optional<double> SeriesValue(const std::string& metrics, const std::string& name,
                                   const std::map<std::string, std::string>& labels = {});

@@ -20,19 +20,7 @@ TEST_F(TrainingE2eTest, AJobStartedOverRpcIsWatchedLoadedAndRemembered) {
   StartServer({"--runs-dir", runs});
   AddImages(images, 0, 50);
 
-  hier::v1::StartTrainingRequest start;
-  start.set_name("e2e");
-  hier::v1::TrainingConfig& config = *start.mutable_config();
-  config.set_epochs(1);
-  config.set_steps_per_epoch(6);
-  config.set_test_limit(200);
-  config.set_emb(16);
-  config.set_num_proxies(16);
-  config.set_topk(8);
-  config.set_batch_size(40);
-  config.set_ipc(4);
-  config.set_threads(1);
-  config.set_log_every(1);
+  const hier::v1::StartTrainingRequest start = SmallTrainingJob("e2e", 1, 6);
   grpc::ClientContext start_context;
   Authorize(&start_context);
   hier::v1::Job job;
