@@ -17,22 +17,22 @@ bool IsPostgresUri(const std::string& uri) {
          absl::StartsWithIgnoreCase(uri, "postgres://");
 }
 
+absl::Status NoPostgresSupport() {
+  return absl::UnimplementedError(
+      "store: a PostgreSQL URI, but this binary was built without PostgreSQL support "
+      "(libpqxx-dev was missing at configure time)");
+}
+
 absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(const StoreLocation& location,
                                                            int64_t dim) {
   if (IsPostgresUri(location.uri)) {
 #ifdef HIER_HAVE_POSTGRES
-    PostgresStoreOptions options;
-    options.uri = location.uri;
-    options.password = location.password;
-    options.max_connections = location.max_connections;
     absl::StatusOr<std::unique_ptr<PostgresItemStore>> store =
-        PostgresItemStore::Open(options, dim);
+        PostgresItemStore::Open(PostgresOptionsFor(location), dim);
     if (!store.ok()) return store.status();
     return std::unique_ptr<ItemStore>(*std::move(store));
 #else
-    return absl::UnimplementedError(
-        "store: a PostgreSQL URI, but this binary was built without PostgreSQL support "
-        "(libpqxx-dev was missing at configure time)");
+    return NoPostgresSupport();
 #endif
   }
   absl::StatusOr<std::unique_ptr<SqliteItemStore>> store = SqliteItemStore::Open(location.uri, dim);

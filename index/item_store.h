@@ -64,6 +64,8 @@ struct StoreLocation {
 
 // True when `uri` names a PostgreSQL database (postgresql:// or postgres://).
 bool IsPostgresUri(const std::string& uri);
+// Unimplemented: what opening a PostgreSQL store answers in a build without PostgreSQL support.
+absl::Status NoPostgresSupport();
 
 // Wakes a follower of a shared store when other writers commit changes (ItemStore::Listen).
 // Wake-ups are hints: one may be lost (e.g. while the connection is re-established), so a

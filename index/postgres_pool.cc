@@ -183,6 +183,14 @@ absl::StatusOr<std::unique_ptr<PostgresPool>> PostgresPool::Create(
 }
 
 
+PostgresStoreOptions PostgresOptionsFor(const StoreLocation& location) {
+  PostgresStoreOptions options;
+  options.uri = location.uri;
+  options.password = location.password;
+  options.max_connections = location.max_connections;
+  return options;
+}
+
 std::string TextArrayLiteral(const std::vector<const std::string*>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {

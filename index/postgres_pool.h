@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "index/item_store.h"
 
 namespace hier::index {
 
@@ -48,6 +49,9 @@ struct PostgresStoreOptions {
   // a connection whose server stopped answering (a network partition) takes to fail Unavailable.
   int network_timeout_s = 10;
 };
+
+// The options for a store location (item_store.h): its URI, password and connection count.
+PostgresStoreOptions PostgresOptionsFor(const StoreLocation& location);
 
 // A statement every connection of a pool prepares (used by name with exec_prepared).
 struct PreparedStatement {

@@ -18,8 +18,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const index::StoreLoc
     if (!store.ok()) return store.status();
     return std::unique_ptr<BlobStore>(*std::move(store));
 #else
-    return absl::UnimplementedError(
-        "--store: this build has no PostgreSQL support (build with libpqxx-dev and libpq-dev)");
+    return index::NoPostgresSupport();
 #endif
   }
   absl::StatusOr<std::unique_ptr<FileBlobStore>> store =

@@ -24,12 +24,8 @@ constexpr index::PreparedStatement kStatements[] = {
 
 absl::StatusOr<std::unique_ptr<PostgresBlobStore>> PostgresBlobStore::Open(
     const index::StoreLocation& location) {
-  index::PostgresStoreOptions options;
-  options.uri = location.uri;
-  options.password = location.password;
-  options.max_connections = location.max_connections;
   absl::StatusOr<std::unique_ptr<index::PostgresPool>> pool =
-      index::PostgresPool::Create(options, kStatements);
+      index::PostgresPool::Create(index::PostgresOptionsFor(location), kStatements);
   if (!pool.ok()) return pool.status();
   if (absl::Status table = (*pool)->RequireTable("hier_images"); !table.ok()) return table;
   return std::unique_ptr<PostgresBlobStore>(new PostgresBlobStore(*std::move(pool)));

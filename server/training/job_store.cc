@@ -22,8 +22,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const index::StoreLocat
     if (!store.ok()) return store.status();
     return std::unique_ptr<JobStore>(*std::move(store));
 #else
-    return absl::UnimplementedError(
-        "--store: this build has no PostgreSQL support (build with libpqxx-dev and libpq-dev)");
+    return index::NoPostgresSupport();
 #endif
   }
   absl::StatusOr<std::unique_ptr<SqliteJobStore>> store =

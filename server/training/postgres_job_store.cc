@@ -141,9 +141,7 @@ absl::Status CheckText(const JobRecord& job) {
 
 absl::StatusOr<std::unique_ptr<PostgresJobStore>> PostgresJobStore::Open(
     const index::StoreLocation& location) {
-  index::PostgresStoreOptions options;
-  options.uri = location.uri;
-  options.password = location.password;
+  index::PostgresStoreOptions options = index::PostgresOptionsFor(location);
   options.max_connections = 2;  // jobs are few and slow: keep connections for the items
   absl::StatusOr<std::unique_ptr<index::PostgresPool>> pool =
       index::PostgresPool::Create(options, Statements());
