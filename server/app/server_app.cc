@@ -10,8 +10,8 @@
 
 #include <filesystem>
 #include <limits>
-#include <random>
 #include <optional>
+#include <random>
 #include <utility>
 #include <vector>
 
