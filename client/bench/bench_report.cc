@@ -1,7 +1,7 @@
 #include "client/bench/bench_report.h"
 
 #include "absl/strings/str_cat.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/status_text.h"
 #include "client/table.h"
 
@@ -51,21 +51,25 @@ std::string SummaryTable(const BenchSummary& summary) {
 
 std::string SummaryJson(const BenchSummary& summary) {
   const LatencySummary& latency = summary.latency_ms;
-  JsonWriter json;
-  json.BeginObject();
-  json.Key("method").String(summary.method).Key("server").String(summary.server);
-  json.Key("in_flight").Int(summary.in_flight).Key("requests").Int(summary.requests);
-  json.Key("ok").Int(summary.ok).Key("seconds").Double(summary.seconds);
-  json.Key("qps").Double(summary.qps);
-  json.Key("items_per_call").Int(summary.items_per_call);
-  json.Key("items_per_second").Double(summary.items_per_second);
-  json.Key("latency_ms").BeginObject().Key("mean").Double(latency.mean);
-  json.Key("p50").Double(latency.p50).Key("p90").Double(latency.p90);
-  json.Key("p99").Double(latency.p99).Key("max").Double(latency.max).EndObject();
-  json.Key("errors").BeginObject();
-  for (const auto& [code, count] : summary.errors) json.Key(code).Int(count);
-  json.EndObject().EndObject();
-  return json.str() + "\n";
+  JsonValue errors = JsonValue::object();
+  for (const auto& [code, count] : summary.errors) errors[code] = count;
+  return DumpJson({{"method", summary.method},
+                   {"server", summary.server},
+                   {"in_flight", summary.in_flight},
+                   {"requests", summary.requests},
+                   {"ok", summary.ok},
+                   {"seconds", summary.seconds},
+                   {"qps", summary.qps},
+                   {"items_per_call", summary.items_per_call},
+                   {"items_per_second", summary.items_per_second},
+                   {"latency_ms",
+                    {{"mean", latency.mean},
+                     {"p50", latency.p50},
+                     {"p90", latency.p90},
+                     {"p99", latency.p99},
+                     {"max", latency.max}}},
+                   {"errors", errors}}) +
+         "\n";
 }
 
 }  // namespace hier::client::bench

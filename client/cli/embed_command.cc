@@ -4,7 +4,7 @@
 #include "client/cli/output.h"
 #include "client/file_batches.h"
 #include "client/image_files.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/status_macros.h"
 #include "client/table.h"
 #include "client/unary_call.h"
@@ -70,16 +70,13 @@ class EmbedCommand : public Command {
 
   std::string Json(const std::vector<hier::v1::Vector>& embeddings,
                    const std::string& model_version) const {
-    JsonWriter json;
-    json.BeginObject().Key("model_version").String(model_version).Key("embeddings").BeginArray();
+    JsonValue list = JsonValue::array();
     for (size_t i = 0; i < files_.size(); ++i) {
-      json.BeginObject().Key("file").String(files_[i]).Key("norm").Double(Norm(embeddings[i]));
-      json.Key("vector").BeginArray();
-      for (float value : embeddings[i].values()) json.Float(value);
-      json.EndArray().EndObject();
+      JsonValue vector = JsonValue::array();
+      for (const float value : embeddings[i].values()) vector.push_back(FloatForJson(value));
+      list.push_back({{"file", files_[i]}, {"norm", Norm(embeddings[i])}, {"vector", vector}});
     }
-    json.EndArray().EndObject();
-    return json.str() + "\n";
+    return DumpJson({{"model_version", model_version}, {"embeddings", list}}) + "\n";
   }
 
   int64_t batch_ = 16;

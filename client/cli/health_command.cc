@@ -1,7 +1,7 @@
 #include "client/cli/health_command.h"
 
 #include "absl/strings/str_cat.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/unary_call.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -32,7 +32,7 @@ class HealthCommand : public Command {
     if (!response.ok()) return response.status();
     const std::string status = HealthCheckResponse::ServingStatus_Name(response->status());
     if (env.json) {
-      *env.out << JsonWriter().BeginObject().Key("status").String(status).EndObject().str() << "\n";
+      *env.out << DumpJson({{"status", status}}) << "\n";
     } else {
       *env.out << status << "\n";
     }

@@ -11,7 +11,7 @@
 #include "client/file_batches.h"
 #include "client/image_files.h"
 #include "client/item_sources.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/number_parsing.h"
 #include "client/status_macros.h"
 #include "client/status_text.h"
@@ -97,14 +97,11 @@ class ItemsAddCommand : public Command {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = seconds > 0 ? response.added() / seconds : 0;
     if (env.json) {
-      JsonWriter json;
-      json.BeginObject()
-          .Key("added")
-          .Int(response.added())
-          .Key("last_seq")
-          .Int(response.last_seq());
-      json.Key("seconds").Double(seconds).Key("items_per_second").Double(rate).EndObject();
-      *env.out << json.str() << "\n";
+      *env.out << DumpJson({{"added", response.added()},
+                            {"last_seq", response.last_seq()},
+                            {"seconds", seconds},
+                            {"items_per_second", rate}})
+               << "\n";
     } else {
       *env.out << "added " << response.added() << " items (last_seq " << response.last_seq()
                << ") in " << FormatFixed(seconds, 2) << " s, " << FormatFixed(rate, 1)
@@ -171,9 +168,7 @@ class ItemsDeleteCommand : public Command {
         hier::v1::DeleteItemsResponse response,
         UnaryCall(*env.connection, stub.get(), &Retrieval::Stub::DeleteItems, request));
     if (env.json) {
-      *env.out
-          << JsonWriter().BeginObject().Key("deleted").Int(response.deleted()).EndObject().str()
-          << "\n";
+      *env.out << DumpJson({{"deleted", response.deleted()}}) << "\n";
     } else {
       *env.out << "deleted " << response.deleted() << " of " << ids_.size() << " items\n";
     }

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/image_files.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/number_parsing.h"
 #include "client/status_macros.h"
 #include "client/table.h"
@@ -129,29 +129,28 @@ class SearchCommand : public Command {
   }
 
   std::string Json(const std::vector<QueryResult>& results) const {
-    JsonWriter json;
-    json.BeginArray();
+    JsonValue out = JsonValue::array();
     for (const QueryResult& result : results) {
-      json.BeginObject().Key("query").String(result.query);
-      json.Key("model_version").String(result.response.model_version());
-      json.Key("neighbours").BeginArray();
+      JsonValue neighbours = JsonValue::array();
       for (const hier::v1::Neighbour& neighbour : result.response.neighbours()) {
-        json.BeginObject().Key("id").Int(neighbour.id()).Key("key").String(neighbour.key());
-        json.Key("label").String(neighbour.label()).Key("distance").Double(neighbour.distance());
+        JsonValue one = {{"id", neighbour.id()},
+                         {"key", neighbour.key()},
+                         {"label", neighbour.label()},
+                         {"distance", neighbour.distance()}};
         if (with_ancestors_) {
-          json.Key("ancestors").BeginArray();
+          JsonValue ancestors = JsonValue::array();
           for (const auto& ancestor : neighbour.ancestors()) {
-            json.BeginObject().Key("proxy").Int(ancestor.proxy());
-            json.Key("distance").Double(ancestor.distance()).EndObject();
+            ancestors.push_back({{"proxy", ancestor.proxy()}, {"distance", ancestor.distance()}});
           }
-          json.EndArray();
+          one["ancestors"] = std::move(ancestors);
         }
-        json.EndObject();
+        neighbours.push_back(std::move(one));
       }
-      json.EndArray().EndObject();
+      out.push_back({{"query", result.query},
+                     {"model_version", result.response.model_version()},
+                     {"neighbours", std::move(neighbours)}});
     }
-    json.EndArray();
-    return json.str() + "\n";
+    return DumpJson(out) + "\n";
   }
 
   std::string image_;

@@ -16,7 +16,7 @@
 #include "client/flag_set.h"
 #include "client/image_files.h"
 #include "client/item_sources.h"
-#include "client/json_writer.h"
+#include "client/json_output.h"
 #include "client/latency_stats.h"
 #include "client/number_parsing.h"
 #include "client/table.h"
@@ -401,19 +401,23 @@ TEST(TextTableTest, CountsUtf8CodePoints) {
             "tea   22\n");
 }
 
-TEST(JsonWriterTest, NestsEscapesAndFormatsNumbers) {
-  JsonWriter json;
-  json.BeginArray();
-  json.BeginObject().Key("query").String("a \"b\"\\\n\x01").Key("neighbours").BeginArray();
-  json.BeginObject().Key("id").Int(-7).Key("distance").Double(0.1).EndObject();
-  json.BeginObject().Key("id").Int(8).Key("distance").Double(std::nan("")).EndObject();
-  json.EndArray().Key("ok").Bool(true).Key("x").Float(0.1f).EndObject();
-  json.BeginArray().EndArray();
-  json.EndArray();
-  EXPECT_EQ(json.str(),
+TEST(JsonOutputTest, KeepsKeyOrderEscapesAndFormatsNumbers) {
+  JsonValue neighbours = JsonValue::array();
+  neighbours.push_back({{"id", -7}, {"distance", 0.1}});
+  neighbours.push_back({{"id", 8}, {"distance", std::nan("")}});
+  const JsonValue value = JsonValue::array(
+      {{{"query", "a \"b\"\\\n\x01"}, {"neighbours", neighbours}, {"ok", true},
+        {"x", FloatForJson(0.1f)}},
+       JsonValue::array()});
+  EXPECT_EQ(DumpJson(value),
             "[{\"query\":\"a \\\"b\\\"\\\\\\n\\u0001\",\"neighbours\":"
             "[{\"id\":-7,\"distance\":0.1},{\"id\":8,\"distance\":null}],"
             "\"ok\":true,\"x\":0.1},[]]");
+}
+
+TEST(JsonOutputTest, BytesThatAreNotUtf8AreReplacedNotFatal) {
+  const std::string dumped = DumpJson({{"file", std::string("caf\xe9.png")}});
+  EXPECT_EQ(dumped, "{\"file\":\"caf\xef\xbf\xbd.png\"}");
 }
 
 }  // namespace
