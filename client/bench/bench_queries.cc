@@ -126,6 +126,17 @@ std::vector<hier::v1::SearchRequest> ImageSearches(const std::vector<std::string
   return requests;
 }
 
+std::vector<hier::v1::SearchBatchRequest> SearchBatches(
+    const std::vector<hier::v1::SearchRequest>& searches, int64_t batch) {
+  const size_t per_call = static_cast<size_t>(std::max<int64_t>(1, batch));
+  const size_t calls = std::max<size_t>(1, searches.size() / per_call);
+  std::vector<hier::v1::SearchBatchRequest> requests(calls);
+  for (size_t i = 0; i < calls * per_call; ++i) {
+    *requests[i / per_call].add_queries() = searches[i % searches.size()];
+  }
+  return requests;
+}
+
 std::vector<hier::v1::EmbedRequest> EmbedBatches(const std::vector<std::string>& images,
                                                  int64_t batch) {
   const size_t per_call = static_cast<size_t>(std::max<int64_t>(1, batch));
@@ -166,6 +177,14 @@ StartCall AddCalls(std::shared_ptr<Retrieval::Stub> stub, std::vector<std::vecto
                               done(status);
                             });
   };
+}
+
+StartCall SearchBatchCalls(std::shared_ptr<Retrieval::Stub> stub,
+                           std::vector<hier::v1::SearchBatchRequest> requests) {
+  return PooledCalls<hier::v1::SearchBatchRequest, hier::v1::SearchBatchResponse>(
+      std::move(requests), [stub](auto* context, auto* request, auto* response, auto done) {
+        stub->async()->SearchBatch(context, request, response, std::move(done));
+      });
 }
 
 StartCall EmbedCalls(std::shared_ptr<Retrieval::Stub> stub,

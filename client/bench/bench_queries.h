@@ -39,6 +39,9 @@ struct SearchSettings {
 };
 std::vector<hier::v1::SearchRequest> VectorSearches(const std::vector<std::vector<float>>& vectors,
                                                     const SearchSettings& settings);
+// Requests of `batch` searches each, cycling through `searches`; at least one request.
+std::vector<hier::v1::SearchBatchRequest> SearchBatches(
+    const std::vector<hier::v1::SearchRequest>& searches, int64_t batch);
 std::vector<hier::v1::SearchRequest> ImageSearches(const std::vector<std::string>& images,
                                                    const SearchSettings& settings);
 // Requests of `batch` images each, cycling through the images; at least one request.
@@ -50,6 +53,8 @@ StartCall SearchCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                       std::vector<hier::v1::SearchRequest> requests);
 StartCall EmbedCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                      std::vector<hier::v1::EmbedRequest> requests);
+StartCall SearchBatchCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
+                           std::vector<hier::v1::SearchBatchRequest> requests);
 // Call number i adds `batch` new items, ids first_id + i * batch onwards, their vectors cycled
 // from `vectors` (labels "bench"): every call grows the gallery.
 StartCall AddCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,

@@ -17,8 +17,8 @@ const std::vector<CommandInfo>& AllCommands() {
        NewHealthCommand},
       {"embed", "FILE... [--batch N]", "embed image files with the loaded model", NewEmbedCommand},
       {"search",
-       "(--image FILE | --folder DIR | --vector X,Y,... | --id N) [--k N] [--label L] "
-       "[--overfetch N] [--ancestors]",
+       "(--image FILE | --folder DIR [--batch N] | --vector X,Y,... | --id N) [--k N] "
+       "[--label L] [--overfetch N] [--ancestors]",
        "nearest items to images, a vector or an item", NewSearchCommand},
       {"items add", "(FOLDER | --list FILE) [--batch N] [--first-id N]",
        "add images from class subfolders or a 'path label' list", NewItemsAddCommand},

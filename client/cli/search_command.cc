@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/image_files.h"
+#include "client/file_batches.h"
 #include "client/json_output.h"
 #include "client/number_parsing.h"
 #include "client/status_macros.h"
@@ -35,6 +36,8 @@ class SearchCommand : public Command {
     flags->AddString("label", &label_, "L", "only items with this label");
     flags->AddInt("overfetch", &overfetch_, "N", "candidates re-ranked; 0: the server's default");
     flags->AddBool("ancestors", &with_ancestors_, "add each result's ancestor proxies");
+    flags->AddInt("batch", &batch_, "N",
+                  "images per SearchBatch call with --folder (also cut at 3.5 MiB)");
   }
 
   absl::Status SetArgs(const std::vector<std::string>& args, const FlagSet& flags) override {
@@ -51,6 +54,7 @@ class SearchCommand : public Command {
     if (k_ < 1 || k_ > std::numeric_limits<int32_t>::max()) {
       return absl::InvalidArgumentError(absl::StrCat("--k: must be at least 1, not ", k_));
     }
+    if (batch_ < 1) return absl::InvalidArgumentError("--batch: must be at least 1");
     if (overfetch_ < 0 || overfetch_ > std::numeric_limits<int32_t>::max()) {
       return absl::InvalidArgumentError(absl::StrCat("--overfetch: out of range: ", overfetch_));
     }
@@ -64,11 +68,14 @@ class SearchCommand : public Command {
   absl::StatusOr<int> Run(const CommandEnv& env) override {
     auto stub = Retrieval::NewStub(env.connection->channel());
     std::vector<QueryResult> results;
+    auto settle = [&](SearchRequest* request) {
+      request->set_k(static_cast<int32_t>(k_));
+      request->set_label(label_);
+      request->set_overfetch(static_cast<int32_t>(overfetch_));
+      request->set_with_ancestors(with_ancestors_);
+    };
     auto search = [&](std::string query, SearchRequest request) -> absl::Status {
-      request.set_k(static_cast<int32_t>(k_));
-      request.set_label(label_);
-      request.set_overfetch(static_cast<int32_t>(overfetch_));
-      request.set_with_ancestors(with_ancestors_);
+      settle(&request);
       HIER_ASSIGN_OR_RETURN(SearchResponse response, UnaryCall(*env.connection, stub.get(),
                                                                &Retrieval::Stub::Search, request));
       results.push_back({std::move(query), std::move(response)});
@@ -82,10 +89,26 @@ class SearchCommand : public Command {
       if (images.empty())
         return absl::NotFoundError(absl::StrCat("no image files in '", folder_, "'"));
     }
-    for (const std::string& image : images) {
-      SearchRequest request;
-      HIER_ASSIGN_OR_RETURN(*request.mutable_image(), ReadFileBytes(image));
-      HIER_RETURN_IF_ERROR(search(image, std::move(request)));
+    // Images go in SearchBatch calls: embedded together, searched together.
+    HIER_ASSIGN_OR_RETURN(const std::vector<FileBatch> batches,
+                          PlanFileBatches(images, static_cast<size_t>(batch_)));
+    for (const auto [begin, end] : batches) {
+      hier::v1::SearchBatchRequest request;
+      for (size_t i = begin; i < end; ++i) {
+        SearchRequest* query = request.add_queries();
+        settle(query);
+        HIER_ASSIGN_OR_RETURN(*query->mutable_image(), ReadFileBytes(images[i]));
+      }
+      HIER_ASSIGN_OR_RETURN(
+          hier::v1::SearchBatchResponse response,
+          UnaryCall(*env.connection, stub.get(), &Retrieval::Stub::SearchBatch, request));
+      if (response.results_size() != static_cast<int>(end - begin)) {
+        return absl::InternalError(absl::StrCat("the server returned ", response.results_size(),
+                                                " results for ", end - begin, " images"));
+      }
+      for (size_t i = begin; i < end; ++i) {
+        results.push_back({images[i], std::move(*response.mutable_results(i - begin))});
+      }
     }
     if (!vector_.empty()) {
       SearchRequest request;
@@ -155,6 +178,7 @@ class SearchCommand : public Command {
 
   std::string image_;
   std::string folder_;
+  int64_t batch_ = 16;
   std::string vector_text_;
   std::vector<float> vector_;
   int64_t item_id_ = 0;

@@ -1,5 +1,6 @@
-// `hier-bench`: a load generator for the hier server; keeps N Search or Embed calls in flight and
-// reports QPS, exact latency percentiles and errors by status code.
+// `hier-bench`: a load generator for the hier server; keeps N Search, SearchBatch, Embed or
+// AddItems calls in flight and reports calls/s (and items/s), exact latency percentiles and errors
+// by status code.
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -47,7 +48,7 @@ struct BenchFlags {
 
 void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
   flags->AddString("method", &f->method, "M",
-                   "search-vector | search-image | embed | add-vectors");
+                   "search-vector | search-batch | search-image | embed | add-vectors");
   flags->AddInt("in-flight", &f->in_flight, "N", "calls outstanding at any time");
   flags->AddDouble("duration", &f->duration_seconds, "SECONDS", "measured time");
   flags->AddInt("requests", &f->requests, "N", "measured calls instead of --duration");
@@ -63,17 +64,21 @@ void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
                 "query with the vectors of items 0..N-1 instead of random points");
   flags->AddString("image", &f->image, "FILE", "the image for search-image / embed");
   flags->AddString("images", &f->images_dir, "DIR", "images for search-image / embed, cycled");
-  flags->AddInt("batch", &f->batch, "N", "images per Embed call, items per add-vectors call");
+  flags->AddInt("batch", &f->batch, "N",
+                "images per Embed call, vectors per search-batch or add-vectors call");
   flags->AddInt("first-id", &f->first_id, "N", "add-vectors: the first new item id");
   flags->AddString("json", &f->json_file, "FILE", "also write the results as JSON");
   flags->AddBool("help", &f->help, "show usage");
 }
 
 absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
-  const bool vectors = f.method == "search-vector" || f.method == "add-vectors";
+  const bool vectors =
+      f.method == "search-vector" || f.method == "search-batch" || f.method == "add-vectors";
   if (!vectors && f.method != "search-image" && f.method != "embed") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--method: '", f.method, "' is not one of search-vector, search-image, embed, add-vectors"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--method: '", f.method,
+                     "' is not one of search-vector, search-batch, search-image, embed, "
+                     "add-vectors"));
   }
   if (f.first_id < 0) return absl::InvalidArgumentError("--first-id: must not be negative");
   if (f.in_flight < 1 || f.in_flight > 100000) {
@@ -116,7 +121,7 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
       hier::v1::Retrieval::NewStub(connection.channel());
   const SearchSettings settings{static_cast<int32_t>(f.k), f.label,
                                 static_cast<int32_t>(f.overfetch)};
-  if (f.method == "search-vector" || f.method == "add-vectors") {
+  if (f.method != "search-image" && f.method != "embed") {
     std::vector<std::vector<float>> vectors;
     if (f.vectors_from_items > 0) {
       HIER_ASSIGN_OR_RETURN(vectors, VectorsFromItems(connection, f.vectors_from_items));
@@ -128,6 +133,9 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
       vectors = RandomBallPoints(f.random_queries, dim, f.c, static_cast<uint64_t>(f.seed));
     }
     if (f.method == "add-vectors") return AddCalls(stub, std::move(vectors), f.batch, f.first_id);
+    if (f.method == "search-batch") {
+      return SearchBatchCalls(stub, SearchBatches(VectorSearches(vectors, settings), f.batch));
+    }
     return SearchCalls(stub, VectorSearches(vectors, settings));
   }
   HIER_ASSIGN_OR_RETURN(const std::vector<std::string> images, LoadImages(f.image, f.images_dir));
@@ -165,7 +173,9 @@ absl::StatusOr<int> RunBench(const Connection& connection, const std::string& se
                                f.warmup_seconds);
   const LoadResult result = RunLoad(options, calls);
 
-  const int64_t items_per_call = f.method == "add-vectors" || f.method == "embed" ? f.batch : 1;
+  const int64_t items_per_call = f.method == "search-vector" || f.method == "search-image"
+                                     ? 1
+                                     : f.batch;  // embed, search-batch, add-vectors
   const BenchSummary summary =
       Summarize(f.method, server, options.in_flight, items_per_call, result);
   std::cout << SummaryTable(summary) << std::flush;

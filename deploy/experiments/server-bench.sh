@@ -3,7 +3,9 @@
 #  a) Search by vector over the index benchmark's 100k items (exact and ivf-flat): queries/s and
 #     p50/p99 at 1, 8 and 64 calls in flight, against the same searches in-process
 #     (server_bench_gallery --measure: Collection::Open and one Search at a time), the gRPC
-#     layer's cost. Each pass runs the in-process measure, then the server at 1, 8, 64 in flight.
+#     layer's cost; and SearchBatch calls of 32 queries against the index's batch path in-process.
+#     Each pass runs the in-process measure, the server at 1, 8, 64 in flight and batched, then
+#     the in-process batched measure.
 #  b) Embed: dynamic batching (--max-batch 32) against none (--max-batch 1) at 32 in flight,
 #     alternating; one more pass with --max-delay-us 500.
 #  c) Search by image end to end (decode, embed, search) over a gallery of 2,000 test images.
@@ -84,7 +86,12 @@ for kind in exact ivf-flat; do
       bench "$out/json/vector-$kind-grpc-n$n-p$pass.json" --method search-vector \
         --vectors-from-items 1000 --k 10 --in-flight "$n"
     done
+    # Batches of 32 queries per call: SearchBatch against the index's batch path in-process.
+    bench "$out/json/vector-$kind-grpc-batch32-p$pass.json" --method search-batch --batch 32 \
+      --vectors-from-items 1000 --k 10 --in-flight 1
     stop_server
+    "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 --batch 32 \
+      --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-batch32-p$pass.json"
   done
 done
 
@@ -182,24 +189,31 @@ for kind in ("exact", "ivf-flat"):
         print(f"| {kind} | gRPC | {n} | {med(r['qps'] for r in g):.0f} | "
               f"{med(r['latency_ms']['p50'] for r in g):.2f} | "
               f"{med(r['latency_ms']['p99'] for r in g):.2f} |" + (f" errors {errors}" if errors else ""))
-        if n == 1:
+        if n in (1, 8):
             qr = [a["qps"] / b["qps"] for a, b in zip(g, inproc)]
             pr = [a["latency_ms"]["p50"] / b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
             dp = [a["latency_ms"]["p50"] - b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
-            rec = [b["with_records_latency_ms"]["p50"] for b in inproc]
-            rr = [a["latency_ms"]["p50"] / b["with_records_latency_ms"]["p50"] for a, b in zip(g, inproc)]
-            ratios.append((kind, qr, pr, dp, rec, rr))
-print("\ngRPC at 1 in flight / in-process (the gRPC layer's cost), per pass and median\n")
-print("| kind | q/s ratio | p50 ratio | p50 added ms | q/s ratio per pass | p50 ratio per pass | "
-      "in-process search + records p50 ms | gRPC p50 / that |")
-print("|---|---|---|---|---|---|---|---|")
-for kind, qr, pr, dp, rec, rr in ratios:
-    print(f"| {kind} | {med(qr):.2f} | {med(pr):.2f} | {med(dp):.3f} | "
-          f"{', '.join(f'{x:.2f}' for x in qr)} | {', '.join(f'{x:.2f}' for x in pr)} | "
-          f"{med(rec):.2f} | {med(rr):.2f} |")
-print("\nThe server's Search handler also reads each neighbour's record (key, label) from SQLite; "
-      "'search + records' does that in-process too, so 'gRPC p50 / that' is the cost of the RPC "
-      "itself (protobuf, HTTP/2 over loopback, the client's share of the 2 cores).")
+            ratios.append((kind, n, qr, pr, dp))
+    bi = runs(f"vector-{kind}-inprocess-batch32-p{{p}}.json")
+    bg = runs(f"vector-{kind}-grpc-batch32-p{{p}}.json")
+    print(f"| {kind} | in-process, batches of 32 | 1 | {med(r['qps'] for r in bi):.0f} | "
+          f"{med(r['latency_ms']['p50'] for r in bi):.2f} per call | "
+          f"{med(r['latency_ms']['p99'] for r in bi):.2f} per call |")
+    print(f"| {kind} | gRPC SearchBatch of 32 | 1 | {med(r['items_per_second'] for r in bg):.0f} | "
+          f"{med(r['latency_ms']['p50'] for r in bg):.2f} per call | "
+          f"{med(r['latency_ms']['p99'] for r in bg):.2f} per call |")
+    ratios.append((kind, "batch 32", [a["items_per_second"] / b["qps"] for a, b in zip(bg, bi)],
+                   [a["latency_ms"]["p50"] / b["latency_ms"]["p50"] for a, b in zip(bg, bi)],
+                   [a["latency_ms"]["p50"] - b["latency_ms"]["p50"] for a, b in zip(bg, bi)]))
+print("\ngRPC / in-process with the same calls in flight (the gRPC layer's cost; 8 in flight "
+      "against 1 in-process search at a time, on 2 cores), per pass and median\n")
+print("| kind | in flight | q/s ratio | p50 ratio | p50 added ms | q/s ratio per pass |")
+print("|---|---|---|---|---|---|")
+for kind, n, qr, pr, dp in ratios:
+    print(f"| {kind} | {n} | {med(qr):.2f} | {med(pr):.2f} | {med(dp):.3f} | "
+          f"{', '.join(f'{x:.2f}' for x in qr)} |")
+print("\nThe server answers from memory (keys and labels beside the index); the rest of the cost "
+      "is protobuf, HTTP/2 over loopback and the client's share of the 2 cores.")
 
 print(f"\n## Embed, 32 calls in flight, 1 image per call (model {pathlib.Path(model).name})\n")
 def batch(name):

@@ -1,12 +1,16 @@
 #include "server/rpc/retrieval_service.h"
 
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "index/ball_geometry.h"
 #include "server/rpc/ancestors_proto.h"
 #include "server/rpc/call_deadline.h"
 
@@ -21,6 +25,11 @@ absl::Status NeedModel(const std::shared_ptr<ServingModel>& model, const std::st
   if (model != nullptr) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat(field, ": no model is loaded to embed images (LoadModel first)"));
+}
+
+// `status` with `prefix` (e.g. "queries[3].") before its message, naming the query at fault.
+absl::Status Prefixed(const absl::Status& status, const std::string& prefix) {
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
 }  // namespace
@@ -108,36 +117,149 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
     }
     if (!found.ok()) return found.status();
     RecordStages(timings);
-    const ProxyHierarchy* hierarchy = nullptr;
-    if (request->with_ancestors()) {
-      if (model == nullptr) return NeedModel(model, "with_ancestors");
-      if (!model->hierarchy().ok()) return model->hierarchy().status();
-      hierarchy = model->hierarchy()->get();
+    return Answer(*request, "", serving, *found, response);
+  });
+}
+
+absl::Status RetrievalService::Answer(const hier::v1::SearchRequest& query,
+                                      const std::string& field, const Serving& serving,
+                                      const std::vector<index::Neighbour>& found,
+                                      hier::v1::SearchResponse* response) const {
+  const ProxyHierarchy* hierarchy = nullptr;
+  if (query.with_ancestors()) {
+    const std::string name = absl::StrCat(field, "with_ancestors");
+    if (serving.model == nullptr) return NeedModel(serving.model, name);
+    if (!serving.model->hierarchy().ok()) return serving.model->hierarchy().status();
+    hierarchy = serving.model->hierarchy()->get();
+  }
+  // What the results show comes from memory: a search never reads the store.
+  std::vector<int64_t> ids;
+  ids.reserve(found.size());
+  for (const index::Neighbour& neighbour : found) ids.push_back(neighbour.id);
+  const std::vector<std::optional<index::ItemSummary>> summaries =
+      serving.collection->Summaries(ids);
+  for (size_t i = 0; i < found.size(); ++i) {
+    hier::v1::Neighbour* out = response->add_neighbours();
+    out->set_id(ids[i]);
+    out->set_distance(found[i].distance);
+    // A neighbour deleted since the search returns without its fields.
+    if (!summaries[i].has_value()) continue;
+    out->set_key(summaries[i]->key);
+    out->set_label(summaries[i]->label);
+    if (hierarchy != nullptr) {
+      const std::optional<std::vector<float>> point = serving.collection->index().Point(ids[i]);
+      if (!point.has_value()) continue;
+      absl::StatusOr<std::vector<std::vector<AncestorStep>>> chains =
+          hierarchy->ChainsAbove(*point, 1, "neighbours");
+      if (!chains.ok()) return chains.status();
+      AddAncestors(chains->front(), out->mutable_ancestors());
     }
-    // What the results show comes from memory: a search never reads the store.
-    std::vector<int64_t> ids;
-    ids.reserve(found->size());
-    for (const index::Neighbour& neighbour : *found) ids.push_back(neighbour.id);
-    const std::vector<std::optional<index::ItemSummary>> summaries =
-        serving.collection->Summaries(ids);
-    for (size_t i = 0; i < found->size(); ++i) {
-      hier::v1::Neighbour* out = response->add_neighbours();
-      out->set_id(ids[i]);
-      out->set_distance((*found)[i].distance);
-      // A neighbour deleted since the search returns without its fields.
-      if (!summaries[i].has_value()) continue;
-      out->set_key(summaries[i]->key);
-      out->set_label(summaries[i]->label);
-      if (hierarchy != nullptr) {
-        const std::optional<std::vector<float>> point = index.Point(ids[i]);
-        if (!point.has_value()) continue;
-        absl::StatusOr<std::vector<std::vector<AncestorStep>>> chains =
-            hierarchy->ChainsAbove(*point, 1, "neighbours");
-        if (!chains.ok()) return chains.status();
-        AddAncestors(chains->front(), out->mutable_ancestors());
+  }
+  response->set_model_version(VersionOf(serving.model));
+  return absl::OkStatus();
+}
+
+grpc::Status RetrievalService::SearchBatch(grpc::ServerContext* context,
+                                           const hier::v1::SearchBatchRequest* request,
+                                           hier::v1::SearchBatchResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    const int count = request->queries_size();
+    if (count == 0) return absl::InvalidArgumentError("queries: no query given");
+    if (count > limits_.max_items_per_call) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "queries: ", count, " in one call, at most ", limits_.max_items_per_call));
+    }
+    const Serving serving = backends_.serving->Get();
+    const index::HyperbolicIndex& index = serving.collection->index();
+    const int64_t dim = index.options().dim;
+    auto field = [](int i) { return absl::StrCat("queries[", i, "]."); };
+    // Images first, embedded together; then each query's point: its vector or its image's.
+    std::vector<EncodedImage> images;
+    std::vector<int> image_rows(count, -1);
+    for (int i = 0; i < count; ++i) {
+      if (request->queries(i).query_case() != hier::v1::SearchRequest::kImage) continue;
+      image_rows[i] = static_cast<int>(images.size());
+      images.push_back({&request->queries(i).image(), absl::StrCat(field(i), "image")});
+    }
+    std::vector<float> embedded;
+    if (!images.empty()) {
+      if (absl::Status ready = NeedModel(serving.model, images.front().field); !ready.ok()) {
+        return ready;
+      }
+      absl::StatusOr<std::vector<float>> points = EmbedImages(*context, images, *serving.model);
+      if (!points.ok()) return points.status();
+      embedded = *std::move(points);
+    }
+    // Queries by point that share k, label and overfetch form one batch through the index;
+    // queries by item id leave the item itself out, so they go one by one.
+    std::vector<std::vector<index::Neighbour>> found(count);
+    std::map<std::tuple<int32_t, std::string, int32_t>, std::vector<int>> batches;
+    for (int i = 0; i < count; ++i) {
+      const hier::v1::SearchRequest& query = request->queries(i);
+      index::SearchOptions options;
+      options.k = query.k();
+      options.overfetch = query.overfetch();
+      options.label = query.label();
+      switch (query.query_case()) {
+        case hier::v1::SearchRequest::kItemId: {
+          absl::StatusOr<std::vector<index::Neighbour>> one =
+              index.SearchById(query.item_id(), options);
+          if (!one.ok()) return Prefixed(one.status(), field(i));
+          found[i] = *std::move(one);
+          break;
+        }
+        case hier::v1::SearchRequest::kVector: {
+          const std::string name = absl::StrCat(field(i), "vector");
+          if (query.vector().values_size() != dim) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                name, ": expected ", dim, " floats, got ", query.vector().values_size()));
+          }
+          if (absl::Status valid = index::ValidateBallPoint(query.vector().values().data(), dim,
+                                                            index.options().c, name.c_str());
+              !valid.ok()) {
+            return valid;
+          }
+          batches[{query.k(), query.label(), query.overfetch()}].push_back(i);
+          break;
+        }
+        case hier::v1::SearchRequest::kImage:
+          batches[{query.k(), query.label(), query.overfetch()}].push_back(i);
+          break;
+        default:
+          return absl::InvalidArgumentError(
+              absl::StrCat(field(i), "query: set one of image, vector or item_id"));
       }
     }
-    response->set_model_version(VersionOf(model));
+    for (const auto& [key, members] : batches) {
+      std::vector<float> points;
+      points.reserve(members.size() * dim);
+      for (const int i : members) {
+        const hier::v1::SearchRequest& query = request->queries(i);
+        if (image_rows[i] >= 0) {
+          const auto row = embedded.begin() + image_rows[i] * dim;
+          points.insert(points.end(), row, row + dim);
+        } else {
+          points.insert(points.end(), query.vector().values().begin(),
+                        query.vector().values().end());
+        }
+      }
+      index::SearchOptions options;
+      std::tie(options.k, options.label, options.overfetch) = key;
+      index::SearchTimings timings;
+      options.timings = &timings;
+      absl::StatusOr<std::vector<std::vector<index::Neighbour>>> results =
+          index.SearchBatch(points, options);
+      if (!results.ok()) return Prefixed(results.status(), field(members.front()));
+      RecordStages(timings);
+      for (size_t m = 0; m < members.size(); ++m) found[members[m]] = std::move((*results)[m]);
+    }
+    for (int i = 0; i < count; ++i) {
+      if (absl::Status answered =
+              Answer(request->queries(i), field(i), serving, found[i], response->add_results());
+          !answered.ok()) {
+        return answered;
+      }
+    }
     return absl::OkStatus();
   });
 }

@@ -43,6 +43,9 @@ class RetrievalService final : public hier::v1::Retrieval::Service {
                      hier::v1::EmbedResponse* response) override;
   grpc::Status Search(grpc::ServerContext* context, const hier::v1::SearchRequest* request,
                       hier::v1::SearchResponse* response) override;
+  grpc::Status SearchBatch(grpc::ServerContext* context,
+                           const hier::v1::SearchBatchRequest* request,
+                           hier::v1::SearchBatchResponse* response) override;
   grpc::Status AddItems(grpc::ServerContext* context, const hier::v1::AddItemsRequest* request,
                         hier::v1::AddItemsResponse* response) override;
   grpc::Status AddItemsStream(grpc::ServerContext* context,
@@ -61,6 +64,12 @@ class RetrievalService final : public hier::v1::Retrieval::Service {
   absl::StatusOr<std::vector<float>> EmbedImages(const grpc::ServerContext& context,
                                                  const std::vector<EncodedImage>& images,
                                                  ServingModel& model) const;
+  // Writes the neighbours `found` for `query` into `response`: their keys and labels from memory,
+  // their ancestors when the query asks for them, the model version. `field` names the query in
+  // errors.
+  absl::Status Answer(const hier::v1::SearchRequest& query, const std::string& field,
+                      const Serving& serving, const std::vector<index::Neighbour>& found,
+                      hier::v1::SearchResponse* response) const;
   // Tells the metrics where a search spent its time.
   void RecordStages(const index::SearchTimings& timings) const;
   // Tells the metrics how many items the index holds.

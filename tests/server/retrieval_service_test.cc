@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -144,6 +145,83 @@ TEST_F(RetrievalServiceTest, ItemsAddedByVectorAreFoundByVectorAndById) {
   ASSERT_TRUE(stub_->Stats(&stats_context, hier::v1::StatsRequest(), &stats).ok());
   EXPECT_EQ(stats.items(), 59);
   EXPECT_EQ(stats.dim(), kDim);
+}
+
+TEST_F(RetrievalServiceTest, ABatchAnswersEachQueryAsSearchDoes) {
+  ASSERT_TRUE(Add(0, 60).ok());
+  // Vectors with two settings (two batches through the index), and ids, interleaved.
+  hier::v1::SearchBatchRequest batch;
+  for (int64_t q = 0; q < 12; ++q) {
+    hier::v1::SearchRequest& query = *batch.add_queries();
+    query.set_k(q % 3 == 0 ? 3 : 7);
+    if (q % 4 == 1) {
+      query.set_item_id(q);
+    } else {
+      for (float value : PointFor(1000 + q)) query.mutable_vector()->add_values(value);
+      if (q % 3 == 0) query.set_label("odd");
+    }
+  }
+  hier::v1::SearchBatchResponse answers;
+  grpc::ClientContext context;
+  const grpc::Status status = stub_->SearchBatch(&context, batch, &answers);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.results_size(), batch.queries_size());
+  for (int q = 0; q < batch.queries_size(); ++q) {
+    hier::v1::SearchResponse one;
+    ASSERT_TRUE(Search(batch.queries(q), &one).ok());
+    const hier::v1::SearchResponse& got = answers.results(q);
+    ASSERT_EQ(got.neighbours_size(), one.neighbours_size()) << q;
+    for (int i = 0; i < one.neighbours_size(); ++i) {
+      EXPECT_EQ(got.neighbours(i).id(), one.neighbours(i).id()) << q;
+      EXPECT_EQ(got.neighbours(i).distance(), one.neighbours(i).distance()) << q;
+      EXPECT_EQ(got.neighbours(i).key(), one.neighbours(i).key()) << q;
+      EXPECT_EQ(got.neighbours(i).label(), one.neighbours(i).label()) << q;
+    }
+  }
+}
+
+TEST_F(RetrievalServiceTest, ABadQueryInABatchFailsItNamingTheQuery) {
+  ASSERT_TRUE(Add(0, 10).ok());
+  struct Case {
+    std::function<void(hier::v1::SearchRequest*)> second;  // the first query is good
+    grpc::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](hier::v1::SearchRequest* q) { q->mutable_vector()->add_values(0.1f); },
+       grpc::StatusCode::INVALID_ARGUMENT, "queries[1].vector: expected 8 floats, got 1"},
+      {[](hier::v1::SearchRequest* q) { q->set_item_id(999); }, grpc::StatusCode::NOT_FOUND,
+       "queries[1]."},
+      {[](hier::v1::SearchRequest*) {}, grpc::StatusCode::INVALID_ARGUMENT,
+       "queries[1].query: set one of image, vector or item_id"},
+      {[](hier::v1::SearchRequest* q) { q->set_image("not an image"); },
+       grpc::StatusCode::FAILED_PRECONDITION, "queries[1].image: no model is loaded"},
+  };
+  for (const Case& c : cases) {
+    hier::v1::SearchBatchRequest batch;
+    hier::v1::SearchRequest* first = batch.add_queries();
+    first->set_k(2);
+    for (float value : PointFor(5)) first->mutable_vector()->add_values(value);
+    hier::v1::SearchRequest* second = batch.add_queries();
+    second->set_k(2);
+    c.second(second);
+    hier::v1::SearchBatchResponse answers;
+    grpc::ClientContext context;
+    const grpc::Status status = stub_->SearchBatch(&context, batch, &answers);
+    EXPECT_EQ(status.error_code(), c.code) << c.message << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.message));
+  }
+  hier::v1::SearchBatchRequest empty;
+  hier::v1::SearchBatchResponse answers;
+  grpc::ClientContext context;
+  EXPECT_EQ(stub_->SearchBatch(&context, empty, &answers).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  hier::v1::SearchBatchRequest many;
+  for (int i = 0; i < 101; ++i) many.add_queries()->set_item_id(1);
+  grpc::ClientContext too_many;
+  const grpc::Status refused = stub_->SearchBatch(&too_many, many, &answers);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("queries: 101 in one call, at most 100"));
 }
 
 TEST_F(RetrievalServiceTest, BadRequestsGetTheRightCodeAndNameTheField) {

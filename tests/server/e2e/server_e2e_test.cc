@@ -9,10 +9,12 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -71,6 +73,58 @@ TEST_F(ServerE2eTest, ImagesAreIndexedAndFindNeighboursOfTheirClass) {
   // Equal up to float rounding: the image shared a forward pass with others when it was added.
   for (int i = 0; i < item.vector().values_size(); ++i) {
     EXPECT_NEAR(embedded.embeddings(0).values(i), item.vector().values(i), 1e-5);
+  }
+}
+
+TEST_F(ServerE2eTest, SearchBatchAndTheCliFolderSearchAnswerAsSearchDoes) {
+  const LabelledImages images = TestImages(210);
+  StartServer();
+  AddImages(images, 0, 200);
+  const std::string folder = scratch_ + "/queries";
+  fs::create_directories(folder);
+  hier::v1::SearchBatchRequest batch;
+  std::vector<hier::v1::SearchResponse> one_by_one;
+  for (int q = 200; q < 210; ++q) {
+    std::ofstream(folder + "/q" + std::to_string(q) + ".png", std::ios::binary) << images.png[q];
+    hier::v1::SearchRequest* query = batch.add_queries();
+    query->set_image(images.png[q]);
+    query->set_k(5);
+    ASSERT_TRUE(SearchImage(images.png[q], 5, &one_by_one.emplace_back()).ok());
+  }
+  hier::v1::SearchRequest* by_id = batch.add_queries();
+  by_id->set_item_id(5);
+  by_id->set_k(5);
+  grpc::ClientContext context;
+  hier::v1::SearchBatchResponse answers;
+  const grpc::Status status = retrieval_->SearchBatch(&context, batch, &answers);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.results_size(), 11);
+  // Images embedded together differ from one-by-one embeddings by float rounding only.
+  for (int q = 0; q < 10; ++q) {
+    const hier::v1::SearchResponse& got = answers.results(q);
+    ASSERT_EQ(got.neighbours_size(), 5);
+    EXPECT_EQ(got.model_version(), "run/best");
+    EXPECT_EQ(got.neighbours(0).id(), one_by_one[q].neighbours(0).id());
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_NEAR(got.neighbours(i).distance(), one_by_one[q].neighbours(i).distance(), 1e-4);
+    }
+  }
+  for (const hier::v1::Neighbour& neighbour : answers.results(10).neighbours()) {
+    EXPECT_NE(neighbour.id(), 5);  // an item-id query leaves the item out
+  }
+
+  // The CLI's --folder sends SearchBatch calls (--batch 4: three of them).
+  const std::string output = scratch_ + "/cli.json";
+  ChildProcess cli(HIER_CLI_BINARY,
+                   {"--server", "127.0.0.1:" + std::to_string(grpc_port_), "search", "--folder",
+                    folder, "--batch", "4", "--k", "5", "--json"},
+                   output);
+  ASSERT_EQ(cli.Wait(std::chrono::seconds(60)), 0) << ReadText(output);
+  const nlohmann::json results = nlohmann::json::parse(ReadText(output));
+  ASSERT_EQ(results.size(), 10u);
+  for (int q = 0; q < 10; ++q) {
+    EXPECT_EQ(results[q]["query"], folder + "/q" + std::to_string(200 + q) + ".png");
+    EXPECT_EQ(results[q]["neighbours"][0]["id"], one_by_one[q].neighbours(0).id());
   }
 }
 
