@@ -622,6 +622,7 @@ void JobRunner::SyncWithCluster() {
     absl::MutexLock lock(&mutex_);
     for (const std::string& id : renewal->lost) {
       Entry& entry = *jobs_.at(id);
+      if (!RunsHere(entry)) continue;  // it ended here meanwhile
       std::fprintf(stderr, "hier-server: job %s: its lease expired and another replica runs it; "
                    "stopping its trainer here\n", id.c_str());
       entry.lost = true;
@@ -629,7 +630,10 @@ void JobRunner::SyncWithCluster() {
       Signal(entry, SIGKILL);
       entry.killed = true;
     }
-    for (const std::string& id : renewal->cancel_requested) CancelRunning(*jobs_.at(id));
+    for (const std::string& id : renewal->cancel_requested) {
+      Entry& entry = *jobs_.at(id);
+      if (RunsHere(entry)) CancelRunning(entry);
+    }
   }
   // Claims, while there is room here.
   while (true) {
