@@ -170,6 +170,8 @@ class Collection {
       int64_t after_seq, const std::function<absl::Status(const ItemChange&)>& visit) const {
     return store_->ForEachChangeAfter(after_seq, visit);
   }
+  // Seals the store of a replica (ItemStore::Seal): no write commits to it afterwards.
+  absl::StatusOr<int64_t> Seal(bool sealed) { return store_->Seal(sealed); }
   // A setting of the store (ItemStore::InitSetting): set unless set, and the value it holds.
   absl::StatusOr<std::string> InitSetting(const std::string& key, const std::string& value) {
     return store_->InitSetting(key, value);

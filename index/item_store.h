@@ -60,6 +60,9 @@ struct StoreLocation {
   std::string password;
   // PostgreSQL only: the most connections this store opens (one per concurrent call).
   int max_connections = 4;
+  // PostgreSQL only: the schema the store lives in, created when missing (one database can hold
+  // a cluster's galleries side by side, one per schema); empty: the URI's own search_path.
+  std::string schema;
 };
 
 // True when `uri` names a PostgreSQL database (postgresql:// or postgres://).
@@ -142,6 +145,13 @@ class ItemStore {
   // without announcements (SQLite: there is nothing to follow); a follower then only polls.
   virtual absl::StatusOr<std::unique_ptr<ChangeListener>> Listen() const {
     return absl::UnimplementedError("this store announces no changes");
+  }
+  // A store shared by replicas, when a model swap replaces it with another: `sealed` true makes
+  // every later Upsert and Delete fail Aborted (a write in progress finishes first); false lifts
+  // that (the swap failed). Returns the last change's number, final while sealed. Unimplemented
+  // for a store of one server, whose swaps hold writes back in the server instead.
+  virtual absl::StatusOr<int64_t> Seal(bool sealed) {
+    return absl::UnimplementedError("a store of one server is never sealed");
   }
   // Live (not deleted) items.
   virtual absl::StatusOr<int64_t> count() const = 0;

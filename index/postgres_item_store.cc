@@ -127,6 +127,11 @@ constexpr PreparedStatement kStatements[] = {
     {"count", "SELECT count(*) FROM hier_items WHERE NOT deleted"},
     {"latest_seq", "SELECT seq FROM hier_change_counter"},
     {"notify", "SELECT pg_notify('hier_changes', $1::text)"},
+    {"is_sealed", "SELECT 1 FROM hier_settings WHERE key = 'sealed'"},
+    {"seal",
+     "INSERT INTO hier_settings (key, value) VALUES ('sealed', 'true') ON CONFLICT DO NOTHING"},
+    {"unseal", "DELETE FROM hier_settings WHERE key = 'sealed'"},
+    {"hold_counter", "UPDATE hier_change_counter SET seq = seq RETURNING seq"},
     {"digests",
      "SELECT DISTINCT image_sha256 FROM hier_items WHERE NOT deleted AND image_sha256 <> ''"},
 };
@@ -184,12 +189,18 @@ absl::Status ReadFields(const pqxx::row& row, int first, int64_t dim, const std:
 }
 
 // Takes `n` sequence numbers from the counter row (see the header comment); returns the last
-// number handed out before them.
+// number handed out before them. Aborted when the store is sealed: checked after the counter's
+// row lock is held, so no write commits after Seal() returned.
 absl::StatusOr<int64_t> TakeSeqs(pqxx::work& tx, int64_t n, const std::string& where) {
   const pqxx::result taken = tx.exec_prepared("take_seqs", n);
   if (taken.size() != 1) {
     return absl::DataLossError(
         absl::StrCat(where, ": hier_change_counter has ", taken.size(), " rows, expected 1"));
+  }
+  if (!tx.exec_prepared("is_sealed").empty()) {
+    return absl::AbortedError(
+        "store: the serving model changed and these items' gallery was replaced; send the write "
+        "again (once this server serves the new model)");
   }
   return taken[0][0].as<int64_t>();
 }
@@ -208,9 +219,12 @@ std::unordered_set<std::string> TablesOf(pqxx::work& tx) {
 // Creates the schema in an empty database, or checks an existing store and migrates an older
 // schema; returns the counter.
 absl::StatusOr<int64_t> Initialize(pqxx::connection& connection, int64_t dim,
-                                   const std::string& where) {
+                                   const std::string& create_schema, const std::string& where) {
   pqxx::work tx(connection);
   tx.exec_params("SELECT pg_advisory_xact_lock($1::bigint)", kSchemaLockKey);
+  if (!create_schema.empty()) {
+    tx.exec(absl::StrCat("CREATE SCHEMA IF NOT EXISTS ", tx.quote_name(create_schema)));
+  }
   const pqxx::row schema = tx.exec1("SELECT current_schema()");
   if (schema[0].is_null()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -300,7 +314,9 @@ absl::StatusOr<std::unique_ptr<PostgresItemStore>> PostgresItemStore::Open(
   const std::string where = (*pool)->display_uri();
   absl::StatusOr<int64_t> last_seq = (*pool)->Run<int64_t>(
       "opening the item store",
-      [&](pqxx::connection& connection) { return Initialize(connection, dim, where); });
+      [&](pqxx::connection& connection) {
+        return Initialize(connection, dim, options.schema, where);
+      });
   if (!last_seq.ok()) return last_seq.status();
   return std::unique_ptr<PostgresItemStore>(
       new PostgresItemStore(dim, *std::move(pool), *last_seq));
@@ -507,6 +523,27 @@ absl::StatusOr<std::string> PostgresItemStore::InitSetting(const std::string& ke
         tx.commit();
         return held;
       });
+}
+
+absl::StatusOr<int64_t> PostgresItemStore::Seal(bool sealed) {
+  const std::string& where = pool_->display_uri();
+  absl::StatusOr<int64_t> last = pool_->Run<int64_t>(
+      sealed ? "sealing the store" : "unsealing the store",
+      [&](pqxx::connection& connection) -> absl::StatusOr<int64_t> {
+        pqxx::work tx(connection);
+        // The counter's row lock waits for the writes in progress and holds back new ones
+        // until the seal is committed; they then find it (TakeSeqs).
+        const pqxx::result counter = tx.exec_prepared("hold_counter");
+        if (counter.size() != 1) {
+          return absl::DataLossError(absl::StrCat(where, ": hier_change_counter has ",
+                                                  counter.size(), " rows, expected 1"));
+        }
+        tx.exec_prepared(sealed ? "seal" : "unseal");
+        tx.commit();
+        return counter[0][0].as<int64_t>();
+      });
+  if (last.ok()) NoteSeq(*last);
+  return last;
 }
 
 absl::StatusOr<int64_t> PostgresItemStore::LatestSeq() const {

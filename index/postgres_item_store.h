@@ -104,6 +104,7 @@ class PostgresItemStore final : public ItemStore {
   int64_t dim() const override { return dim_; }
   int64_t last_seq() const override;
   absl::StatusOr<int64_t> LatestSeq() const override;
+  absl::StatusOr<int64_t> Seal(bool sealed) override;
   // A listener on its own connection (not one of the pool's); it must not outlive this store.
   absl::StatusOr<std::unique_ptr<ChangeListener>> Listen() const override;
   absl::StatusOr<int64_t> count() const override;

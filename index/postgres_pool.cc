@@ -167,7 +167,8 @@ absl::StatusOr<std::unique_ptr<PostgresPool>> PostgresPool::Create(
   std::unique_ptr<PostgresPool> pool(new PostgresPool(std::move(conninfo), found.display,
                                                       std::move(redactions),
                                                       options.max_connections,
-                                                      std::vector<PreparedStatement>(statements.begin(), statements.end())));
+                                                      std::vector<PreparedStatement>(statements.begin(), statements.end()),
+                                                      options.schema));
   // Parse without connecting, so a malformed URI is InvalidArgument rather than Unavailable.
   char* error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(pool->conninfo_.c_str(), &error);
@@ -188,6 +189,7 @@ PostgresStoreOptions PostgresOptionsFor(const StoreLocation& location) {
   options.uri = location.uri;
   options.password = location.password;
   options.max_connections = location.max_connections;
+  options.schema = location.schema;
   return options;
 }
 
@@ -208,12 +210,15 @@ std::string TextArrayLiteral(const std::vector<const std::string*>& values) {
 
 PostgresPool::PostgresPool(std::string conninfo, std::string display_uri,
                            std::vector<std::pair<std::string, std::string>> redactions,
-                           int max_connections, std::vector<PreparedStatement> statements)
+                           int max_connections, std::vector<PreparedStatement> statements,
+                           std::string schema)
     : conninfo_(std::move(conninfo)),
-      display_uri_(std::move(display_uri)),
+      display_uri_(schema.empty() ? display_uri
+                                  : absl::StrCat(display_uri, " (schema ", schema, ")")),
       redactions_(std::move(redactions)),
       max_connections_(max_connections),
-      statements_(std::move(statements)) {
+      statements_(std::move(statements)),
+      schema_(std::move(schema)) {
   // Longest first, so a password inside a URI goes with the URI.
   redactions_.erase(std::remove_if(redactions_.begin(), redactions_.end(),
                                    [](const auto& redaction) { return redaction.first.empty(); }),
@@ -311,7 +316,12 @@ absl::Status PostgresPool::RequireTable(const std::string& table) {
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PostgresPool::Connect() const {
   try {
-    return std::make_unique<pqxx::connection>(conninfo_);
+    auto connection = std::make_unique<pqxx::connection>(conninfo_);
+    if (!schema_.empty()) {
+      pqxx::nontransaction tx(*connection);
+      tx.exec(absl::StrCat("SET search_path TO ", tx.quote_name(schema_)));
+    }
+    return connection;
   } catch (const std::exception& e) {
     const std::string message = Redact(std::string(absl::StripAsciiWhitespace(e.what())));
     const absl::StatusCode code = CodeForConnectFailure(message);

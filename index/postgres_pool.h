@@ -42,6 +42,8 @@ struct PostgresStoreOptions {
   std::string password;
   // The most connections the pool opens (>= 1).
   int max_connections = 4;
+  // When not empty, every connection's search_path: the schema the store lives in.
+  std::string schema;
   // libpq's connect_timeout when the URI sets none: a call waits this long for an unreachable
   // server before failing Unavailable.
   int connect_timeout_s = 10;
@@ -120,7 +122,8 @@ class PostgresPool {
   // store, whose schema holds every table of the store of record, was not opened there first).
   absl::Status RequireTable(const std::string& table);
 
-  // A new connection outside the pool (e.g. one that LISTENs), with no statements prepared.
+  // A new connection outside the pool (e.g. one that LISTENs), with no statements prepared, its
+  // search_path set to the schema when there is one.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;
 
   // A status of `code` naming the URI and what was being done, with `what` redacted.
@@ -129,7 +132,7 @@ class PostgresPool {
  private:
   PostgresPool(std::string conninfo, std::string display_uri,
                std::vector<std::pair<std::string, std::string>> redactions, int max_connections,
-               std::vector<PreparedStatement> statements);
+               std::vector<PreparedStatement> statements, std::string schema);
 
   // `message` with the URI and every form of the password replaced.
   std::string Redact(std::string message) const;
@@ -150,6 +153,7 @@ class PostgresPool {
   std::vector<std::pair<std::string, std::string>> redactions_;
   const int max_connections_;
   const std::vector<PreparedStatement> statements_;
+  const std::string schema_;  // the connections' search_path, when not empty
   // A std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks but not the
   // uninstrumented libabsl's (rw_mutex.h says the same).
   std::mutex mutex_;

@@ -17,12 +17,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh gallery folder name: the time in milliseconds makes it unique and ordered.
-std::string NewGalleryName() {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return absl::StrCat("gallery-",
-                      std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
+
+// A fresh gallery name: the time in milliseconds makes it unique and ordered. In a cluster it is
+// a schema name of the shared database.
+std::string NewGalleryName(bool cluster) {
+  return absl::StrCat(cluster ? ClusterRecord::kGalleryPrefix : "gallery-", NowUnixMs());
+}
+
+// A cluster swap whose runner recorded nothing for this long gives way to a new one.
+constexpr int64_t kStaleSwapMs = 60000;
+// How often the runner of a cluster swap records its progress (its sign of life).
+constexpr int64_t kSwapHeartbeatMs = 5000;
 
 // Copies the old gallery's items into the new one, re-embedding their stored images, one batch
 // of images per forward call.
@@ -137,16 +147,97 @@ void ModelSwapper::Stop() {
 }
 
 ModelSwapper::ModelSwapper(ServingSlot* serving, const BlobStore* blobs, ServerMetrics* metrics,
-                           SwapOptions options)
-    : serving_(serving), blobs_(blobs), metrics_(metrics), options_(std::move(options)) {}
+                           SwapOptions options, ClusterRecord* cluster)
+    : serving_(serving),
+      blobs_(blobs),
+      metrics_(metrics),
+      options_(std::move(options)),
+      cluster_(cluster),
+      gallery_(options_.gallery) {}
 
 ModelSwapper::~ModelSwapper() {
   if (worker_.joinable()) worker_.join();
 }
 
 SwapStatus ModelSwapper::status() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return status_;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cluster_ == nullptr || status_.running) return status_;
+  }
+  absl::StatusOr<std::optional<ClusterSwap>> swap = cluster_->ReadSwap();
+  if (!swap.ok() || !swap->has_value()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return status_;
+  }
+  SwapStatus status;
+  status.target = (*swap)->target;
+  status.reembedded = (*swap)->reembedded;
+  status.running = (*swap)->state == "running";
+  status.complete = (*swap)->state == "complete";
+  if ((*swap)->state == "failed") status.error = absl::AbortedError((*swap)->error);
+  return status;
+}
+
+void ModelSwapper::RecordSwap(const std::string& state, const std::string& error) {
+  ClusterSwap swap;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    swap = {options_.replica, status_.target, swap_gallery_, state, status_.reembedded, error,
+            NowUnixMs()};
+    recorded_at_ms_ = swap.heartbeat_unix_ms;
+  }
+  if (absl::Status recorded = cluster_->UpdateSwap(swap); !recorded.ok()) {
+    std::fprintf(stderr, "hier-server: the swap's progress was not recorded: %s\n",
+                 recorded.ToString().c_str());
+  }
+}
+
+index::CollectionOptions ModelSwapper::GalleryOptions(const ServingModel& model,
+                                                      const std::string& gallery,
+                                                      const std::string& kind) const {
+  index::CollectionOptions collection_options;
+  collection_options.directory = GalleryPath(options_.state_dir, gallery.empty() ? "replica" : gallery);
+  if (cluster_ != nullptr) {
+    collection_options.store = options_.store;
+    collection_options.store.schema = gallery;
+  }
+  collection_options.index = options_.index;
+  collection_options.index.dim = model.description().dim;
+  collection_options.index.c = model.description().c;
+  collection_options.index.candidates.kind = kind;
+  return collection_options;
+}
+
+absl::Status ModelSwapper::FollowCluster() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cluster_ == nullptr || status_.running || stopped_) return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<ClusterServing>> record = cluster_->ReadServing();
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if ((*record)->gallery == gallery_) return absl::OkStatus();
+  }
+  ServerMetrics* metrics = metrics_;
+  absl::StatusOr<std::shared_ptr<ServingModel>> model =
+      ServingModel::Load((*record)->checkpoint, options_.batching,
+                         [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
+  if (!model.ok()) return model.status();
+  const Serving old_pair = serving_->Get();
+  absl::StatusOr<std::unique_ptr<index::Collection>> collection = index::Collection::Open(
+      GalleryOptions(**model, (*record)->gallery, old_pair.collection->kind()));
+  if (!collection.ok()) return collection.status();
+  serving_->Set({*model, std::shared_ptr<index::Collection>(*std::move(collection))});
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    gallery_ = (*record)->gallery;
+  }
+  metrics_->SetServingModel((*model)->description().version);
+  std::fprintf(stderr, "hier-server: serving %s (the cluster's model swap)\n",
+               (*model)->description().version.c_str());
+  return absl::OkStatus();
 }
 
 absl::Status ModelSwapper::IdleLocked() const {
@@ -158,12 +249,6 @@ absl::Status ModelSwapper::IdleLocked() const {
 
 absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir, bool wait,
                                               std::chrono::steady_clock::time_point wait_until) {
-  if (options_.cluster) {
-    return absl::FailedPreconditionError(
-        "this server is a replica of a cluster store, whose replicas all serve the model that "
-        "embedded its items: a model swap would have to re-embed them for every replica at once, "
-        "which is not available yet");
-  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
@@ -173,13 +258,32 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
       ServingModel::Load(checkpoint_dir, options_.batching,
                          [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
   if (!model.ok()) return model.status();
+  const std::string gallery = NewGalleryName(cluster_ != nullptr);
+  if (cluster_ != nullptr) {
+    // One swap at a time in the whole cluster.
+    const ClusterSwap claim{options_.replica, (*model)->description().version, gallery, "running",
+                            0, "", NowUnixMs()};
+    absl::StatusOr<bool> claimed = cluster_->ClaimSwap(claim, kStaleSwapMs);
+    if (!claimed.ok()) return claimed.status();
+    if (!*claimed) {
+      absl::StatusOr<std::optional<ClusterSwap>> running = cluster_->ReadSwap();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version: a swap to ", running.ok() && running->has_value() ? (*running)->target : "?",
+          " is in progress on replica ",
+          running.ok() && running->has_value() ? (*running)->owner : "?"));
+    }
+  }
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
     if (worker_.joinable()) worker_.join();  // the previous swap has finished
     status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
-    worker_ = std::thread([this, model = *std::move(model), checkpoint_dir] {
-      const absl::Status done = Run(model, checkpoint_dir);
+    swap_gallery_ = gallery;
+    worker_ = std::thread([this, model = *std::move(model), checkpoint_dir, gallery] {
+      const absl::Status done = Run(model, checkpoint_dir, gallery);
+      if (cluster_ != nullptr) {
+        RecordSwap(done.ok() ? "complete" : "failed", std::string(done.message()));
+      }
       if (!done.ok()) {
         std::fprintf(stderr, "hier-server: the swap to %s failed: %s\n",
                      model->description().version.c_str(), done.ToString().c_str());
@@ -196,24 +300,39 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
 }
 
 absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
-                               const std::string& checkpoint_dir) {
+                               const std::string& checkpoint_dir, const std::string& gallery) {
   const Serving old_pair = serving_->Get();
-  absl::StatusOr<std::optional<ServingRecord>> old_record = ReadServingRecord(options_.state_dir);
-  if (!old_record.ok()) return old_record.status();
-  const std::string gallery = NewGalleryName();
-  index::CollectionOptions collection_options;
-  collection_options.directory = GalleryPath(options_.state_dir, gallery);
-  collection_options.index = options_.index;
-  collection_options.index.dim = model->description().dim;
-  collection_options.index.c = model->description().c;
-  collection_options.index.candidates.kind = old_pair.collection->kind();
+  std::optional<ServingRecord> old_record;  // one machine: the gallery folder to remove after
+  if (cluster_ == nullptr) {
+    absl::StatusOr<std::optional<ServingRecord>> read = ReadServingRecord(options_.state_dir);
+    if (!read.ok()) return read.status();
+    old_record = *std::move(read);
+  } else {
+    // Galleries of earlier swaps that failed or were replaced since.
+    std::string serving_gallery;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      serving_gallery = gallery_;
+    }
+    if (absl::StatusOr<int64_t> dropped = cluster_->DropGalleriesOtherThan(serving_gallery);
+        !dropped.ok()) {
+      return dropped.status();
+    }
+  }
+  const index::CollectionOptions collection_options =
+      GalleryOptions(*model, gallery, old_pair.collection->kind());
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(collection_options);
   if (!collection.ok()) return collection.status();
   const Serving new_pair{model, std::shared_ptr<index::Collection>(*std::move(collection))};
   GalleryCopier copier(old_pair, new_pair, *blobs_, options_, cancelled_, [this](int64_t items) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    status_.reembedded += items;
+    bool heartbeat = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      status_.reembedded += items;
+      heartbeat = cluster_ != nullptr && NowUnixMs() - recorded_at_ms_ >= kSwapHeartbeatMs;
+    }
+    if (heartbeat) RecordSwap("running");
   });
 
   // Copy while writes go on; catch up until a round finds little new, and take the last changes
@@ -226,7 +345,27 @@ absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
     seq = copier.CopyChangesAfter(*seq, &changes);
   }
   absl::Status outcome = seq.status();
-  if (outcome.ok()) {
+  if (outcome.ok() && cluster_ != nullptr) {
+    // The old gallery takes no write from any replica any more; the last changes, then the flip.
+    absl::StatusOr<int64_t> sealed = old_pair.collection->Seal(true);
+    outcome = sealed.status();
+    if (outcome.ok()) {
+      seq = copier.CopyChangesAfter(*seq, &changes);
+      outcome = seq.status();
+      if (outcome.ok()) outcome = new_pair.collection->WriteSnapshot();
+      if (outcome.ok()) {
+        outcome = cluster_->WriteServing(
+            {gallery, checkpoint_dir, model->description().version});
+      }
+      if (outcome.ok()) {
+        serving_->Set(new_pair);
+        std::lock_guard<std::mutex> lock(mutex_);
+        gallery_ = gallery;
+      } else {
+        (void)old_pair.collection->Seal(false);  // the old gallery serves on, writable again
+      }
+    }
+  } else if (outcome.ok()) {
     absl::WriterMutexLock gate(&serving_->write_gate());
     seq = copier.CopyChangesAfter(*seq, &changes);
     outcome = seq.status();
@@ -242,8 +381,9 @@ absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
   metrics_->SetServingModel(model->description().version);
   metrics_->SetIndexItems(new_pair.collection->index().size());
   // The old gallery's files go; calls still using it keep their open handles until they finish.
-  if (old_record->has_value()) {
-    fs::remove_all(GalleryPath(options_.state_dir, (*old_record)->gallery), ignored);
+  // (A cluster's old gallery stays until the next swap: other replicas may still serve it.)
+  if (old_record.has_value()) {
+    fs::remove_all(GalleryPath(options_.state_dir, old_record->gallery), ignored);
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,13 @@
 // Hot swap of the serving model: the new model re-embeds every stored source image into a new
 // gallery in the background, catches up with the writes made meanwhile, and then model and gallery
 // go live together; searches are served by the old pair until that moment.
+//
+// A cluster (a ClusterRecord given): one swap runs at a time for the whole cluster, on the replica
+// that claimed it in the cluster record. It fills a new gallery schema of the shared database,
+// seals the old gallery (writes to it fail ABORTED, to be sent again), takes the last changes,
+// and flips the cluster's serving record. Every other replica follows (FollowCluster): it loads
+// the new model and gallery beside the old pair, which serves until the new one is ready, and
+// switches both at once, so no response mixes two models.
 #pragma once
 
 #include <atomic>
@@ -17,6 +24,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/model/serving_slot.h"
 #include "server/storage/blob_store.h"
+#include "server/storage/cluster_record.h"
 
 namespace hier::server {
 
@@ -27,9 +35,11 @@ struct SwapOptions {
   BatchingOptions batching;
   int64_t images_per_batch = 64;  // images re-embedded per forward call
   int64_t max_pixels = 40'000'000;
-  // A replica of a cluster store: swaps are refused (every replica serves the model that embedded
-  // the shared items; see ServerApp).
-  bool cluster = false;
+  // A cluster: the store of record's base location (galleries are schemas of its database), this
+  // replica's name in the swap record, and the gallery it serves at start.
+  index::StoreLocation store;
+  std::string replica;
+  std::string gallery;
 };
 
 // Where the latest swap stands.
@@ -43,9 +53,10 @@ struct SwapStatus {
 
 class ModelSwapper {
  public:
-  // `serving`, `blobs` and `metrics` must outlive the swapper.
+  // `serving`, `blobs`, `metrics` and `cluster` must outlive the swapper; `cluster` is null on
+  // one machine.
   ModelSwapper(ServingSlot* serving, const BlobStore* blobs, ServerMetrics* metrics,
-               SwapOptions options);
+               SwapOptions options, ClusterRecord* cluster = nullptr);
   ~ModelSwapper();  // waits for a swap in progress
 
   // Loads the checkpoint (errors come back at once) and swaps to it in the background; with
@@ -56,8 +67,13 @@ class ModelSwapper {
                                   std::chrono::steady_clock::time_point wait_until =
                                       std::chrono::steady_clock::time_point::max());
 
-  // Where the latest swap stands (an empty target: none since the server started).
+  // Where the latest swap stands (an empty target: none since the server started); in a cluster,
+  // the cluster's latest swap, wherever it runs.
   SwapStatus status() const;
+
+  // A cluster: when the serving record names another gallery than this replica serves, loads its
+  // model and gallery (the old pair serving meanwhile) and switches to them. Called periodically.
+  absl::Status FollowCluster();
 
   // Refuses new swaps, makes one in progress give up (its new gallery is removed; the old pair
   // keeps serving) and waits for it. Called when the server stops.
@@ -72,16 +88,27 @@ class ModelSwapper {
   // Writes serving.json; OK also when only a step after its rename failed.
   absl::Status PublishRecord(const ServingRecord& record) const;
   // Builds the new gallery and makes it serve; the old pair keeps serving on failure.
-  absl::Status Run(std::shared_ptr<ServingModel> model, const std::string& checkpoint_dir);
+  absl::Status Run(std::shared_ptr<ServingModel> model, const std::string& checkpoint_dir,
+                   const std::string& gallery);
+  // The options of the Collection of `gallery` for `model` (a folder of the state folder, or in a
+  // cluster a schema of the shared database with a local snapshot folder).
+  index::CollectionOptions GalleryOptions(const ServingModel& model, const std::string& gallery,
+                                          const std::string& kind) const;
+  // A cluster: records the swap's progress or end (a failure to record is logged).
+  void RecordSwap(const std::string& state, const std::string& error = "");
 
   ServingSlot* const serving_;
   const BlobStore* const blobs_;
   ServerMetrics* const metrics_;
   const SwapOptions options_;
+  ClusterRecord* const cluster_;
 
   mutable std::mutex mutex_;
   std::condition_variable finished_;    // a swap ended (status_.running turned false)
   SwapStatus status_;                   // guarded by mutex_
+  std::string gallery_;                 // a cluster: the gallery served; guarded by mutex_
+  std::string swap_gallery_;            // a cluster: the one the running swap fills; mutex_
+  int64_t recorded_at_ms_ = 0;          // a cluster: the swap record's last heartbeat; mutex_
   bool stopped_ = false;                // guarded by mutex_
   std::atomic<bool> cancelled_{false};  // the swap in progress should give up
   std::thread worker_;

@@ -1,5 +1,6 @@
 #include "server/app/replication_monitor.h"
 
+#include <cstdio>
 #include <optional>
 #include <utility>
 
@@ -30,9 +31,16 @@ ReplicationMonitor::~ReplicationMonitor() {
 
 void ReplicationMonitor::Run() {
   std::optional<bool> reported;
+  auto followed = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     lock.unlock();
+    if (options_.follow && std::chrono::steady_clock::now() - followed >= options_.follow_period) {
+      followed = std::chrono::steady_clock::now();
+      if (absl::Status done = options_.follow(); !done.ok()) {
+        std::fprintf(stderr, "hier-server: following the cluster: %s\n", done.ToString().c_str());
+      }
+    }
     const Serving serving = serving_->Get();
     const index::ReplicationStatus status = serving.collection->replication();
     metrics_->SetReplication({status.lag_seconds, status.changes_behind, status.caught_up,

@@ -1,7 +1,8 @@
-// Keeps a replica of a shared store honest towards its callers: health answers NOT_SERVING until
+// Keeps a replica of a shared store honest towards its callers, and in step with its cluster: health answers NOT_SERVING until
 // the replica has caught up with the store after starting, while the store is unreachable, and
 // while the replica lags more than a bound behind it; SERVING otherwise. It also keeps the
-// replication and index-size metrics current (the follower changes the index between calls).
+// replication and index-size metrics current (the follower changes the index between calls), and
+// calls `follow` now and then (the model swaps of the cluster).
 //
 // Thread-safety: owns one thread, which reads the serving collection every `period` and calls
 // `set_health` only when the answer changes. The destructor stops it.
@@ -23,6 +24,9 @@ struct ReplicationMonitorOptions {
   std::chrono::milliseconds period{200};
   // A replica that knows of a change older than this it has not applied reports NOT_SERVING.
   std::chrono::milliseconds max_lag{10000};
+  // Called every follow_period (e.g. to switch to the model the cluster serves); may be empty.
+  std::function<absl::Status()> follow;
+  std::chrono::milliseconds follow_period{1000};
 };
 
 // Whether a replica standing at `status` should answer SERVING (see the header comment).

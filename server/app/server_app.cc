@@ -40,6 +40,8 @@ struct ServerApp::State {
   std::unique_ptr<ServerMetrics> metrics;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   ServingSlot serving;
+  std::string replica;                     // this process's name among a cluster's replicas
+  std::unique_ptr<ClusterRecord> cluster;  // a replica of a cluster store only
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<ModelSwapper> swapper;
   std::unique_ptr<ModelCatalog> catalog;
@@ -79,8 +81,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
-// The setting of a cluster store that names the model version its items were embedded by.
-constexpr char kClusterModelSetting[] = "serving_model_version";
 // In a cluster other replicas keep storing images and items while one sweeps: an image stored
 // this long ago whose item is not in the store is not waiting for it (BlobStore::RemoveAllBut).
 constexpr std::chrono::hours kClusterImageGrace{1};
@@ -95,29 +95,31 @@ absl::StatusOr<int64_t> RemoveUnreferencedImages(const index::Collection& collec
                                                              : std::chrono::seconds(0));
 }
 
-// A replica serves the model that embedded the cluster store's items: the first replica records
-// its model's version, the others must match it (vectors of two models are not comparable).
-absl::Status CheckClusterModel(index::Collection& collection, const ServingModel* model) {
+// A new cluster's first replicas race to record what serves: the one that loses must serve the
+// same model, since vectors of two models are not comparable.
+absl::Status CheckClusterRecord(const ClusterServing& recorded, const ServingModel* model) {
   const std::string version = model != nullptr ? model->description().version : "";
-  absl::StatusOr<std::string> recorded = collection.InitSetting(kClusterModelSetting, version);
-  if (!recorded.ok()) return recorded.status();
-  if (*recorded == version) return absl::OkStatus();
+  if (recorded.model_version == version) return absl::OkStatus();
   auto name = [](const std::string& v) {
     return v.empty() ? std::string("no model (vectors only)") : absl::StrCat("model ", v);
   };
   return absl::FailedPreconditionError(absl::StrCat(
-      "--model: the cluster store's items were embedded by ", name(*recorded),
-      ", and this replica was started with ", name(version),
-      "; every replica of a cluster serves the same model"));
+      "--model: the cluster's items are embedded by ", name(recorded.model_version),
+      ", recorded by another replica while this one started with ", name(version),
+      "; start it again to serve the cluster's model"));
 }
 
 // The gallery's geometry: the model's when one is loaded, else the options'.
 absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOptions& options,
                                                               const std::string& directory,
+                                                              const std::string& gallery,
                                                               const ServingModel* model) {
   index::CollectionOptions collection;
   collection.directory = directory;
-  if (index::IsPostgresUri(options.store.uri)) collection.store = options.store;
+  if (index::IsPostgresUri(options.store.uri)) {
+    collection.store = options.store;
+    collection.store.schema = gallery;
+  }
   collection.index.candidates.kind = options.index_kind;
   collection.index.threads = options.index_threads;
   collection.index.max_k = options.max_k;
@@ -162,7 +164,8 @@ std::string ReplicaName() {
 
 // Training jobs write their runs where the models are listed; a successful job started with
 // deploy_on_success is swapped in (in the background; a swap already running wins).
-JobRunnerOptions JobOptionsFor(const ServerOptions& options, ModelSwapper* swapper) {
+JobRunnerOptions JobOptionsFor(const ServerOptions& options, const std::string& replica,
+                               ModelSwapper* swapper) {
   JobRunnerOptions jobs;
   jobs.trainer = options.trainer.empty() ? DefaultTrainer() : options.trainer;
   jobs.state_dir = options.state_dir;
@@ -171,7 +174,7 @@ JobRunnerOptions JobOptionsFor(const ServerOptions& options, ModelSwapper* swapp
   jobs.max_jobs = options.max_jobs;
   jobs.grace = options.job_grace;
   jobs.store = options.store;
-  jobs.replica = ReplicaName();
+  jobs.replica = replica;
   jobs.lease = options.job_lease;
   jobs.on_success = [swapper](const hier::v1::Job& job) {
     (void)swapper->Swap((fs::path(job.run_dir()) / "best").string(), /*wait=*/false);
@@ -225,6 +228,7 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
 absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions& options) {
   auto state = std::make_unique<State>();
   state->options = options;
+  state->replica = ReplicaName();
   state->metrics = std::make_unique<ServerMetrics>();
   if (options.torch_threads > 0) at::set_num_threads(options.torch_threads);
   if (!options.metrics_listen.empty()) {
@@ -234,22 +238,32 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     state->metrics_endpoint = *std::move(endpoint);
   }
 
-  // What serves: what served before a restart (the state's record), else --model. A replica of a
-  // cluster store serves --model, which must be the cluster's (CheckClusterModel), and keeps its
-  // index snapshot in a gallery folder of its own.
+  // What serves: what served before a restart (the state folder's record, or a cluster's), else
+  // --model. A cluster's gallery is a schema of its database ("" for the base one); a replica
+  // keeps that gallery's index snapshot in a folder of its own state folder.
   const bool cluster = index::IsPostgresUri(options.store.uri);
-  absl::StatusOr<std::optional<ServingRecord>> record =
-      cluster ? std::optional<ServingRecord>() : ReadServingRecord(options.state_dir);
-  if (!record.ok()) return record.status();
+  std::optional<ServingRecord> record;
+  if (cluster) {
+    absl::StatusOr<std::unique_ptr<ClusterRecord>> opened = ClusterRecord::Open(options.store);
+    if (!opened.ok()) return opened.status();
+    state->cluster = *std::move(opened);
+    absl::StatusOr<std::optional<ClusterServing>> serving = state->cluster->ReadServing();
+    if (!serving.ok()) return serving.status();
+    if (serving->has_value()) record = ServingRecord{(*serving)->checkpoint, (*serving)->gallery};
+  } else {
+    absl::StatusOr<std::optional<ServingRecord>> read = ReadServingRecord(options.state_dir);
+    if (!read.ok()) return read.status();
+    record = *std::move(read);
+  }
   std::string wanted;  // --model's checkpoint
   if (!options.model.empty()) {
     absl::StatusOr<std::string> checkpoint = ResolveCheckpoint(options.model, "--model");
     if (!checkpoint.ok()) return checkpoint.status();
     wanted = *checkpoint;
   }
-  const std::string checkpoint = record->has_value() ? (*record)->checkpoint : wanted;
-  const std::string gallery =
-      record->has_value() ? (*record)->gallery : (cluster ? "replica" : "initial");
+  const std::string checkpoint = record.has_value() ? record->checkpoint : wanted;
+  const std::string gallery = record.has_value() ? record->gallery : (cluster ? "" : "initial");
+  const std::string gallery_folder = gallery.empty() ? "replica" : gallery;
   ServerMetrics* metrics = state->metrics.get();
   std::shared_ptr<ServingModel> model;
   if (!checkpoint.empty()) {
@@ -261,14 +275,18 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     metrics->SetServingModel(model->description().version);
   }
   absl::StatusOr<index::CollectionOptions> collection_options =
-      CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery), model.get());
+      CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery_folder), gallery,
+                           model.get());
   if (!collection_options.ok()) return collection_options.status();
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(*collection_options);
   if (!collection.ok()) return collection.status();
-  if (cluster) {
-    if (absl::Status same = CheckClusterModel(**collection, model.get()); !same.ok()) return same;
-  } else if (!record->has_value()) {
+  if (cluster && !record.has_value()) {
+    absl::StatusOr<ClusterServing> recorded = state->cluster->InitServing(
+        {gallery, checkpoint, model != nullptr ? model->description().version : ""});
+    if (!recorded.ok()) return recorded.status();
+    if (absl::Status same = CheckClusterRecord(*recorded, model.get()); !same.ok()) return same;
+  } else if (!cluster && !record.has_value()) {
     if (absl::Status written = WriteServingRecord(options.state_dir, {checkpoint, gallery});
         !written.ok()) {
       return written;
@@ -286,7 +304,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   swap.index = collection_options->index;
   swap.batching = options.batching;
   swap.max_pixels = options.limits.max_pixels;
-  swap.cluster = cluster;
+  swap.store = options.store;
+  swap.replica = state->replica;
+  swap.gallery = gallery;
   if (!cluster) ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
   absl::StatusOr<int64_t> removed =
       RemoveUnreferencedImages(*state->serving.Get().collection, *state->blobs);
@@ -295,7 +315,8 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     state->notices.push_back(
         absl::StrCat("removed ", *removed, " stored images no item refers to any more"));
   }
-  state->swapper = std::make_unique<ModelSwapper>(&state->serving, state->blobs.get(), metrics, swap);
+  state->swapper = std::make_unique<ModelSwapper>(&state->serving, state->blobs.get(), metrics,
+                                                  swap, state->cluster.get());
   state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
 
   state->authorizer = std::make_unique<Authorizer>(options.token, options.protect_reads);
@@ -312,7 +333,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   models.authorizer = state->authorizer.get();
   state->models = std::make_unique<ModelsService>(models);
   absl::StatusOr<std::unique_ptr<JobRunner>> jobs =
-      JobRunner::Create(JobOptionsFor(options, state->swapper.get()), metrics);
+      JobRunner::Create(JobOptionsFor(options, state->replica, state->swapper.get()), metrics);
   if (!jobs.ok()) return jobs.status();
   state->jobs = *std::move(jobs);
   state->training = std::make_unique<TrainingService>(state->jobs.get(), state->authorizer.get());
@@ -353,6 +374,8 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     health->SetServingStatus(false);
     ReplicationMonitorOptions monitor;
     monitor.max_lag = options.max_replication_lag;
+    ModelSwapper* swapper = state->swapper.get();
+    monitor.follow = [swapper] { return swapper->FollowCluster(); };
     state->replication = std::make_unique<ReplicationMonitor>(
         &state->serving, metrics, [health](bool serving) { health->SetServingStatus(serving); },
         monitor);
@@ -362,8 +385,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   // The state folder's model wins over --model, which only seeds a new state: a restart never
   // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
-    state->notices.push_back(absl::StrCat("the state folder serves ", checkpoint, "; --model ",
-                                          wanted, " is not loaded (hier model load swaps models)"));
+    state->notices.push_back(absl::StrCat(cluster ? "the cluster serves " : "the state folder serves ",
+                                          checkpoint, "; --model ", wanted,
+                                          " is not loaded (hier model load swaps models)"));
   }
 
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(state)));

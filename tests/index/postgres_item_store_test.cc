@@ -155,6 +155,48 @@ TEST_F(PostgresItemStoreTest, AVersionOneSchemaIsMigratedKeepingItsItems) {
   EXPECT_EQ(kept->key, MakeItem(7).key);
 }
 
+TEST_F(PostgresItemStoreTest, StoresInOtherSchemasOfOneDatabaseAreIndependent) {
+  StoreLocation base;
+  base.uri = Uri();
+  StoreLocation gallery = base;
+  gallery.schema = "hier_gallery_42";
+  absl::StatusOr<std::unique_ptr<ItemStore>> first = ItemStore::Open(base, kDim);
+  absl::StatusOr<std::unique_ptr<ItemStore>> second = ItemStore::Open(gallery, 2 * kDim);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();  // created with its schema, its own dim
+  ASSERT_TRUE((*first)->Upsert({MakeItem(1), MakeItem(2)}).ok());
+  ItemRecord wide = MakeItem(1);
+  wide.vector.resize(2 * kDim, 0.0f);
+  ASSERT_TRUE((*second)->Upsert({wide}).ok());
+  EXPECT_EQ(*(*first)->count(), 2);
+  EXPECT_EQ(*(*second)->count(), 1);
+  EXPECT_EQ((*second)->last_seq(), 1);  // its own change log
+  EXPECT_EQ(QueryOne("SELECT count(*) FROM hier_gallery_42.hier_items"), "1");
+}
+
+TEST_F(PostgresItemStoreTest, ASealedStoreRefusesWritesUntilUnsealed) {
+  absl::StatusOr<std::unique_ptr<ItemStore>> store = Open();
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Upsert({MakeItem(1)}).ok());
+  absl::StatusOr<int64_t> sealed = (*store)->Seal(true);
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(*sealed, 1);
+  // Every writer, also another store object (another replica), is refused; nothing is numbered.
+  absl::StatusOr<std::unique_ptr<ItemStore>> other = Open();
+  ASSERT_TRUE(other.ok());
+  for (ItemStore* writer : {store->get(), other->get()}) {
+    const absl::Status upsert = writer->Upsert({MakeItem(2)}).status();
+    EXPECT_EQ(upsert.code(), absl::StatusCode::kAborted) << upsert;
+    EXPECT_THAT(upsert.message(), HasSubstr("send the write again"));
+    const int64_t ids[] = {1};
+    EXPECT_EQ(writer->Delete(ids).status().code(), absl::StatusCode::kAborted);
+  }
+  EXPECT_EQ(QueryOne("SELECT seq FROM hier_change_counter"), "1");
+  EXPECT_EQ(*(*store)->count(), 1);
+  ASSERT_TRUE((*store)->Seal(false).ok());
+  EXPECT_EQ(*(*other)->Upsert({MakeItem(2)}), 2);
+}
+
 TEST_F(PostgresItemStoreTest, AnotherApplicationsDatabaseIsRefusedAndLeftAlone) {
   ASSERT_TRUE(server_
                   ->Execute(database_, absl::StrCat("CREATE TABLE foo (bar int); ALTER TABLE ",

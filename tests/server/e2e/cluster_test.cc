@@ -133,6 +133,15 @@ struct Replica {
            response.neighbours(0).id() == id;
   }
 
+  std::string ModelVersion() const {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(5));
+    hier::v1::StatsResponse response;
+    return retrieval->Stats(&context, hier::v1::StatsRequest(), &response).ok()
+               ? response.model_version()
+               : "";
+  }
+
   int64_t Items() const {
     grpc::ClientContext context;
     Prepare(&context, std::chrono::seconds(5));
@@ -533,7 +542,7 @@ TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
   EXPECT_TRUE(a->Holds(7) || WaitForItems(*a, b->Items(), kLagBound).has_value());
 }
 
-TEST_F(ClusterTest, ReplicasShareImagesAndTheirModelAndRefuseAnother) {
+TEST_F(ClusterTest, ReplicasShareImagesAndTheirModel) {
   if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
   Replica* a = Start("a", "run");
   Replica* b = Start("b", "run");
@@ -571,23 +580,125 @@ TEST_F(ClusterTest, ReplicasShareImagesAndTheirModelAndRefuseAnother) {
   EXPECT_EQ(found.neighbours(0).id(), 4);
   EXPECT_EQ(found.model_version(), "run/best");
 
-  // A model swap would have to re-embed every replica's gallery at once: refused.
-  {
-    hier::v1::LoadModelRequest load;
-    load.set_version("run2");
-    grpc::ClientContext load_context;
-    Prepare(&load_context, std::chrono::seconds(30));
-    hier::v1::LoadModelResponse response;
-    const grpc::Status status = a->models->LoadModel(&load_context, load, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
-        << status.error_message();
-  }
-  // A replica started with another model would mix two models' vectors: it does not start.
-  ChildProcess refused(HIER_SERVER_BINARY, ReplicaArgs("c", "run2"), scratch_ + "/c.log");
-  EXPECT_EQ(refused.Wait(std::chrono::seconds(60)), 1);
-  EXPECT_NE(ReadText(scratch_ + "/c.log").find("every replica of a cluster serves the same model"),
-            std::string::npos)
+  // A replica started with another --model serves the cluster's model: no two models mix.
+  Replica* c = Start("c", "run2");
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(WaitForHealth(*c, HealthCheckResponse::SERVING));
+  EXPECT_EQ(c->ModelVersion(), "run/best");
+  EXPECT_NE(ReadText(scratch_ + "/c.log").find("the cluster serves"), std::string::npos)
       << ReadText(scratch_ + "/c.log");
+}
+
+TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixingModels) {
+  if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  Replica* a = Start("a", "run");
+  Replica* b = Start("b", "run");
+  ASSERT_FALSE(HasFatalFailure());
+  for (const Replica* replica : {a, b}) {
+    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
+  }
+  const LabelledImages images = TestImages(40);
+  hier::v1::AddItemsRequest add;
+  for (int i = 0; i < 30; ++i) {
+    hier::v1::NewItem* item = add.add_items();
+    item->set_id(i + 1);
+    item->set_key(absl::StrCat("image-", i));
+    item->set_label(images.labels[i]);
+    item->set_image(images.png[i]);
+  }
+  {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(30));
+    hier::v1::AddItemsResponse added;
+    const grpc::Status status = a->retrieval->AddItems(&context, add, &added);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_TRUE(WaitForItems(*b, 30, kLagBound).has_value());
+
+  // Searches through both replicas while A swaps models for the cluster. An image of the gallery
+  // finds itself at distance ~0 only when the query and the gallery come from the same model.
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  int64_t failed = 0, mixed = 0, served = 0;
+  std::set<std::string> versions;
+  std::string last_error;
+  std::vector<std::thread> searchers;
+  for (const Replica* replica : {a, b}) {
+    searchers.emplace_back([&, replica] {
+      for (int n = 0; !stop; ++n) {
+        const int k = n % 30;
+        hier::v1::SearchRequest search;
+        search.set_image(images.png[k]);
+        search.set_k(1);
+        grpc::ClientContext context;
+        Prepare(&context, std::chrono::seconds(10));
+        hier::v1::SearchResponse found;
+        const grpc::Status status = replica->retrieval->Search(&context, search, &found);
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!status.ok() || found.neighbours_size() != 1) {
+          ++failed;
+          last_error = status.error_message();
+          continue;
+        }
+        ++served;
+        versions.insert(found.model_version());
+        mixed += found.neighbours(0).id() != k + 1 || found.neighbours(0).distance() > 1e-3;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  hier::v1::LoadModelRequest load;
+  load.set_version("run2");
+  load.set_wait(true);
+  grpc::ClientContext load_context;
+  Prepare(&load_context, std::chrono::seconds(120));
+  hier::v1::LoadModelResponse loaded;
+  const grpc::Status swapped = a->models->LoadModel(&load_context, load, &loaded);
+  EXPECT_TRUE(swapped.ok()) << swapped.error_message();
+  EXPECT_TRUE(loaded.complete());
+  // B follows within seconds, building the new gallery beside the old one first.
+  const Clock::time_point until = Clock::now() + std::chrono::seconds(60);
+  while (b->ModelVersion() != "run2/best" && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(b->ModelVersion(), "run2/best");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  for (std::thread& searcher : searchers) searcher.join();
+  EXPECT_EQ(failed, 0) << last_error;
+  EXPECT_EQ(mixed, 0) << "of " << served;
+  EXPECT_EQ(versions, (std::set<std::string>{"run/best", "run2/best"}));
+
+  // Any replica reports the cluster's swap.
+  grpc::ClientContext swap_context;
+  Prepare(&swap_context, std::chrono::seconds(10));
+  hier::v1::SwapProgress progress;
+  ASSERT_TRUE(b->models->GetSwap(&swap_context, hier::v1::GetSwapRequest(), &progress).ok());
+  EXPECT_EQ(progress.target_version(), "run2/best");
+  EXPECT_TRUE(progress.complete()) << progress.error_message();
+  EXPECT_EQ(progress.reembedded_items(), 30);
+  // Writes go on through either replica, into the new gallery.
+  hier::v1::AddItemsRequest more;
+  hier::v1::NewItem* item = more.add_items();
+  item->set_id(100);
+  item->set_key("image-35");
+  item->set_image(images.png[35]);
+  {
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(30));
+    hier::v1::AddItemsResponse added;
+    const grpc::Status status = b->retrieval->AddItems(&context, more, &added);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_TRUE(WaitForItems(*a, 31, kLagBound).has_value());
+  // A replica that restarts serves the cluster's model, whatever its --model says.
+  b->server.process->Signal(SIGTERM);
+  ASSERT_TRUE(b->server.process->Wait(std::chrono::seconds(60)).has_value());
+  Launch(b);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(WaitForHealth(*b, HealthCheckResponse::SERVING));
+  EXPECT_EQ(b->ModelVersion(), "run2/best");
+  EXPECT_EQ(b->Items(), 31);
 }
 
 TEST_F(ClusterTest, HierBenchWritesThroughOneReplicaForAll) {
