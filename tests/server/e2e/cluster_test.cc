@@ -106,6 +106,22 @@ struct Replica {
     return retrieval->AddItems(&context, request, &response);
   }
 
+  // Adds images [first, first + count) as items first + 1 ... (key image-<i>, their labels).
+  grpc::Status AddImages(const LabelledImages& images, int first, int count) const {
+    hier::v1::AddItemsRequest request;
+    for (int i = first; i < first + count; ++i) {
+      hier::v1::NewItem* item = request.add_items();
+      item->set_id(i + 1);
+      item->set_key(absl::StrCat("image-", i));
+      item->set_label(images.labels[i]);
+      item->set_image(images.png[i]);
+    }
+    grpc::ClientContext context;
+    Prepare(&context, std::chrono::seconds(30));
+    hier::v1::AddItemsResponse response;
+    return retrieval->AddItems(&context, request, &response);
+  }
+
   grpc::Status Delete(const std::vector<int64_t>& ids) const {
     hier::v1::DeleteItemsRequest request;
     for (const int64_t id : ids) request.add_ids(id);
@@ -552,21 +568,8 @@ TEST_F(ClusterTest, ReplicasShareImagesAndTheirModel) {
   }
   // Images added through A are stored in the database: B can read them back and finds them.
   const LabelledImages images = TestImages(12);
-  hier::v1::AddItemsRequest add;
-  for (int i = 0; i < 12; ++i) {
-    hier::v1::NewItem* item = add.add_items();
-    item->set_id(i + 1);
-    item->set_key(absl::StrCat("image-", i));
-    item->set_label(images.labels[i]);
-    item->set_image(images.png[i]);
-  }
-  {
-    grpc::ClientContext context;
-    Prepare(&context, std::chrono::seconds(30));
-    hier::v1::AddItemsResponse added;
-    const grpc::Status status = a->retrieval->AddItems(&context, add, &added);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  const grpc::Status added = a->AddImages(images, 0, 12);
+  ASSERT_TRUE(added.ok()) << added.error_message();
   ASSERT_TRUE(WaitForItems(*b, 12, kLagBound).has_value());
   hier::v1::SearchRequest search;
   search.set_image(images.png[3]);
@@ -598,21 +601,8 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
     ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
   }
   const LabelledImages images = TestImages(40);
-  hier::v1::AddItemsRequest add;
-  for (int i = 0; i < 30; ++i) {
-    hier::v1::NewItem* item = add.add_items();
-    item->set_id(i + 1);
-    item->set_key(absl::StrCat("image-", i));
-    item->set_label(images.labels[i]);
-    item->set_image(images.png[i]);
-  }
-  {
-    grpc::ClientContext context;
-    Prepare(&context, std::chrono::seconds(30));
-    hier::v1::AddItemsResponse added;
-    const grpc::Status status = a->retrieval->AddItems(&context, add, &added);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  const grpc::Status added = a->AddImages(images, 0, 30);
+  ASSERT_TRUE(added.ok()) << added.error_message();
   ASSERT_TRUE(WaitForItems(*b, 30, kLagBound).has_value());
 
   // Searches through both replicas while A swaps models for the cluster. An image of the gallery
@@ -678,18 +668,8 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
   EXPECT_TRUE(progress.complete()) << progress.error_message();
   EXPECT_EQ(progress.reembedded_items(), 30);
   // Writes go on through either replica, into the new gallery.
-  hier::v1::AddItemsRequest more;
-  hier::v1::NewItem* item = more.add_items();
-  item->set_id(100);
-  item->set_key("image-35");
-  item->set_image(images.png[35]);
-  {
-    grpc::ClientContext context;
-    Prepare(&context, std::chrono::seconds(30));
-    hier::v1::AddItemsResponse added;
-    const grpc::Status status = b->retrieval->AddItems(&context, more, &added);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  const grpc::Status more = b->AddImages(images, 35, 1);
+  ASSERT_TRUE(more.ok()) << more.error_message();
   EXPECT_TRUE(WaitForItems(*a, 31, kLagBound).has_value());
   // A replica that restarts serves the cluster's model, whatever its --model says.
   b->server.process->Signal(SIGTERM);
