@@ -172,10 +172,6 @@ class Collection {
   }
   // Seals the store of a replica (ItemStore::Seal): no write commits to it afterwards.
   absl::StatusOr<int64_t> Seal(bool sealed) { return store_->Seal(sealed); }
-  // A setting of the store (ItemStore::InitSetting): set unless set, and the value it holds.
-  absl::StatusOr<std::string> InitSetting(const std::string& key, const std::string& value) {
-    return store_->InitSetting(key, value);
-  }
   // The source images live items refer to, as ItemStore::ImageDigests.
   absl::StatusOr<absl::flat_hash_set<std::string>> ImageDigests() const {
     return store_->ImageDigests();

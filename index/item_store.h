@@ -127,11 +127,6 @@ class ItemStore {
   // Small persistent key/value settings (e.g. which candidate index was chosen).
   virtual absl::Status SetSetting(const std::string& key, const std::string& value) = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) const = 0;
-  // Sets `key` to `value` unless it holds a value already; returns the value it holds afterwards.
-  // Atomic: of writers racing to initialise a key (replicas starting together), all get the
-  // first one's value.
-  virtual absl::StatusOr<std::string> InitSetting(const std::string& key,
-                                                  const std::string& value) = 0;
 
   virtual int64_t dim() const = 0;
   // The number of the last change this store object opened with or made; 0 for a new store.

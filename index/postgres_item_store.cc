@@ -121,9 +121,6 @@ constexpr PreparedStatement kStatements[] = {
     {"set_setting",
      "INSERT INTO hier_settings (key, value) VALUES ($1::text, $2::text) "
      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
-    {"init_setting",
-     "INSERT INTO hier_settings (key, value) VALUES ($1::text, $2::text) "
-     "ON CONFLICT (key) DO NOTHING"},
     {"count", "SELECT count(*) FROM hier_items WHERE NOT deleted"},
     {"latest_seq", "SELECT seq FROM hier_change_counter"},
     {"notify", "SELECT pg_notify('hier_changes', $1::text)"},
@@ -507,21 +504,6 @@ absl::StatusOr<std::optional<std::string>> PostgresItemStore::GetSetting(
         const pqxx::result found = tx.exec_prepared("get_setting", key);
         if (found.empty()) return std::nullopt;
         return found[0][0].as<std::string>();
-      });
-}
-
-absl::StatusOr<std::string> PostgresItemStore::InitSetting(const std::string& key,
-                                                           const std::string& value) {
-  if (absl::Status valid = CheckSettingText(key, value); !valid.ok()) return valid;
-  return pool_->Run<std::string>(
-      "initialising a setting", [&](pqxx::connection& connection) -> absl::StatusOr<std::string> {
-        // A racing INSERT of the same key waits for the first one's COMMIT and does nothing;
-        // the SELECT (a new snapshot in READ COMMITTED) then sees the first one's value.
-        pqxx::work tx(connection);
-        tx.exec_prepared("init_setting", key, value);
-        const std::string held = tx.exec_prepared1("get_setting", key)[0].as<std::string>();
-        tx.commit();
-        return held;
       });
 }
 

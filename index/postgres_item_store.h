@@ -99,8 +99,6 @@ class PostgresItemStore final : public ItemStore {
   absl::Status PurgeDeletionsUpTo(int64_t seq) override;
   absl::Status SetSetting(const std::string& key, const std::string& value) override;
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) const override;
-  absl::StatusOr<std::string> InitSetting(const std::string& key,
-                                          const std::string& value) override;
   int64_t dim() const override { return dim_; }
   int64_t last_seq() const override;
   absl::StatusOr<int64_t> LatestSeq() const override;

@@ -251,17 +251,6 @@ class SqliteItemStore::Connection {
     return Execute(set_setting_.get(), "writing a setting", key, value);
   }
 
-  // One statement, so atomic against other connections to the file.
-  absl::StatusOr<std::string> InitSetting(const std::string& key, const std::string& value) {
-    if (absl::Status set = Execute(init_setting_.get(), "initialising a setting", key, value);
-        !set.ok()) {
-      return set;
-    }
-    absl::StatusOr<std::optional<std::string>> held = GetSetting(key);
-    if (!held.ok()) return held.status();
-    return held->value_or(value);
-  }
-
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) {
     sqlite3_stmt* stmt = get_setting_.get();
     ResetOnExit reset(stmt);
@@ -343,7 +332,6 @@ class SqliteItemStore::Connection {
         {&write_meta_, "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)"},
         {&get_setting_, "SELECT value FROM settings WHERE key = ?1"},
         {&set_setting_, "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)"},
-        {&init_setting_, "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)"},
     };
     for (const auto& [statement, sql] : statements) {
       absl::StatusOr<Statement> prepared = Prepare(sql, "preparing a statement");
@@ -462,7 +450,6 @@ class SqliteItemStore::Connection {
   Statement read_meta_;
   Statement write_meta_;
   Statement get_setting_;
-  Statement init_setting_;
   Statement set_setting_;
 };
 
@@ -530,12 +517,6 @@ absl::StatusOr<std::optional<std::string>> SqliteItemStore::GetSetting(
     const std::string& key) const {
   WriterLock lock(&mutex_);
   return connection_->GetSetting(key);
-}
-
-absl::StatusOr<std::string> SqliteItemStore::InitSetting(const std::string& key,
-                                                         const std::string& value) {
-  WriterLock lock(&mutex_);
-  return connection_->InitSetting(key, value);
 }
 
 int64_t SqliteItemStore::last_seq() const {

@@ -387,9 +387,6 @@ TEST_P(ItemStoreTest, SettingsRoundTripAndSurviveReopen) {
   EXPECT_EQ(ValueOrFail(store->GetSetting("candidate_index")), "hnsw");
   EXPECT_EQ(ValueOrFail(store->GetSetting("empty")), "");
   EXPECT_EQ(ValueOrFail(store->GetSetting("missing")), std::nullopt);
-  EXPECT_EQ(ValueOrFail(store->InitSetting("candidate_index", "flat")), "hnsw");
-  EXPECT_EQ(ValueOrFail(store->InitSetting("new", "first")), "first");
-  EXPECT_EQ(ValueOrFail(store->GetSetting("new")), "first");
   EXPECT_EQ(store->last_seq(), 0);  // settings are not item changes
 }
 
@@ -467,9 +464,6 @@ TEST_P(ItemStoreTest, TwoStoresOnOneLocationShareOneChangeLog) {
   EXPECT_EQ(ValueOrFail(second->count()), 2);
   ASSERT_TRUE(second->SetSetting("candidates.kind", "hnsw").ok());
   EXPECT_EQ(ValueOrFail(first->GetSetting("candidates.kind")), "hnsw");
-  // The first to initialise a setting wins; the other learns its value.
-  EXPECT_EQ(ValueOrFail(first->InitSetting("serving", "model-a")), "model-a");
-  EXPECT_EQ(ValueOrFail(second->InitSetting("serving", "model-b")), "model-a");
   // last_seq() counts what each object opened with or wrote itself.
   EXPECT_EQ(first->last_seq(), 4);
   EXPECT_EQ(second->last_seq(), 3);
