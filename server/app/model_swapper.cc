@@ -259,10 +259,10 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
                          [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
   if (!model.ok()) return model.status();
   const std::string gallery = NewGalleryName(cluster_ != nullptr);
+  ClusterSwap claim{options_.replica, (*model)->description().version, gallery, "running", 0, "",
+                    NowUnixMs()};
   if (cluster_ != nullptr) {
     // One swap at a time in the whole cluster.
-    const ClusterSwap claim{options_.replica, (*model)->description().version, gallery, "running",
-                            0, "", NowUnixMs()};
     absl::StatusOr<bool> claimed = cluster_->ClaimSwap(claim, kStaleSwapMs);
     if (!claimed.ok()) return claimed.status();
     if (!*claimed) {
@@ -275,7 +275,14 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
   }
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (absl::Status idle = IdleLocked(); !idle.ok()) return idle;
+    if (absl::Status idle = IdleLocked(); !idle.ok()) {
+      if (cluster_ != nullptr) {  // give the cluster's claim back at once
+        claim.state = "failed";
+        claim.error = std::string(idle.message());
+        (void)cluster_->UpdateSwap(claim);
+      }
+      return idle;
+    }
     if (worker_.joinable()) worker_.join();  // the previous swap has finished
     status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
     swap_gallery_ = gallery;
