@@ -348,15 +348,10 @@ TEST_F(PostgresItemStoreTest, ConcurrentWritersWithRollbacksLeaveNoGapsForFollow
         pqxx::connection connection(Uri());
         for (int round = 0; round < kRawRoundsPerWriter; ++round) {
           pqxx::work tx(connection);
-          const pqxx::row taken =
-              tx.exec1("UPDATE hier_change_counter SET seq = seq + 2 RETURNING seq - 2");
-          const int64_t base = taken[0].as<int64_t>();
+          const int64_t base = TakeRawSeqs(tx, 2);
           for (int64_t k = 1; k <= 2; ++k) {
-            tx.exec_params(
-                "INSERT INTO hier_items (id, seq, deleted, key, label, attributes, model_version, "
-                "vector, image_sha256) VALUES ($1, $2, false, 'raw', '', '', 'raw', "
-                "'\\x00000000000000000000000000000000'::bytea, '')",
-                (w + 10) * 100000 + round * 10 + k, base + k);
+            InsertRawItem(tx, (w + 10) * 100000 + round * 10 + k, base + k, "",
+                          std::vector<float>(kDim, 0.0f));
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(3));
           if (round % 3 == 1) {

@@ -17,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "index/collection.h"
 #include "index/item_store.h"
@@ -311,19 +310,10 @@ TEST_F(ReplicaTest, ConcurrentWritersAndRolledBackTransactionsAreAppliedExactlyO
       pqxx::connection connection(Uri());
       for (int round = 0; round < 20; ++round) {
         pqxx::work tx(connection);
-        const int64_t base =
-            tx.exec1("UPDATE hier_change_counter SET seq = seq + 2 RETURNING seq - 2")[0]
-                .as<int64_t>();
+        const int64_t base = TakeRawSeqs(tx, 2);
         for (int64_t k = 1; k <= 2; ++k) {
           const int64_t id = 50000 + round * 2 + k;
-          const std::vector<float> vector = PointFor(id);
-          const std::string bytes(reinterpret_cast<const char*>(vector.data()),
-                                  vector.size() * sizeof(float));
-          tx.exec_params(
-              "INSERT INTO hier_items (id, seq, deleted, key, label, attributes, model_version, "
-              "vector, image_sha256) VALUES ($1, $2, false, 'raw', 'other', '', 'raw', "
-              "decode($3, 'hex'), '')",
-              id, base + k, absl::BytesToHexString(bytes));
+          InsertRawItem(tx, id, base + k, "other", PointFor(id));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (round % 3 == 1) {

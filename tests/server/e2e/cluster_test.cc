@@ -341,12 +341,13 @@ class ClusterTest : public PostgresDatabaseTest {
     return replicas_.back().get();
   }
 
-  // Starts vectors-only replicas by these names and waits until each serves; a fatal failure
-  // otherwise (check HasFatalFailure()).
-  std::vector<Replica*> StartServing(const std::vector<std::string>& names) {
+  // Starts replicas by these names (vectors only, or serving `model`) and waits until each
+  // serves; a test failure otherwise (check HasFailure()).
+  std::vector<Replica*> StartServing(const std::vector<std::string>& names,
+                                     const std::string& model = "") {
     std::vector<Replica*> started;
     for (const std::string& name : names) {
-      started.push_back(Start(name));
+      started.push_back(Start(name, model));
       if (HasFatalFailure()) return started;
     }
     for (const Replica* replica : started) {
@@ -560,12 +561,9 @@ TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
 
 TEST_F(ClusterTest, ReplicasShareImagesAndTheirModel) {
   if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  Replica* a = Start("a", "run");
-  Replica* b = Start("b", "run");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b"}, "run");
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1];
   // Images added through A are stored in the database: B can read them back and finds them.
   const LabelledImages images = TestImages(12);
   const grpc::Status added = a->AddImages(images, 0, 12);
@@ -594,12 +592,9 @@ TEST_F(ClusterTest, ReplicasShareImagesAndTheirModel) {
 
 TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixingModels) {
   if (!ServerE2eTest::HaveFashionMnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  Replica* a = Start("a", "run");
-  Replica* b = Start("b", "run");
-  ASSERT_FALSE(HasFatalFailure());
-  for (const Replica* replica : {a, b}) {
-    ASSERT_TRUE(WaitForHealth(*replica, HealthCheckResponse::SERVING)) << replica->name;
-  }
+  const std::vector<Replica*> replicas = StartServing({"a", "b"}, "run");
+  ASSERT_FALSE(HasFailure());
+  Replica *a = replicas[0], *b = replicas[1];
   const LabelledImages images = TestImages(40);
   const grpc::Status added = a->AddImages(images, 0, 30);
   ASSERT_TRUE(added.ok()) << added.error_message();
