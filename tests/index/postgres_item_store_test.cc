@@ -347,18 +347,11 @@ TEST_F(PostgresItemStoreTest, ConcurrentWritersWithRollbacksLeaveNoGapsForFollow
       try {
         pqxx::connection connection(Uri());
         for (int round = 0; round < kRawRoundsPerWriter; ++round) {
-          pqxx::work tx(connection);
-          const int64_t base = TakeRawSeqs(tx, 2);
-          for (int64_t k = 1; k <= 2; ++k) {
-            InsertRawItem(tx, (w + 10) * 100000 + round * 10 + k, base + k, "",
-                          std::vector<float>(kDim, 0.0f));
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(3));
-          if (round % 3 == 1) {
-            tx.abort();
-          } else {
-            tx.commit();
-          }
+          const int64_t first = (w + 10) * 100000 + round * 10 + 1;
+          WriteRawItems(
+              connection, {first, first + 1}, "",
+              [](int64_t) { return std::vector<float>(kDim, 0.0f); },
+              std::chrono::milliseconds(3), /*roll_back=*/round % 3 == 1);
         }
       } catch (const std::exception& e) {
         ADD_FAILURE() << e.what();

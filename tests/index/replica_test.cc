@@ -309,18 +309,9 @@ TEST_F(ReplicaTest, ConcurrentWritersAndRolledBackTransactionsAreAppliedExactlyO
     try {
       pqxx::connection connection(Uri());
       for (int round = 0; round < 20; ++round) {
-        pqxx::work tx(connection);
-        const int64_t base = TakeRawSeqs(tx, 2);
-        for (int64_t k = 1; k <= 2; ++k) {
-          const int64_t id = 50000 + round * 2 + k;
-          InsertRawItem(tx, id, base + k, "other", PointFor(id));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        if (round % 3 == 1) {
-          tx.abort();
-        } else {
-          tx.commit();
-        }
+        const int64_t first = 50000 + round * 2 + 1;
+        WriteRawItems(connection, {first, first + 1}, "other", PointFor,
+                      std::chrono::milliseconds(5), /*roll_back=*/round % 3 == 1);
       }
     } catch (const std::exception& e) {
       ADD_FAILURE() << e.what();
