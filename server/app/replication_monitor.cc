@@ -18,7 +18,9 @@ ReplicationMonitor::ReplicationMonitor(const ServingSlot* serving, ServerMetrics
       metrics_(metrics),
       set_health_(std::move(set_health)),
       options_(options),
-      thread_([this] { Run(); }) {}
+      thread_([this] { Run(); }) {
+  if (options_.follow) follower_ = std::thread([this] { Follow(); });
+}
 
 ReplicationMonitor::~ReplicationMonitor() {
   {
@@ -27,20 +29,25 @@ ReplicationMonitor::~ReplicationMonitor() {
   }
   stop_cv_.notify_all();
   thread_.join();
+  if (follower_.joinable()) follower_.join();
+}
+
+void ReplicationMonitor::Follow() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_cv_.wait_for(lock, options_.follow_period, [this] { return stopping_; })) {
+    lock.unlock();
+    if (absl::Status done = options_.follow(); !done.ok()) {
+      std::fprintf(stderr, "hier-server: following the cluster: %s\n", done.ToString().c_str());
+    }
+    lock.lock();
+  }
 }
 
 void ReplicationMonitor::Run() {
   std::optional<bool> reported;
-  auto followed = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    if (options_.follow && std::chrono::steady_clock::now() - followed >= options_.follow_period) {
-      followed = std::chrono::steady_clock::now();
-      if (absl::Status done = options_.follow(); !done.ok()) {
-        std::fprintf(stderr, "hier-server: following the cluster: %s\n", done.ToString().c_str());
-      }
-    }
     const Serving serving = serving_->Get();
     const index::ReplicationStatus status = serving.collection->replication();
     metrics_->SetReplication({status.lag_seconds, status.changes_behind, status.caught_up,

@@ -5,7 +5,8 @@
 // calls `follow` now and then (the model swaps of the cluster).
 //
 // Thread-safety: owns one thread, which reads the serving collection every `period` and calls
-// `set_health` only when the answer changes. The destructor stops it.
+// `set_health` only when the answer changes, and one more for `follow` (which may wait for the
+// store, and must not hold health back meanwhile). The destructor stops both.
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,7 @@ class ReplicationMonitor {
 
  private:
   void Run();
+  void Follow();
 
   const ServingSlot* const serving_;
   ServerMetrics* const metrics_;
@@ -52,6 +54,7 @@ class ReplicationMonitor {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread thread_;
+  std::thread follower_;  // runs options_.follow, when given
 };
 
 }  // namespace hier::server
