@@ -196,7 +196,7 @@ index::CollectionOptions ModelSwapper::GalleryOptions(const ServingModel& model,
                                                       const std::string& gallery,
                                                       const std::string& kind) const {
   index::CollectionOptions collection_options;
-  collection_options.directory = GalleryPath(options_.state_dir, gallery.empty() ? "replica" : gallery);
+  collection_options.directory = GalleryPath(options_.state_dir, gallery);
   if (cluster_ != nullptr) {
     collection_options.store = options_.store;
     collection_options.store.schema = gallery;
@@ -206,6 +206,18 @@ index::CollectionOptions ModelSwapper::GalleryOptions(const ServingModel& model,
   collection_options.index.c = model.description().c;
   collection_options.index.candidates.kind = kind;
   return collection_options;
+}
+
+void ModelSwapper::ServeClusterGallery(const Serving& pair, const std::string& gallery) {
+  serving_->Set(pair);
+  std::string previous;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    previous = std::exchange(gallery_, gallery);
+  }
+  // The previous gallery's local snapshot; calls still using it keep their open handles.
+  std::error_code ignored;
+  fs::remove_all(GalleryPath(options_.state_dir, previous), ignored);
 }
 
 absl::Status ModelSwapper::FollowCluster() {
@@ -229,11 +241,8 @@ absl::Status ModelSwapper::FollowCluster() {
   absl::StatusOr<std::unique_ptr<index::Collection>> collection = index::Collection::Open(
       GalleryOptions(**model, (*record)->gallery, old_pair.collection->kind()));
   if (!collection.ok()) return collection.status();
-  serving_->Set({*model, std::shared_ptr<index::Collection>(*std::move(collection))});
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    gallery_ = (*record)->gallery;
-  }
+  ServeClusterGallery({*model, std::shared_ptr<index::Collection>(*std::move(collection))},
+                      (*record)->gallery);
   metrics_->SetServingModel((*model)->description().version);
   std::fprintf(stderr, "hier-server: serving %s (the cluster's model swap)\n",
                (*model)->description().version.c_str());
@@ -365,9 +374,7 @@ absl::Status ModelSwapper::Run(std::shared_ptr<ServingModel> model,
             {gallery, checkpoint_dir, model->description().version});
       }
       if (outcome.ok()) {
-        serving_->Set(new_pair);
-        std::lock_guard<std::mutex> lock(mutex_);
-        gallery_ = gallery;
+        ServeClusterGallery(new_pair, gallery);
       } else {
         (void)old_pair.collection->Seal(false);  // the old gallery serves on, writable again
       }

@@ -94,6 +94,9 @@ class ModelSwapper {
   // cluster a schema of the shared database with a local snapshot folder).
   index::CollectionOptions GalleryOptions(const ServingModel& model, const std::string& gallery,
                                           const std::string& kind) const;
+  // A cluster: makes `pair` serve as gallery `gallery` and removes the previous gallery's local
+  // snapshot folder.
+  void ServeClusterGallery(const Serving& pair, const std::string& gallery);
   // A cluster: records the swap's progress or end (a failure to record is logged).
   void RecordSwap(const std::string& state, const std::string& error = "");
 

@@ -263,7 +263,6 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   }
   const std::string checkpoint = record.has_value() ? record->checkpoint : wanted;
   const std::string gallery = record.has_value() ? record->gallery : (cluster ? "" : "initial");
-  const std::string gallery_folder = gallery.empty() ? "replica" : gallery;
   ServerMetrics* metrics = state->metrics.get();
   std::shared_ptr<ServingModel> model;
   if (!checkpoint.empty()) {
@@ -275,8 +274,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     metrics->SetServingModel(model->description().version);
   }
   absl::StatusOr<index::CollectionOptions> collection_options =
-      CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery_folder), gallery,
-                           model.get());
+      CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery), gallery, model.get());
   if (!collection_options.ok()) return collection_options.status();
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(*collection_options);

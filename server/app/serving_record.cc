@@ -45,7 +45,7 @@ absl::Status WriteServingRecord(const std::string& state_dir, const ServingRecor
 }
 
 std::string GalleryPath(const std::string& state_dir, const std::string& gallery) {
-  return (fs::path(state_dir) / "galleries" / gallery).string();
+  return (fs::path(state_dir) / "galleries" / (gallery.empty() ? "replica" : gallery)).string();
 }
 
 }  // namespace hier::server

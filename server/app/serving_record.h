@@ -20,7 +20,8 @@ struct ServingRecord {
 absl::StatusOr<std::optional<ServingRecord>> ReadServingRecord(const std::string& state_dir);
 absl::Status WriteServingRecord(const std::string& state_dir, const ServingRecord& record);
 
-// <state>/galleries/<gallery>.
+// <state>/galleries/<gallery>; a cluster's base gallery ("") keeps its snapshot in
+// <state>/galleries/replica.
 std::string GalleryPath(const std::string& state_dir, const std::string& gallery);
 
 }  // namespace hier::server

@@ -632,6 +632,7 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(fs::exists(scratch_ + "/b/galleries/replica"));
   hier::v1::LoadModelRequest load;
   load.set_version("run2");
   load.set_wait(true);
@@ -647,6 +648,8 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(b->ModelVersion(), "run2/best");
+  // B keeps the new gallery's snapshot folder, not the old one's.
+  EXPECT_FALSE(fs::exists(scratch_ + "/b/galleries/replica"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   stop = true;
   for (std::thread& searcher : searchers) searcher.join();
