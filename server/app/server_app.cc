@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "index/collection.h"
 #include "server/app/model_swapper.h"
@@ -189,6 +190,16 @@ absl::Status AtLeast(int64_t value, int64_t least, const char* flag) {
 
 }  // namespace
 
+bool IsLoopbackAddress(const std::string& address) {
+  if (absl::StartsWith(address, "unix:")) return true;
+  const size_t colon = address.rfind(':');
+  std::string host = address.substr(0, colon == std::string::npos ? address.size() : colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options) {
   for (const absl::Status& status : {
            AtLeast(options.dim, 0, "--dim"),
@@ -214,6 +225,15 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
   if (options.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max-message-bytes: at most ", std::numeric_limits<int>::max()));
+  }
+  if (options.token.empty() && !options.allow_unauthenticated &&
+      !IsLoopbackAddress(options.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen: ", options.listen,
+        " is reachable from other machines and no token is set, so anyone who reaches it could "
+        "add and delete items, load models and start training jobs; give --token-file FILE, "
+        "listen on a loopback address (127.0.0.1:PORT), or accept it with "
+        "--allow-unauthenticated"));
   }
   if (!options.store.uri.empty() && !index::IsPostgresUri(options.store.uri)) {
     return absl::InvalidArgumentError(

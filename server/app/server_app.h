@@ -42,6 +42,8 @@ struct ServerOptions {
   RetrievalLimits limits;
   BatchingOptions batching;
   std::string token;  // empty: no authorization
+  // Without a token, a listener reachable from other machines is refused unless this is set.
+  bool allow_unauthenticated = false;
   bool protect_reads = false;
   std::string tls_cert, tls_key;           // PEM files; both or neither
   std::chrono::milliseconds drain{30000};  // how long shutdown waits for calls in flight
@@ -54,7 +56,13 @@ struct ServerOptions {
   std::chrono::milliseconds job_lease{15000};
 };
 
-// The options back when every value is in range, else InvalidArgument naming the flag.
+// Whether a gRPC listening address (host:port, [v6]:port or unix:path) is reachable only from this
+// machine: a loopback address, localhost, or a unix socket.
+bool IsLoopbackAddress(const std::string& address);
+
+// The options back when every value is in range, else InvalidArgument naming the flag. Like
+// Redis's protected mode, a listener reachable from other machines without a token is refused
+// unless allow_unauthenticated says so.
 absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options);
 
 class ServerApp {

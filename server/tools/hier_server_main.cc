@@ -56,6 +56,8 @@ ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message, in bytes"
 ABSL_FLAG(std::string, token, "", "bearer token required for writes (empty: none)");
 ABSL_FLAG(std::string, token_file, "", "read the token from this file instead");
 ABSL_FLAG(bool, protect_reads, false, "require the token for read-only calls too");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "serve without a token on an address other machines reach (refused otherwise)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (TLS with --tls-key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(int64_t, drain_seconds, 30, "on SIGTERM, how long calls in flight may finish");
@@ -131,6 +133,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   }
   options.max_replication_lag = std::chrono::seconds(absl::GetFlag(FLAGS_max_replication_lag_seconds));
   options.protect_reads = absl::GetFlag(FLAGS_protect_reads);
+  options.allow_unauthenticated = absl::GetFlag(FLAGS_allow_unauthenticated);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.drain = std::chrono::seconds(absl::GetFlag(FLAGS_drain_seconds));
