@@ -475,6 +475,10 @@ TEST_F(ClusterTest, AReplicaKilledUnderLoadLosesNoAcknowledgedWrite) {
   ASSERT_FALSE(HasFailure());
   Replica *a = replicas[0], *b = replicas[1], *c = replicas[2];
   ASSERT_TRUE(a->Add({1, 2, 3}).ok());
+  // Searching an empty index fails: the load starts once every replica holds the first items.
+  for (const Replica* replica : {a, b, c}) {
+    ASSERT_TRUE(WaitForItems(*replica, 3, kLagBound).has_value()) << replica->name;
+  }
   Ledger ledger;
   {
     // Writes through all three, searches through the two that stay.
@@ -510,6 +514,9 @@ TEST_F(ClusterTest, ADatabaseOutageFailsWritesServesSearchesAndLosesNothing) {
   ASSERT_FALSE(HasFailure());
   Replica *a = replicas[0], *b = replicas[1];
   ASSERT_TRUE(a->Add({1, 2, 3}).ok());
+  for (const Replica* replica : {a, b}) {
+    ASSERT_TRUE(WaitForItems(*replica, 3, kLagBound).has_value()) << replica->name;
+  }
   Ledger ledger;
   {
     Load load({a, b}, {a, b}, &ledger);
