@@ -9,6 +9,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "index/sqlite_handles.h"
 
 namespace hier::index {
 namespace {
@@ -44,32 +45,6 @@ CREATE UNIQUE INDEX items_by_seq ON items (seq);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql";
 
-absl::StatusCode CodeFor(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::StatusCode::kDataLoss;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return absl::StatusCode::kUnavailable;
-    default:
-      return absl::StatusCode::kInternal;
-  }
-}
-
-struct CloseDatabase {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct FinalizeStatement {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Statement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
-
 // Resets a statement when one use of it ends, so a reused statement holds no read snapshot (which
 // would keep the WAL from being checkpointed) between calls.
 class ResetOnExit {
@@ -98,41 +73,15 @@ int BindOne(sqlite3_stmt* stmt, int index, const std::vector<float>& value) {
                              SQLITE_STATIC);
 }
 
-std::string ColumnString(sqlite3_stmt* stmt, int column) {
-  const unsigned char* text = sqlite3_column_text(stmt, column);
-  if (text == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt, column));
-}
-
 }  // namespace
 
 class SqliteItemStore::Connection {
  public:
   // Opens `path` with the WAL journal and synchronous=FULL; the schema is not touched yet.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path) {
-    sqlite3* raw = nullptr;
-    const int rc =
-        sqlite3_open_v2(path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    std::unique_ptr<Connection> connection(new Connection(path, raw));
-    if (rc != SQLITE_OK) return connection->Error(rc, "opening");
-    if (const int busy = sqlite3_busy_timeout(raw, kBusyTimeoutMs); busy != SQLITE_OK) {
-      return connection->Error(busy, "setting the busy timeout");
-    }
-    absl::StatusOr<Statement> wal =
-        connection->Prepare("PRAGMA journal_mode = WAL", "enabling the WAL journal");
-    if (!wal.ok()) return wal.status();
-    absl::StatusOr<bool> row = connection->StepRow(wal->get(), "enabling the WAL journal");
-    if (!row.ok()) return row.status();
-    if (!*row || ColumnString(wal->get(), 0) != "wal") {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, ": the WAL journal could not be enabled"));
-    }
-    if (absl::Status full = connection->Exec("PRAGMA synchronous = FULL", "setting synchronous");
-        !full.ok()) {
-      return full;
-    }
-    return connection;
+    absl::StatusOr<Database> db = OpenDurableDatabase(path, kBusyTimeoutMs);
+    if (!db.ok()) return db.status();
+    return std::unique_ptr<Connection>(new Connection(path, *std::move(db)));
   }
 
   // Creates the schema in an empty database, or checks an existing store's version and dim;
@@ -279,12 +228,12 @@ class SqliteItemStore::Connection {
   }
 
  private:
-  Connection(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  Connection(std::string path, Database db) : path_(std::move(path)), db_(std::move(db)) {}
 
   // A SQLite failure `rc` while `doing` something, as a status naming the path.
   absl::Status Error(int rc, const char* doing) const {
     return absl::Status(
-        CodeFor(rc), absl::StrCat(path_, ": ", doing, ": ",
+        CodeForSqlite(rc), absl::StrCat(path_, ": ", doing, ": ",
                                   db_ != nullptr ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc)));
   }
 
@@ -441,7 +390,7 @@ class SqliteItemStore::Connection {
   const std::string path_;
   int64_t dim_ = 0;
   // Declared before the statements so they are finalized before the database closes.
-  const std::unique_ptr<sqlite3, CloseDatabase> db_;
+  const Database db_;
   Statement upsert_;
   Statement tombstone_;
   Statement get_;

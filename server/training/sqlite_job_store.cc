@@ -6,9 +6,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/sqlite_handles.h"
 
 namespace hier::server {
 namespace {
+
+using index::CodeForSqlite;
+using index::ColumnString;
+using index::Database;
+using index::Statement;
 
 constexpr int kSchemaVersion = 1;  // PRAGMA user_version
 constexpr int kBusyTimeoutMs = 10000;
@@ -38,70 +44,20 @@ int64_t NowUnixMs() {
       .count();
 }
 
-absl::StatusCode CodeFor(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::StatusCode::kDataLoss;
-    case SQLITE_CONSTRAINT:
-      return absl::StatusCode::kAlreadyExists;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return absl::StatusCode::kUnavailable;
-    default:
-      return absl::StatusCode::kInternal;
-  }
-}
-
-struct CloseDatabase {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct FinalizeStatement {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Statement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
-
-std::string ColumnString(sqlite3_stmt* stmt, int column) {
-  const unsigned char* text = sqlite3_column_text(stmt, column);
-  if (text == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt, column));
-}
-
 }  // namespace
 
 class SqliteJobStore::Connection {
  public:
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path) {
-    sqlite3* raw = nullptr;
-    const int rc =
-        sqlite3_open_v2(path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    std::unique_ptr<Connection> connection(new Connection(path, raw));
-    if (rc != SQLITE_OK) return connection->Error(rc, "opening");
-    if (const int busy = sqlite3_busy_timeout(raw, kBusyTimeoutMs); busy != SQLITE_OK) {
-      return connection->Error(busy, "setting the busy timeout");
-    }
-    absl::StatusOr<std::string> journal = connection->QueryText("PRAGMA journal_mode = WAL");
-    if (!journal.ok()) return journal.status();
-    if (*journal != "wal") {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, ": the WAL journal could not be enabled (", *journal, ")"));
-    }
-    if (absl::Status full = connection->Exec("PRAGMA synchronous = FULL", "setting synchronous");
-        !full.ok()) {
-      return full;
-    }
+    absl::StatusOr<Database> db = index::OpenDurableDatabase(path, kBusyTimeoutMs);
+    if (!db.ok()) return db.status();
+    std::unique_ptr<Connection> connection(new Connection(path, *std::move(db)));
     if (absl::Status schema = connection->InitializeSchema(); !schema.ok()) return schema;
     return connection;
   }
 
   absl::Status Error(int rc, const char* doing) const {
-    return absl::Status(CodeFor(rc), absl::StrCat(path_, ": ", doing, ": ", sqlite3_errstr(rc),
+    return absl::Status(CodeForSqlite(rc), absl::StrCat(path_, ": ", doing, ": ", sqlite3_errstr(rc),
                                                   " (", sqlite3_errmsg(db_.get()), ")"));
   }
 
@@ -258,7 +214,7 @@ class SqliteJobStore::Connection {
   }
 
  private:
-  Connection(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  Connection(std::string path, Database db) : path_(std::move(path)), db_(std::move(db)) {}
 
   absl::Status InitializeSchema() {
     return InTransaction([&]() -> absl::Status {
@@ -283,7 +239,7 @@ class SqliteJobStore::Connection {
   }
 
   const std::string path_;
-  const std::unique_ptr<sqlite3, CloseDatabase> db_;
+  const Database db_;
 };
 
 absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
