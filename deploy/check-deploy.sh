@@ -44,7 +44,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 # 1. Prometheus configuration.
-for config in prometheus.yml prometheus-cluster.yml; do
+for config in prometheus.yml prometheus-cluster.yml prometheus-sharded.yml; do
   if log="$(promtool check config "$deploy/prometheus/$config" 2>&1)"; then
     pass "promtool check config deploy/prometheus/$config"
   else
@@ -57,8 +57,10 @@ done
 yaml_files=(
   "$deploy/docker-compose.yml"
   "$deploy/docker-compose.cluster.yml"
+  "$deploy/docker-compose.sharded.yml"
   "$deploy/prometheus/prometheus.yml"
   "$deploy/prometheus/prometheus-cluster.yml"
+  "$deploy/prometheus/prometheus-sharded.yml"
   "$deploy/grafana/provisioning/datasources/prometheus.yml"
   "$deploy/grafana/provisioning/dashboards/hier.yml"
   "$deploy/.yamllint"
@@ -422,22 +424,51 @@ def scrape_targets(path):
 if "hier-server:9464" not in scrape_targets("deploy/prometheus/prometheus.yml"):
     fail("deploy/prometheus/prometheus.yml: does not scrape hier-server:9464")
 
-# The cluster: PostgreSQL and replicas that reach it with a password from a secret, all scraped.
+# The clusters: PostgreSQL and nodes that reach it with a password from a secret, all scraped.
+def check_cluster_nodes(compose_path, prometheus_path, services, nodes):
+    targets = scrape_targets(prometheus_path)
+    for name in nodes:
+        command = [compose_value(c) for c in services[name].get("command", [])]
+        if not any(c.startswith("--store=postgresql://") for c in command):
+            fail(f"{compose_path}: {name} has no --store=postgresql://...")
+        if not any(c.startswith("--store-password-file=/run/secrets/") for c in command):
+            fail(f"{compose_path}: {name} does not read the PostgreSQL password from a secret")
+        check_flags(command, server_flags, "hier-server", f"{compose_path} {name}")
+        if f"{name}:9464" not in targets:
+            fail(f"{prometheus_path}: does not scrape {name}:9464")
+
+
 cluster_path = "deploy/docker-compose.cluster.yml"
 cluster = compose_services(cluster_path, ("postgres", "prometheus"))
 replicas = [name for name in cluster if name.startswith("hier-replica-")]
 if len(replicas) < 2:
     fail(f"{cluster_path}: fewer than 2 hier-replica-* services")
-cluster_targets = scrape_targets("deploy/prometheus/prometheus-cluster.yml")
-for name in replicas:
-    command = [compose_value(c) for c in cluster[name].get("command", [])]
-    if not any(c.startswith("--store=postgresql://") for c in command):
-        fail(f"{cluster_path}: {name} has no --store=postgresql://...")
-    if not any(c.startswith("--store-password-file=/run/secrets/") for c in command):
-        fail(f"{cluster_path}: {name} does not read the PostgreSQL password from a secret")
-    check_flags(command, server_flags, "hier-server", f"{cluster_path} {name}")
-    if f"{name}:9464" not in cluster_targets:
-        fail(f"deploy/prometheus/prometheus-cluster.yml: does not scrape {name}:9464")
+check_cluster_nodes(cluster_path, "deploy/prometheus/prometheus-cluster.yml", cluster, replicas)
+
+# The sharded cluster: shard I/N replicas advertising their service name, and a router.
+sharded_path = "deploy/docker-compose.sharded.yml"
+sharded = compose_services(sharded_path, ("postgres", "prometheus", "hier-router"))
+shard_nodes = sorted(name for name in sharded if name.startswith("hier-shard-"))
+seen_shards = set()
+for name in shard_nodes:
+    command = [compose_value(c) for c in sharded[name].get("command", [])]
+    shard = [c.split("=", 1)[1] for c in command if c.startswith("--shard=")]
+    if not shard:
+        fail(f"{sharded_path}: {name} has no --shard=I/N")
+    else:
+        seen_shards.add(shard[0])
+    if f"--advertise={name}:50051" not in command:
+        fail(f"{sharded_path}: {name} does not --advertise={name}:50051")
+counts = {s.split("/")[1] for s in seen_shards}
+if len(counts) != 1 or len(seen_shards) != int(next(iter(counts), "0") or 0):
+    fail(f"{sharded_path}: the shards {sorted(seen_shards)} are not every I/N of one N")
+router_node = sharded.get("hier-router", {})
+if "--router" not in router_node.get("command", []):
+    fail(f"{sharded_path}: hier-router does not run with --router")
+if ":50051" not in " ".join(str(p) for p in router_node.get("ports", [])):
+    fail(f"{sharded_path}: hier-router does not publish 50051")
+check_cluster_nodes(sharded_path, "deploy/prometheus/prometheus-sharded.yml", sharded,
+                    shard_nodes + (["hier-router"] if router_node else []))
 
 # --- Kubernetes ----------------------------------------------------------------------------
 k8s_dir = os.path.join(deploy, "k8s")

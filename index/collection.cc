@@ -44,6 +44,10 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
     return absl::InvalidArgumentError(
         "follow: poll_interval and min_backoff must be positive, max_backoff >= min_backoff");
   }
+  if (!options.shard.whole() && !shared) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shard: ", options.shard.ToString(), " needs a shared store (a postgresql:// URI)"));
+  }
   if (!options.directory.empty()) {
     std::error_code error;
     std::filesystem::create_directories(options.directory, error);
@@ -72,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
   }
   std::unique_ptr<Collection> collection(
       new Collection(options.directory, index_options.candidates.kind, shared, options.follow,
-                     *std::move(store), *std::move(index)));
+                     options.shard, *std::move(store), *std::move(index)));
   if (absl::Status loaded = collection->Load(); !loaded.ok()) return loaded;
   if (shared) {
     // Changes committed while the store was read are applied by the follower's first pass; the
@@ -91,11 +95,13 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
 }
 
 Collection::Collection(std::string directory, std::string kind, bool shared, FollowOptions follow,
-                       std::unique_ptr<ItemStore> store, std::unique_ptr<HyperbolicIndex> index)
+                       ShardSpec shard, std::unique_ptr<ItemStore> store,
+                       std::unique_ptr<HyperbolicIndex> index)
     : directory_(std::move(directory)),
       kind_(std::move(kind)),
       shared_(shared),
       follow_(follow),
+      shard_(shard),
       store_(std::move(store)),
       index_(std::move(index)) {}
 
@@ -108,7 +114,12 @@ Collection::~Collection() {
   if (follower_.joinable()) follower_.join();
 }
 
-std::string Collection::SnapshotPath() const { return directory_ + "/candidates.snapshot"; }
+// A shard's snapshot is named after it, so a replica restarted as another shard rebuilds.
+std::string Collection::SnapshotPath() const {
+  return shard_.whole() ? directory_ + "/candidates.snapshot"
+                        : absl::StrCat(directory_, "/candidates-shard-", shard_.index, "-of-",
+                                       shard_.count, ".snapshot");
+}
 
 absl::Status Collection::Load() {
   const IndexOptions& options = index_->options();
@@ -145,6 +156,7 @@ absl::Status Collection::Load() {
   const size_t dim = static_cast<size_t>(options.dim);
   absl::Status read = store_->ForEachChangeAfter(0, [&](const ItemChange& change) {
     last_visited = std::max(last_visited, change.seq);
+    if (!shard_.Holds(change.item.id)) return absl::OkStatus();
     if (change.seq > high_water) changed.push_back(change.item.id);
     const auto found = row_of.find(change.item.id);
     if (change.deleted) {
@@ -364,7 +376,10 @@ absl::StatusOr<int64_t> Collection::UpsertShared(absl::Span<const ItemRecord> it
     std::vector<std::string> labels;
     std::vector<std::string> keys;
     for (size_t i = 0; i < items.size(); ++i) {
-      if (last_index[items[i].id] != i || HeldSeq(items[i].id) >= *last) continue;
+      if (last_index[items[i].id] != i || !shard_.Holds(items[i].id) ||
+          HeldSeq(items[i].id) >= *last) {
+        continue;
+      }
       ids.push_back(items[i].id);
       points.insert(points.end(), items[i].vector.begin(), items[i].vector.end());
       labels.push_back(items[i].label);
@@ -400,6 +415,7 @@ absl::StatusOr<int64_t> Collection::DeleteShared(absl::Span<const int64_t> ids) 
   const int64_t first = *last - static_cast<int64_t>(unique.size()) + 1;
   std::vector<int64_t> present;
   for (const int64_t id : unique) {
+    if (!shard_.Holds(id)) continue;
     if (HeldSeq(id) >= *last) continue;  // re-added by a newer change already applied
     if (index_->Contains(id)) present.push_back(id);
     item_seq_.erase(id);
@@ -451,7 +467,7 @@ void Collection::ApplyChanges(const std::vector<ItemChange>& changes, int64_t co
   };
   for (const ItemChange& change : changes) {
     const int64_t id = change.item.id;
-    if (change.seq <= HeldSeq(id)) {
+    if (!shard_.Holds(id) || change.seq <= HeldSeq(id)) {
       ++changes_skipped_;
       continue;
     }

@@ -41,6 +41,9 @@
 //     applied seq) is the cluster's job, with the replicas' applied seqs in hand.
 //   - The candidate kind is a setting of the shared store, as it is of a SQLite one.
 //   - Memory: one (id, seq) pair per item beyond the index itself.
+//   - Shards (CollectionOptions::shard): the index holds only the shard's items. Loading and
+//     following read every change and skip the other shards' items; an own write commits every
+//     item and applies only the shard's. Get reads the store, so it finds any item.
 //
 // Both modes keep each item's key and label in memory beside the index (Summaries), so answering a
 // search never reads the store.
@@ -72,6 +75,7 @@
 #include "index/hyperbolic_index.h"
 #include "index/item_store.h"
 #include "index/item_summaries.h"
+#include "index/shard.h"
 
 namespace hier::index {
 
@@ -96,6 +100,9 @@ struct CollectionOptions {
   StoreLocation store;
   // For a replica of a shared store.
   FollowOptions follow;
+  // For a replica of a shared store: the shard whose items its index holds (shard.h); writes of
+  // other shards' items still commit to the store. Not whole needs a shared store.
+  ShardSpec shard;
   // index.candidates.kind empty: the kind the directory was built with ("exact" for a new one);
   // another kind than the persisted one rebuilds the candidate stage and is persisted.
   IndexOptions index;
@@ -126,7 +133,8 @@ struct ReplicationStatus {
   std::string last_error;       // the follower's last failure while unreachable, else empty
   int64_t follower_passes = 0;  // reads of the change log that succeeded
   int64_t changes_applied = 0;  // changes the follower applied
-  int64_t changes_skipped = 0;  // changes the follower found already applied (or superseded)
+  // Changes the follower found already applied (or superseded), or of another shard's items.
+  int64_t changes_skipped = 0;
 };
 
 class Collection {
@@ -187,12 +195,14 @@ class Collection {
   const OpenReport& open_report() const { return open_report_; }
   const std::string& kind() const { return kind_; }
   bool shared() const { return shared_; }
+  const ShardSpec& shard() const { return shard_; }
 
  private:
   using Clock = std::chrono::steady_clock;
 
   Collection(std::string directory, std::string kind, bool shared, FollowOptions follow,
-             std::unique_ptr<ItemStore> store, std::unique_ptr<HyperbolicIndex> index);
+             ShardSpec shard, std::unique_ptr<ItemStore> store,
+             std::unique_ptr<HyperbolicIndex> index);
   // Fills the index from the store and the snapshot (see the header comment).
   absl::Status Load();
   std::string SnapshotPath() const;
@@ -226,6 +236,7 @@ class Collection {
   const std::string kind_;
   const bool shared_;
   const FollowOptions follow_;
+  const ShardSpec shard_;
   const std::unique_ptr<ItemStore> store_;
   const std::unique_ptr<HyperbolicIndex> index_;
   // Changed with the index, by the same writes (put before an item enters the index, removed

@@ -26,10 +26,6 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-bool Nearer(const Neighbour& a, const Neighbour& b) {
-  return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
-}
-
 // The k nearest of `neighbours`, nearest first.
 std::vector<Neighbour> Nearest(std::vector<Neighbour> neighbours, int64_t k) {
   const size_t keep = std::min<size_t>(k, neighbours.size());
@@ -204,9 +200,9 @@ absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::Search(absl::Span<const 
   if (absl::Status valid = CheckSearch(options); !valid.ok()) return valid;
   if (absl::Status valid = CheckRows(query, 1, "query"); !valid.ok()) return valid;
   ReaderLock lock(&mutex_);
-  if (ids_.empty()) return absl::FailedPreconditionError("index: it holds no items yet");
+  if (ids_.empty()) return EmptyIndexError();
   if (!options.label.empty() && !ids_by_label_.contains(options.label)) {
-    return absl::NotFoundError(absl::StrCat("label: no item has label \"", options.label, "\""));
+    return NoSuchLabelError(options.label);
   }
   return SearchLocked(query.data(), options, /*exclude=*/-1);
 }
@@ -218,7 +214,7 @@ absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::SearchById(
   const auto found = row_of_.find(id);
   if (found == row_of_.end()) return absl::NotFoundError(absl::StrCat("id: no item has id ", id));
   if (!options.label.empty() && !ids_by_label_.contains(options.label)) {
-    return absl::NotFoundError(absl::StrCat("label: no item has label \"", options.label, "\""));
+    return NoSuchLabelError(options.label);
   }
   return SearchLocked(&points_[found->second * options_.dim], options, id);
 }
@@ -263,11 +259,11 @@ absl::StatusOr<std::vector<std::vector<Neighbour>>> HyperbolicIndex::SearchBatch
   const int64_t count = static_cast<int64_t>(queries.size()) / options_.dim;
   if (absl::Status valid = CheckRows(queries, count, "queries"); !valid.ok()) return valid;
   ReaderLock lock(&mutex_);
-  if (ids_.empty()) return absl::FailedPreconditionError("index: it holds no items yet");
+  if (ids_.empty()) return EmptyIndexError();
   std::vector<std::vector<Neighbour>> results(count);
   if (!options.label.empty()) {
     if (!ids_by_label_.contains(options.label)) {
-      return absl::NotFoundError(absl::StrCat("label: no item has label \"", options.label, "\""));
+      return NoSuchLabelError(options.label);
     }
     for (int64_t q = 0; q < count; ++q) {
       results[q] = SearchLocked(&queries[q * options_.dim], options, /*exclude=*/-1);
@@ -387,6 +383,23 @@ bool HyperbolicIndex::snapshots_worthwhile() const {
 bool HyperbolicIndex::Contains(int64_t id) const {
   ReaderLock lock(&mutex_);
   return row_of_.contains(id);
+}
+
+bool Nearer(const Neighbour& a, const Neighbour& b) {
+  return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+}
+
+absl::Status EmptyIndexError() {
+  return absl::FailedPreconditionError("index: it holds no items yet");
+}
+
+absl::Status NoSuchLabelError(const std::string& label) {
+  return absl::NotFoundError(absl::StrCat("label: no item has label \"", label, "\""));
+}
+
+bool HyperbolicIndex::HasLabel(const std::string& label) const {
+  ReaderLock lock(&mutex_);
+  return ids_by_label_.contains(label);
 }
 
 std::optional<std::vector<float>> HyperbolicIndex::Point(int64_t id) const {

@@ -60,6 +60,15 @@ struct Neighbour {
   double distance = 0;  // Poincaré distance to the query
 };
 
+// The order results come in: nearer first, equal distances by id (a router merging shards' results
+// keeps it).
+bool Nearer(const Neighbour& a, const Neighbour& b);
+
+// What a search answers when the index holds no item, or no item with the label; a router that
+// merges shards answers the same when every shard did.
+absl::Status EmptyIndexError();
+absl::Status NoSuchLabelError(const std::string& label);
+
 class HyperbolicIndex {
  public:
   // InvalidArgument naming the option when one is out of range.
@@ -101,6 +110,7 @@ class HyperbolicIndex {
   bool snapshots_worthwhile() const;
 
   bool Contains(int64_t id) const;
+  bool HasLabel(const std::string& label) const;
   // Item `id`'s Poincaré coordinates; none when the index does not hold it.
   std::optional<std::vector<float>> Point(int64_t id) const;
   int64_t size() const;

@@ -82,12 +82,25 @@ CREATE TABLE hier_jobs (
   cancel_requested boolean NOT NULL);
 CREATE INDEX hier_jobs_by_creation ON hier_jobs (created_unix_ms);
 )sql",
+    R"sql(
+CREATE TABLE hier_members (
+  name text PRIMARY KEY,
+  address text NOT NULL,
+  shard_index integer NOT NULL,
+  shard_count integer NOT NULL,
+  model_version text NOT NULL,
+  previous_version text NOT NULL,
+  serving boolean NOT NULL,
+  items bigint NOT NULL,
+  heartbeat_at timestamptz NOT NULL);
+)sql",
 };
 static_assert(std::size(kMigrations) == PostgresItemStore::kSchemaVersion,
               "one migration per schema version");
 
 constexpr const char* kOurTables[] = {"hier_meta", "hier_change_counter", "hier_items",
-                                      "hier_settings", "hier_images", "hier_jobs"};
+                                      "hier_settings", "hier_images", "hier_jobs",
+                                      "hier_members"};
 
 // Prepared on every connection (libpqxx prepares each on its first use there).
 constexpr PreparedStatement kStatements[] = {

@@ -40,6 +40,9 @@
 //               server: server/storage/postgres_blob_store.h)
 //   hier_jobs (id, ..., owner, lease_until, resume, cancel_requested)   training jobs and their
 //               runners' leases (server/training/postgres_job_store.h)
+//   hier_members (name, address, shard_index, shard_count, model_version, previous_version,
+//               serving, items, heartbeat_at)   the replicas that serve, with their heartbeats
+//               (server/storage/cluster_record.h)
 // An older schema is migrated when opened, in the same transaction. Opening a database whose hier_meta names another application, or whose schema holds tables but
 // no hier_meta (another application's database), is FailedPrecondition and writes nothing; so is
 // a schema_version newer than kSchemaVersion ("schema version N is newer than this binary's M").
@@ -80,7 +83,7 @@ class PostgresItemStore final : public ItemStore {
   // The schema this binary creates and reads.
   // Version 2 added hier_images (the source images, server/storage/postgres_blob_store.h),
   // version 3 hier_jobs (training jobs, server/training/postgres_job_store.h).
-  static constexpr int64_t kSchemaVersion = 3;
+  static constexpr int64_t kSchemaVersion = 4;
   // The channel write transactions NOTIFY at commit, with their last sequence number as payload.
   static constexpr char kChangeChannel[] = "hier_changes";
 

@@ -200,6 +200,7 @@ index::CollectionOptions ModelSwapper::GalleryOptions(const ServingModel& model,
   if (cluster_ != nullptr) {
     collection_options.store = options_.store;
     collection_options.store.schema = gallery;
+    collection_options.shard = options_.shard;
   }
   collection_options.index = options_.index;
   collection_options.index.dim = model.description().dim;
@@ -209,7 +210,9 @@ index::CollectionOptions ModelSwapper::GalleryOptions(const ServingModel& model,
 }
 
 void ModelSwapper::ServeClusterGallery(const Serving& pair, const std::string& gallery) {
-  serving_->Set(pair);
+  // Other replicas switch one by one: the old pair answers searches pinned to its version until
+  // every replica serves the new one (ReleasePreviousWhenCaughtUp).
+  serving_->SetKeepingPrevious(pair);
   std::string previous;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -35,9 +35,11 @@ struct SwapOptions {
   BatchingOptions batching;
   int64_t images_per_batch = 64;  // images re-embedded per forward call
   int64_t max_pixels = 40'000'000;
-  // A cluster: the store of record's base location (galleries are schemas of its database), this
-  // replica's name in the swap record, and the gallery it serves at start.
+  // A cluster: the store of record's base location (galleries are schemas of its database), the
+  // shard this replica's index holds, this replica's name in the swap record, and the gallery it
+  // serves at start. A swap re-embeds every shard's items; each replica then loads its own.
   index::StoreLocation store;
+  index::ShardSpec shard;
   std::string replica;
   std::string gallery;
 };

@@ -19,7 +19,14 @@ ReplicationMonitor::ReplicationMonitor(const ServingSlot* serving, ServerMetrics
       set_health_(std::move(set_health)),
       options_(options),
       thread_([this] { Run(); }) {
-  if (options_.follow) follower_ = std::thread([this] { Follow(); });
+  if (options_.follow) {
+    follower_ = std::thread(
+        [this] { Every(options_.follow_period, options_.follow, "following the cluster"); });
+  }
+  if (options_.announce) {
+    announcer_ = std::thread(
+        [this] { Every(options_.announce_period, options_.announce, "announcing this replica"); });
+  }
 }
 
 ReplicationMonitor::~ReplicationMonitor() {
@@ -30,16 +37,19 @@ ReplicationMonitor::~ReplicationMonitor() {
   stop_cv_.notify_all();
   thread_.join();
   if (follower_.joinable()) follower_.join();
+  if (announcer_.joinable()) announcer_.join();
 }
 
-void ReplicationMonitor::Follow() {
+void ReplicationMonitor::Every(std::chrono::milliseconds period,
+                               const std::function<absl::Status()>& task, const char* what) {
   std::unique_lock<std::mutex> lock(mutex_);
-  while (!stop_cv_.wait_for(lock, options_.follow_period, [this] { return stopping_; })) {
+  while (!stopping_) {
     lock.unlock();
-    if (absl::Status done = options_.follow(); !done.ok()) {
-      std::fprintf(stderr, "hier-server: following the cluster: %s\n", done.ToString().c_str());
+    if (absl::Status done = task(); !done.ok()) {
+      std::fprintf(stderr, "hier-server: %s: %s\n", what, done.ToString().c_str());
     }
     lock.lock();
+    stop_cv_.wait_for(lock, period, [this] { return stopping_; });
   }
 }
 

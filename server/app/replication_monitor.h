@@ -2,11 +2,13 @@
 // the replica has caught up with the store after starting, while the store is unreachable, and
 // while the replica lags more than a bound behind it; SERVING otherwise. It also keeps the
 // replication and index-size metrics current (the follower changes the index between calls), and
-// calls `follow` now and then (the model swaps of the cluster).
+// calls `follow` (the model swaps of the cluster) and `announce` (the membership heartbeat) now and
+// then.
 //
 // Thread-safety: owns one thread, which reads the serving collection every `period` and calls
-// `set_health` only when the answer changes, and one more for `follow` (which may wait for the
-// store, and must not hold health back meanwhile). The destructor stops both.
+// `set_health` only when the answer changes, and one more each for `follow` and `announce` (which
+// may wait for the store, and must hold neither health nor each other back). The destructor stops
+// them all.
 #pragma once
 
 #include <chrono>
@@ -28,6 +30,9 @@ struct ReplicationMonitorOptions {
   // Called every follow_period (e.g. to switch to the model the cluster serves); may be empty.
   std::function<absl::Status()> follow;
   std::chrono::milliseconds follow_period{1000};
+  // Called every announce_period (e.g. to refresh this replica's membership); may be empty.
+  std::function<absl::Status()> announce;
+  std::chrono::milliseconds announce_period{1000};
 };
 
 // Whether a replica standing at `status` should answer SERVING (see the header comment).
@@ -44,7 +49,9 @@ class ReplicationMonitor {
 
  private:
   void Run();
-  void Follow();
+  // Calls `task` every `period` until stopped, printing its failures after `what`.
+  void Every(std::chrono::milliseconds period, const std::function<absl::Status()>& task,
+             const char* what);
 
   const ServingSlot* const serving_;
   ServerMetrics* const metrics_;
@@ -54,7 +61,8 @@ class ReplicationMonitor {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread thread_;
-  std::thread follower_;  // runs options_.follow, when given
+  std::thread follower_;   // runs options_.follow, when given
+  std::thread announcer_;  // runs options_.announce, when given
 };
 
 }  // namespace hier::server

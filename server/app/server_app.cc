@@ -1,13 +1,12 @@
 #include "server/app/server_app.h"
 
 #include <ATen/Parallel.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/resource_quota.h>
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "index/collection.h"
+#include "server/app/grpc_frontend.h"
 #include "server/app/model_swapper.h"
 #include "server/app/replication_monitor.h"
 #include "server/app/serving_record.h"
@@ -28,10 +28,10 @@
 #include "server/rpc/authorizer.h"
 #include "server/rpc/hierarchy_service.h"
 #include "server/rpc/models_service.h"
+#include "server/router/router_app.h"
 #include "server/rpc/training_service.h"
 #include "server/storage/blob_store.h"
 #include "server/training/job_runner.h"
-#include "trainer/io/atomic_file.h"
 
 namespace hier::server {
 namespace fs = std::filesystem;
@@ -59,28 +59,6 @@ struct ServerApp::State {
 };
 
 namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  try {
-    return io::ReadFile(path);
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
-  if (options.tls_cert.empty() != options.tls_key.empty()) {
-    return absl::InvalidArgumentError("--tls-cert, --tls-key: give both or neither");
-  }
-  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert, "--tls-cert");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(options.tls_key, "--tls-key");
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(ssl);
-}
 
 // In a cluster other replicas keep storing images and items while one sweeps: an image stored
 // this long ago whose item is not in the store is not waiting for it (BlobStore::RemoveAllBut).
@@ -110,6 +88,59 @@ absl::Status CheckClusterRecord(const ClusterServing& recorded, const ServingMod
       "; start it again to serve the cluster's model"));
 }
 
+// A cluster's replicas must all split the gallery the same number of ways; the first one records
+// it.
+absl::Status CheckShardCount(ClusterRecord& cluster, const index::ShardSpec& shard) {
+  absl::StatusOr<int> recorded = cluster.InitShardCount(shard.count);
+  if (!recorded.ok()) return recorded.status();
+  if (*recorded == shard.count) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--shard: the cluster's gallery is split into ", *recorded, " shard(s), this replica was "
+      "started as ", shard.ToString(), "; start it with --shard I/", *recorded,
+      " or re-shard the stopped cluster with hier-server --store URI --reshard N"));
+}
+
+// The address routers reach this replica at: --advertise, else the listening host (this host's
+// name when it listens on every interface) and the port bound.
+std::string AdvertisedAddress(const ServerOptions& options, int port) {
+  if (!options.advertise.empty()) return options.advertise;
+  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]" || host.empty()) {
+    char name[256] = {};
+    ::gethostname(name, sizeof(name) - 1);
+    host = name;
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+// A replica that heard nothing from another for this long counts it gone (when deciding whether
+// every replica serves the new model after a swap).
+constexpr std::chrono::seconds kMemberSilence{5};
+
+// The membership heartbeat: announces `self` as it serves now, and lets the previous pair of a
+// model swap go once every live replica serves the current model (no router needs it then).
+absl::Status AnnounceReplica(ClusterRecord& cluster, ServingSlot& serving, ClusterMember self,
+                             std::chrono::milliseconds max_lag) {
+  const Serving now = serving.Get();
+  const std::optional<std::string> previous = serving.previous_version();
+  self.model_version = now.version();
+  self.previous_version = previous.value_or("");
+  self.serving = ReplicaServes(now.collection->replication(), max_lag);
+  self.items = now.collection->index().size();
+  if (absl::Status announced = cluster.Heartbeat(self); !announced.ok()) return announced;
+  if (!previous.has_value()) return absl::OkStatus();
+  absl::StatusOr<std::vector<ClusterMember>> members = cluster.Members();
+  if (!members.ok()) return members.status();
+  for (const ClusterMember& member : *members) {
+    if (member.heartbeat_age_seconds < kMemberSilence.count() &&
+        member.model_version != self.model_version) {
+      return absl::OkStatus();
+    }
+  }
+  serving.DropPrevious();
+  return absl::OkStatus();
+}
+
 // The gallery's geometry: the model's when one is loaded, else the options'.
 absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOptions& options,
                                                               const std::string& directory,
@@ -120,6 +151,7 @@ absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOption
   if (index::IsPostgresUri(options.store.uri)) {
     collection.store = options.store;
     collection.store.schema = gallery;
+    collection.shard = options.shard;
   }
   collection.index.candidates.kind = options.index_kind;
   collection.index.threads = options.index_threads;
@@ -239,10 +271,43 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
     return absl::InvalidArgumentError(
         "--store: not a postgresql:// URI (leave it empty to keep the state in --state-dir)");
   }
+  if (options.router && !index::IsPostgresUri(options.store.uri)) {
+    return absl::InvalidArgumentError(
+        "--router: routes to the replicas of a cluster store; give --store postgresql://...");
+  }
+  if (options.router && !options.shard.whole()) {
+    return absl::InvalidArgumentError("--shard: a router holds no shard; leave it out");
+  }
+  if (options.member_timeout < std::chrono::seconds(2)) {
+    return absl::InvalidArgumentError(
+        "--member-timeout-seconds: must be >= 2 (replicas announce themselves every second)");
+  }
+  if (!options.shard.whole() && !index::IsPostgresUri(options.store.uri)) {
+    return absl::InvalidArgumentError(
+        "--shard: a gallery is split into shards only in a cluster (--store postgresql://...)");
+  }
   if (!(options.c > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("--c: must be > 0, got ", options.c));
   }
   return options;
+}
+
+absl::StatusOr<std::unique_ptr<ServingProcess>> StartServingProcess(const ServerOptions& options) {
+  if (options.router) {
+    absl::StatusOr<std::unique_ptr<RouterApp>> router = RouterApp::Start(options);
+    if (!router.ok()) return router.status();
+    return std::unique_ptr<ServingProcess>(*std::move(router));
+  }
+  absl::StatusOr<std::unique_ptr<ServerApp>> server = ServerApp::Start(options);
+  if (!server.ok()) return server.status();
+  return std::unique_ptr<ServingProcess>(*std::move(server));
+}
+
+absl::Status Reshard(const index::StoreLocation& store, int shards,
+                     std::chrono::milliseconds alive) {
+  absl::StatusOr<std::unique_ptr<ClusterRecord>> cluster = ClusterRecord::Open(store);
+  if (!cluster.ok()) return cluster.status();
+  return (*cluster)->SetShardCount(shards, alive);
 }
 
 absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions& options) {
@@ -299,6 +364,12 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(*collection_options);
   if (!collection.ok()) return collection.status();
+  // The shard count lives beside the items, in tables the collection creates on a fresh store.
+  if (cluster) {
+    if (absl::Status same = CheckShardCount(*state->cluster, options.shard); !same.ok()) {
+      return same;
+    }
+  }
   if (cluster && !record.has_value()) {
     absl::StatusOr<ClusterServing> recorded = state->cluster->InitServing(
         {gallery, checkpoint, model != nullptr ? model->description().version : ""});
@@ -323,6 +394,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   swap.batching = options.batching;
   swap.max_pixels = options.limits.max_pixels;
   swap.store = options.store;
+  swap.shard = options.shard;
   swap.replica = state->replica;
   swap.gallery = gallery;
   if (!cluster) ModelSwapper::RemoveStrayGalleries(options.state_dir, gallery);
@@ -361,31 +433,13 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   hierarchy.authorizer = state->authorizer.get();
   state->hierarchy = std::make_unique<HierarchyService>(hierarchy, options.limits);
 
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
-  if (!credentials.ok()) return credentials.status();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, *credentials, &state->port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  if (options.grpc_threads > 0) {
-    grpc::ResourceQuota quota("hier-server");
-    quota.SetMaxThreads(options.grpc_threads);
-    builder.SetResourceQuota(quota);
-  }
-  builder.RegisterService(state->retrieval.get());
-  builder.RegisterService(state->models.get());
-  builder.RegisterService(state->hierarchy.get());
-  builder.RegisterService(state->training.get());
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(state->metrics->MakeInterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  state->server = builder.BuildAndStart();
-  if (state->server == nullptr || state->port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--listen: cannot listen on ", options.listen, " (in use or not an address)"));
-  }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartGrpcFrontend(
+      options,
+      {state->retrieval.get(), state->models.get(), state->hierarchy.get(),
+       state->training.get()},
+      *state->metrics, &state->port);
+  if (!server.ok()) return server.status();
+  state->server = *std::move(server);
   grpc::HealthCheckServiceInterface* health = state->server->GetHealthCheckService();
   if (cluster) {
     // NOT_SERVING until the replica has caught up with the store (ReplicationMonitor).
@@ -394,6 +448,14 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     monitor.max_lag = options.max_replication_lag;
     ModelSwapper* swapper = state->swapper.get();
     monitor.follow = [swapper] { return swapper->FollowCluster(); };
+    ClusterMember self;
+    self.name = state->replica;
+    self.address = AdvertisedAddress(options, state->port);
+    self.shard = options.shard;
+    monitor.announce = [cluster = state->cluster.get(), serving = &state->serving, self,
+                        max_lag = options.max_replication_lag] {
+      return AnnounceReplica(*cluster, *serving, self, max_lag);
+    };
     state->replication = std::make_unique<ReplicationMonitor>(
         &state->serving, metrics, [health](bool serving) { health->SetServingStatus(serving); },
         monitor);
@@ -424,8 +486,14 @@ int ServerApp::metrics_port() const {
 }
 
 absl::Status ServerApp::Shutdown() {
-  state_->replication.reset();  // it would answer SERVING again
+  state_->replication.reset();  // it would answer SERVING again, and announce this replica
   state_->server->GetHealthCheckService()->SetServingStatus(false);
+  if (state_->cluster != nullptr) {
+    // Routers stop sending calls here now rather than when the heartbeat goes stale.
+    if (absl::Status left = state_->cluster->Leave(state_->replica); !left.ok()) {
+      std::fprintf(stderr, "hier-server: leaving the cluster: %s\n", left.ToString().c_str());
+    }
+  }
   // First the trainers (their WatchJob streams end with the INTERRUPTED event) and a swap in
   // progress (its new gallery goes; no job can start another), then the calls.
   state_->jobs->Shutdown();

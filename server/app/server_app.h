@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/item_store.h"
+#include "index/shard.h"
 #include "server/model/embedding_batcher.h"
 #include "server/rpc/retrieval_service.h"
 
@@ -29,6 +30,10 @@ struct ServerOptions {
   index::StoreLocation store;
   // A replica further behind the cluster store than this answers health NOT_SERVING.
   std::chrono::milliseconds max_replication_lag{10000};
+  // A replica of a cluster store: the shard of the gallery its index holds (index/shard.h), and
+  // the address routers reach it at (empty: this host's name and the port bound).
+  index::ShardSpec shard;
+  std::string advertise;
   std::string model;                            // a run directory or checkpoint; empty: none
   std::string runs_dir = "runs";                // where models are listed and jobs write runs
   int64_t dim = 0;                              // without a model: the gallery's dimension
@@ -54,6 +59,10 @@ struct ServerOptions {
   // A cluster: how long a replica's claim on a job lasts without renewal (it renews every
   // 0.5 s); a job whose replica died is resumed elsewhere this long after.
   std::chrono::milliseconds job_lease{15000};
+  // The router role (server/router/router_app.h): no gallery of its own; it routes the public API
+  // to the replicas of the cluster store that announced themselves within member_timeout.
+  bool router = false;
+  std::chrono::milliseconds member_timeout{3000};
 };
 
 // Whether a gRPC listening address (host:port, [v6]:port or unix:path) is reachable only from this
@@ -65,21 +74,40 @@ bool IsLoopbackAddress(const std::string& address);
 // unless allow_unauthenticated says so.
 absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options);
 
-class ServerApp {
+// A started hier-server, whichever its role.
+class ServingProcess {
+ public:
+  virtual ~ServingProcess() = default;
+  virtual int port() const = 0;          // the gRPC port bound
+  virtual int metrics_port() const = 0;  // the metrics port bound, 0 without one
+  // What the operator should know about how the server started, e.g. that the state folder's
+  // model was kept over another --model, or that unreferenced stored images were removed.
+  virtual const std::vector<std::string>& notices() const = 0;
+  // Stops taking calls, waits up to options.drain for those in flight, and puts its state away.
+  virtual absl::Status Shutdown() = 0;
+};
+
+// Starts the role `options` name: a router, or a server with a gallery.
+absl::StatusOr<std::unique_ptr<ServingProcess>> StartServingProcess(const ServerOptions& options);
+
+// The offline re-shard: records that the cluster store's gallery is split into `shards` from now
+// on, refused while any replica is running (their heartbeats younger than `alive`).
+absl::Status Reshard(const index::StoreLocation& store, int shards,
+                     std::chrono::milliseconds alive);
+
+class ServerApp : public ServingProcess {
  public:
   // Opens the state, loads the model and starts serving; errors name the option at fault.
   static absl::StatusOr<std::unique_ptr<ServerApp>> Start(const ServerOptions& options);
-  ~ServerApp();
+  ~ServerApp() override;
 
-  int port() const;          // the gRPC port bound
-  int metrics_port() const;  // the metrics port bound, 0 without one
-  // What the operator should know about how the server started, e.g. that the state folder's
-  // model was kept over another --model, or that unreferenced stored images were removed.
-  const std::vector<std::string>& notices() const;
+  int port() const override;
+  int metrics_port() const override;
+  const std::vector<std::string>& notices() const override;
 
   // Stops the training jobs (interrupted, resumable), stops accepting calls, waits up to
   // options.drain for those in flight, then writes an index snapshot. Returns its status.
-  absl::Status Shutdown();
+  absl::Status Shutdown() override;
 
  private:
   struct State;

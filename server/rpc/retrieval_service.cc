@@ -27,6 +27,16 @@ absl::Status NeedModel(const std::shared_ptr<ServingModel>& model, const std::st
       absl::StrCat(field, ": no model is loaded to embed images (LoadModel first)"));
 }
 
+// Why a shard's search that failed with `status` means only that this shard has nothing to add.
+hier::v1::ShardGap ShardGapOf(const absl::Status& status, const index::HyperbolicIndex& index,
+                              const std::string& label) {
+  if (absl::IsFailedPrecondition(status) && index.size() == 0) return hier::v1::SHARD_GAP_EMPTY;
+  if (absl::IsNotFound(status) && !label.empty() && !index.HasLabel(label)) {
+    return hier::v1::SHARD_GAP_NO_LABEL;
+  }
+  return hier::v1::SHARD_GAP_NONE;
+}
+
 // `status` with `prefix` (e.g. "queries[3].") before its message, naming the query at fault.
 absl::Status Prefixed(const absl::Status& status, const std::string& prefix) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
@@ -45,6 +55,16 @@ absl::StatusOr<std::vector<float>> RetrievalService::EmbedImages(
         "images: ", images.size(), " in one call, at most ", limits_.max_images_per_call));
   }
   return model.EmbedImages(images, limits_.max_pixels, CallDeadline(context));
+}
+
+absl::StatusOr<Serving> RetrievalService::ServingFor(const std::string& version,
+                                                     const std::string& field) const {
+  if (version.empty()) return backends_.serving->Get();
+  std::optional<Serving> pinned = backends_.serving->Get(version);
+  if (pinned.has_value()) return *std::move(pinned);
+  return absl::AbortedError(absl::StrCat(field, ": model ", version,
+                                         " is not served here (any more); this server serves ",
+                                         backends_.serving->Get().version()));
 }
 
 void RetrievalService::RecordStages(const index::SearchTimings& timings) const {
@@ -91,14 +111,18 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
     options.label = request->label();
     index::SearchTimings timings;
     options.timings = &timings;
-    const Serving serving = backends_.serving->Get();
+    absl::StatusOr<Serving> pinned = ServingFor(request->model_version(), "model_version");
+    if (!pinned.ok()) return pinned.status();
+    const Serving serving = *std::move(pinned);
     const std::shared_ptr<ServingModel>& model = serving.model;
     const index::HyperbolicIndex& index = serving.collection->index();
     absl::StatusOr<std::vector<index::Neighbour>> found;
+    std::optional<std::vector<float>> point;  // the query's point, when as_shard
     switch (request->query_case()) {
       case hier::v1::SearchRequest::kVector: {
         const auto& values = request->vector().values();
         found = index.Search(absl::MakeConstSpan(values.data(), values.size()), options);
+        if (request->as_shard()) point.emplace(values.begin(), values.end());
         break;
       }
       case hier::v1::SearchRequest::kImage: {
@@ -107,15 +131,30 @@ grpc::Status RetrievalService::Search(grpc::ServerContext* context,
             EmbedImages(*context, {{&request->image(), "image"}}, *model);
         if (!query.ok()) return query.status();
         found = index.Search(*query, options);
+        point = *std::move(query);
         break;
       }
       case hier::v1::SearchRequest::kItemId:
         found = index.SearchById(request->item_id(), options);
+        if (request->as_shard()) point = index.Point(request->item_id());
         break;
       default:
         return absl::InvalidArgumentError("query: set one of image, vector or item_id");
     }
-    if (!found.ok()) return found.status();
+    if (!found.ok()) {
+      // A shard of several that holds no item (with the label) has no neighbours to add; the
+      // router decides whether the whole gallery has none.
+      const hier::v1::ShardGap gap =
+          request->as_shard() && point.has_value()
+              ? ShardGapOf(found.status(), index, request->label())
+              : hier::v1::SHARD_GAP_NONE;
+      if (gap == hier::v1::SHARD_GAP_NONE) return found.status();
+      response->set_shard_gap(gap);
+      found = std::vector<index::Neighbour>();
+    }
+    if (request->as_shard()) {
+      response->mutable_query_point()->mutable_values()->Add(point->begin(), point->end());
+    }
     RecordStages(timings);
     return Answer(*request, "", serving, *found, response);
   });
@@ -169,10 +208,19 @@ grpc::Status RetrievalService::SearchBatch(grpc::ServerContext* context,
       return absl::ResourceExhaustedError(absl::StrCat(
           "queries: ", count, " in one call, at most ", limits_.max_items_per_call));
     }
-    const Serving serving = backends_.serving->Get();
+    auto field = [](int i) { return absl::StrCat("queries[", i, "]."); };
+    for (int i = 1; i < count; ++i) {
+      if (request->queries(i).model_version() != request->queries(0).model_version()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field(i), "model_version: every query of a call must name the same version"));
+      }
+    }
+    absl::StatusOr<Serving> pinned =
+        ServingFor(request->queries(0).model_version(), "queries[0].model_version");
+    if (!pinned.ok()) return pinned.status();
+    const Serving serving = *std::move(pinned);
     const index::HyperbolicIndex& index = serving.collection->index();
     const int64_t dim = index.options().dim;
-    auto field = [](int i) { return absl::StrCat("queries[", i, "]."); };
     // Images first, embedded together; then each query's point: its vector or its image's.
     std::vector<EncodedImage> images;
     std::vector<int> image_rows(count, -1);
@@ -196,6 +244,10 @@ grpc::Status RetrievalService::SearchBatch(grpc::ServerContext* context,
     std::map<std::tuple<int32_t, std::string, int32_t>, std::vector<int>> batches;
     for (int i = 0; i < count; ++i) {
       const hier::v1::SearchRequest& query = request->queries(i);
+      if (query.as_shard()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field(i), "as_shard: only Search takes it (a router's call)"));
+      }
       index::SearchOptions options;
       options.k = query.k();
       options.overfetch = query.overfetch();

@@ -71,6 +71,9 @@ class RetrievalService final : public hier::v1::Retrieval::Service {
                       const Serving& serving, const std::vector<index::Neighbour>& found,
                       hier::v1::SearchResponse* response) const;
   // Tells the metrics where a search spent its time.
+  // The serving pair of model `version`, or the current one when it is empty; Aborted naming
+  // `field` when this server does not serve that version (server/model/serving_slot.h).
+  absl::StatusOr<Serving> ServingFor(const std::string& version, const std::string& field) const;
   void RecordStages(const index::SearchTimings& timings) const;
   // Tells the metrics how many items the index holds.
   void CountItems(const index::Collection& collection) const;

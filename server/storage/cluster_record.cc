@@ -8,7 +8,9 @@
 #include <chrono>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "index/postgres_pool.h"
 #endif
 
@@ -25,6 +27,7 @@ constexpr char kGallery[] = "serving_gallery";
 constexpr char kCheckpoint[] = "serving_checkpoint";
 constexpr char kModelVersion[] = "serving_model_version";
 constexpr char kSwap[] = "swap";
+constexpr char kShardCount[] = "shard_count";
 
 constexpr index::PreparedStatement kStatements[] = {
     {"has_settings", "SELECT to_regclass('hier_settings') IS NOT NULL"},
@@ -44,6 +47,20 @@ constexpr index::PreparedStatement kStatements[] = {
     {"update_swap",
      "UPDATE hier_settings SET value = $2::text WHERE key = 'swap' "
      "AND value::jsonb->>'owner' = $1::text"},
+    {"has_members", "SELECT to_regclass('hier_members') IS NOT NULL"},
+    {"heartbeat",
+     "INSERT INTO hier_members (name, address, shard_index, shard_count, model_version, "
+     "previous_version, serving, items, heartbeat_at) VALUES ($1::text, $2::text, $3::integer, "
+     "$4::integer, $5::text, $6::text, $7::boolean, $8::bigint, now()) ON CONFLICT (name) DO "
+     "UPDATE SET address = excluded.address, shard_index = excluded.shard_index, "
+     "shard_count = excluded.shard_count, model_version = excluded.model_version, "
+     "previous_version = excluded.previous_version, serving = excluded.serving, "
+     "items = excluded.items, heartbeat_at = excluded.heartbeat_at"},
+    {"forget_members", "DELETE FROM hier_members WHERE heartbeat_at < now() - interval '1 hour'"},
+    {"leave", "DELETE FROM hier_members WHERE name = $1::text"},
+    {"members",
+     "SELECT name, address, shard_index, shard_count, model_version, previous_version, serving, "
+     "items, extract(epoch FROM now() - heartbeat_at)::float8 FROM hier_members ORDER BY name"},
     {"galleries",
      "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, 'hier_gallery_') "
      "AND nspname <> $1::text"},
@@ -195,6 +212,96 @@ absl::StatusOr<int64_t> ClusterRecord::DropGalleriesOtherThan(const std::string&
       });
 }
 
+absl::StatusOr<int> ClusterRecord::InitShardCount(int count) {
+  return impl_->pool->Run<int>(
+      "recording the shard count", [&](pqxx::connection& connection) -> absl::StatusOr<int> {
+        pqxx::work tx(connection);
+        tx.exec_prepared("init", std::string(kShardCount), absl::StrCat(count));
+        const std::optional<std::string> recorded = Get(tx, kShardCount);
+        tx.commit();
+        int value = 0;
+        if (!recorded.has_value() || !absl::SimpleAtoi(*recorded, &value) || value < 1) {
+          return absl::DataLossError(absl::StrCat("hier_settings: shard_count is \"",
+                                                  recorded.value_or(""), "\""));
+        }
+        return value;
+      });
+}
+
+absl::Status ClusterRecord::SetShardCount(int count, std::chrono::milliseconds alive) {
+  absl::StatusOr<std::vector<ClusterMember>> members = Members();
+  if (!members.ok()) return members.status();
+  std::vector<std::string> live;
+  for (const ClusterMember& member : *members) {
+    if (member.heartbeat_age_seconds * 1000 < alive.count()) {
+      live.push_back(absl::StrCat(member.name, " at ", member.address));
+    }
+  }
+  if (!live.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("re-sharding needs every replica stopped; still running: ",
+                     absl::StrJoin(live, ", ")));
+  }
+  return impl_->pool
+      ->Run<bool>("recording the shard count",
+                  [&](pqxx::connection& connection) {
+                    pqxx::nontransaction tx(connection);
+                    tx.exec_prepared("put", std::string(kShardCount), absl::StrCat(count));
+                    return absl::StatusOr<bool>(true);
+                  })
+      .status();
+}
+
+absl::Status ClusterRecord::Heartbeat(const ClusterMember& member) {
+  return impl_->pool
+      ->Run<bool>("announcing this replica",
+                  [&](pqxx::connection& connection) {
+                    pqxx::nontransaction tx(connection);
+                    tx.exec_prepared("heartbeat", member.name, member.address,
+                                     member.shard.index, member.shard.count,
+                                     member.model_version, member.previous_version,
+                                     member.serving, member.items);
+                    tx.exec_prepared("forget_members");
+                    return absl::StatusOr<bool>(true);
+                  })
+      .status();
+}
+
+absl::Status ClusterRecord::Leave(const std::string& name) {
+  return impl_->pool
+      ->Run<bool>("withdrawing this replica",
+                  [&](pqxx::connection& connection) {
+                    pqxx::nontransaction tx(connection);
+                    tx.exec_prepared("leave", name);
+                    return absl::StatusOr<bool>(true);
+                  })
+      .status();
+}
+
+absl::StatusOr<std::vector<ClusterMember>> ClusterRecord::Members() const {
+  using Found = std::vector<ClusterMember>;
+  return impl_->pool->Run<Found>(
+      "reading the members", [&](pqxx::connection& connection) -> absl::StatusOr<Found> {
+        pqxx::nontransaction tx(connection);
+        Found members;
+        if (!tx.exec_prepared1("has_members")[0].as<bool>()) return members;
+        for (const pqxx::row& row : tx.exec_prepared("members")) {
+          ClusterMember member;
+          member.name = row[0].as<std::string>();
+          member.address = row[1].as<std::string>();
+          member.shard.index = row[2].as<int>();
+          member.shard.count = row[3].as<int>();
+          member.model_version = row[4].as<std::string>();
+          member.previous_version = row[5].as<std::string>();
+          member.serving = row[6].as<bool>();
+          member.items = row[7].as<int64_t>();
+          member.heartbeat_age_seconds = row[8].as<double>();
+          members.push_back(std::move(member));
+        }
+        return members;
+      });
+}
+
 #else
 struct ClusterRecord::Impl {};
 
@@ -219,6 +326,15 @@ absl::StatusOr<std::optional<ClusterSwap>> ClusterRecord::ReadSwap() const {
   return index::NoPostgresSupport();
 }
 absl::StatusOr<int64_t> ClusterRecord::DropGalleriesOtherThan(const std::string&) {
+  return index::NoPostgresSupport();
+}
+absl::StatusOr<int> ClusterRecord::InitShardCount(int) { return index::NoPostgresSupport(); }
+absl::Status ClusterRecord::SetShardCount(int, std::chrono::milliseconds) {
+  return index::NoPostgresSupport();
+}
+absl::Status ClusterRecord::Heartbeat(const ClusterMember&) { return index::NoPostgresSupport(); }
+absl::Status ClusterRecord::Leave(const std::string&) { return index::NoPostgresSupport(); }
+absl::StatusOr<std::vector<ClusterMember>> ClusterRecord::Members() const {
   return index::NoPostgresSupport();
 }
 #endif

@@ -37,6 +37,20 @@ ABSL_FLAG(std::string, store_password_file, "",
 ABSL_FLAG(int, store_connections, 8, "most PostgreSQL connections this replica opens");
 ABSL_FLAG(int64_t, max_replication_lag_seconds, 10,
           "a replica further behind its shared store answers health NOT_SERVING");
+ABSL_FLAG(std::string, shard, "",
+          "with --store postgresql://...: I/N makes this replica hold shard I of a gallery split "
+          "into N (empty: the whole gallery, 0/1)");
+ABSL_FLAG(std::string, advertise, "",
+          "with --store postgresql://...: the host:port routers reach this replica at (empty: "
+          "this host's name and the port bound)");
+ABSL_FLAG(bool, router, false,
+          "route the public API to the replicas of --store postgresql://... instead of serving a "
+          "gallery: searches go to every shard and are merged");
+ABSL_FLAG(int64_t, member_timeout_seconds, 3,
+          "a router routes to replicas whose last heartbeat is younger than this");
+ABSL_FLAG(int, reshard, 0,
+          "with --store: record that the stopped cluster's gallery is split into N shards from "
+          "now on, then exit (the replicas start again with --shard I/N)");
 ABSL_FLAG(std::string, runs_dir, "runs", "training runs: the models listed and loaded by version");
 ABSL_FLAG(int64_t, dim, 0, "without --model: the gallery's vector dimension");
 ABSL_FLAG(double, c, 0.1, "without --model: the ball's curvature");
@@ -132,6 +146,14 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     options.store.password = *std::move(password);
   }
   options.max_replication_lag = std::chrono::seconds(absl::GetFlag(FLAGS_max_replication_lag_seconds));
+  if (const std::string shard = absl::GetFlag(FLAGS_shard); !shard.empty()) {
+    absl::StatusOr<hier::index::ShardSpec> parsed = hier::index::ParseShard(shard, "--shard");
+    if (!parsed.ok()) return parsed.status();
+    options.shard = *parsed;
+  }
+  options.advertise = absl::GetFlag(FLAGS_advertise);
+  options.router = absl::GetFlag(FLAGS_router);
+  options.member_timeout = std::chrono::seconds(absl::GetFlag(FLAGS_member_timeout_seconds));
   options.protect_reads = absl::GetFlag(FLAGS_protect_reads);
   options.allow_unauthenticated = absl::GetFlag(FLAGS_allow_unauthenticated);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -179,6 +201,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hier-server: %s\n", std::string(options.status().message()).c_str());
     return 2;
   }
+  if (const int shards = absl::GetFlag(FLAGS_reshard); shards != 0) {
+    absl::Status done =
+        shards < 1 ? absl::InvalidArgumentError("--reshard: must be >= 1")
+        : options->store.uri.empty()
+            ? absl::InvalidArgumentError("--reshard: needs --store postgresql://...")
+            : hier::server::Reshard(options->store, shards, options->member_timeout);
+    if (!done.ok()) {
+      std::fprintf(stderr, "hier-server: %s\n", done.ToString().c_str());
+      return 1;
+    }
+    std::printf("hier-server: the cluster's gallery is split into %d shard(s); start its "
+                "replicas with --shard I/%d\n", shards, shards);
+    return 0;
+  }
   // Block the stop signals in every thread the server starts; this thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -186,8 +222,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<hier::server::ServerApp>> app =
-      hier::server::ServerApp::Start(*options);
+  absl::StatusOr<std::unique_ptr<hier::server::ServingProcess>> app =
+      hier::server::StartServingProcess(*options);
   if (!app.ok()) {
     std::fprintf(stderr, "hier-server: %s\n", app.status().ToString().c_str());
     return 1;

@@ -1,0 +1,254 @@
+#include "server/router/router_services.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace hier::server {
+namespace {
+
+// Whether a call may go to a second replica after a retryable failure: reads, and writes that
+// leave the same state however often they run (AddItems replaces items by id).
+enum class Retry { kSafe, kNever };
+
+template <typename Stub, typename Request, typename Response>
+using UnaryMethod = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&, Response*);
+
+// Authorizes the call, then sends it to one serving replica.
+template <typename Stub, typename Request, typename Response>
+grpc::Status Relay(const RouterBackends& backends, grpc::ServerContext* context, Access access,
+                   Retry retry, std::unique_ptr<Stub> ReplicaLink::*stub,
+                   UnaryMethod<Stub, Request, Response> method, const Request& request,
+                   Response* response) {
+  return backends.authorizer->Run(*context, access, [&] {
+    return backends.calls->OnReplica(
+        CallerContext::From(*context), /*shard=*/-1, retry == Retry::kSafe,
+        [&](ReplicaLink& link, grpc::ClientContext* client) {
+          response->Clear();
+          return ((*(link.*stub)).*method)(client, request, response);
+        });
+  });
+}
+
+}  // namespace
+
+grpc::Status RouterRetrieval::Embed(grpc::ServerContext* context,
+                                    const hier::v1::EmbedRequest* request,
+                                    hier::v1::EmbedResponse* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::retrieval,
+               &hier::v1::Retrieval::Stub::Embed, *request, response);
+}
+
+grpc::Status RouterRetrieval::Search(grpc::ServerContext* context,
+                                     const hier::v1::SearchRequest* request,
+                                     hier::v1::SearchResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    if (request->as_shard()) {
+      return absl::InvalidArgumentError("as_shard: a router's own field; leave it unset");
+    }
+    std::vector<hier::v1::SearchResponse> answers;
+    absl::Status answered =
+        backends_.search->Answer(CallerContext::From(*context), {request}, false, &answers);
+    if (answered.ok()) response->Swap(&answers.front());
+    return answered;
+  });
+}
+
+grpc::Status RouterRetrieval::SearchBatch(grpc::ServerContext* context,
+                                          const hier::v1::SearchBatchRequest* request,
+                                          hier::v1::SearchBatchResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    const int count = request->queries_size();
+    if (count == 0) return absl::InvalidArgumentError("queries: no query given");
+    if (count > backends_.max_queries_per_call) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "queries: ", count, " in one call, at most ", backends_.max_queries_per_call));
+    }
+    std::vector<const hier::v1::SearchRequest*> queries;
+    for (int i = 0; i < count; ++i) {
+      if (request->queries(i).as_shard()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("queries[", i, "].as_shard: only Search takes it (a router's call)"));
+      }
+      queries.push_back(&request->queries(i));
+    }
+    std::vector<hier::v1::SearchResponse> answers;
+    absl::Status answered =
+        backends_.search->Answer(CallerContext::From(*context), queries, true, &answers);
+    if (!answered.ok()) return answered;
+    for (hier::v1::SearchResponse& answer : answers) response->add_results()->Swap(&answer);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RouterRetrieval::AddItems(grpc::ServerContext* context,
+                                       const hier::v1::AddItemsRequest* request,
+                                       hier::v1::AddItemsResponse* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kSafe, &ReplicaLink::retrieval,
+               &hier::v1::Retrieval::Stub::AddItems, *request, response);
+}
+
+grpc::Status RouterRetrieval::AddItemsStream(grpc::ServerContext* context,
+                                             grpc::ServerReader<hier::v1::AddItemsRequest>* reader,
+                                             hier::v1::AddItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite, [&] {
+    // Passed on message by message: the replica commits each as it arrives, as it would alone.
+    return backends_.calls->OnReplica(
+        CallerContext::From(*context), /*shard=*/-1, /*retry=*/false,
+        [&](ReplicaLink& link, grpc::ClientContext* client) {
+          std::unique_ptr<grpc::ClientWriter<hier::v1::AddItemsRequest>> writer =
+              link.retrieval->AddItemsStream(client, response);
+          hier::v1::AddItemsRequest batch;
+          while (reader->Read(&batch)) {
+            if (!writer->Write(batch)) break;  // the replica ended the call: Finish says why
+          }
+          writer->WritesDone();
+          return writer->Finish();
+        });
+  });
+}
+
+grpc::Status RouterRetrieval::DeleteItems(grpc::ServerContext* context,
+                                          const hier::v1::DeleteItemsRequest* request,
+                                          hier::v1::DeleteItemsResponse* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kNever, &ReplicaLink::retrieval,
+               &hier::v1::Retrieval::Stub::DeleteItems, *request, response);
+}
+
+grpc::Status RouterRetrieval::GetItem(grpc::ServerContext* context,
+                                      const hier::v1::GetItemRequest* request,
+                                      hier::v1::Item* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::retrieval,
+               &hier::v1::Retrieval::Stub::GetItem, *request, response);
+}
+
+grpc::Status RouterRetrieval::Stats(grpc::ServerContext* context,
+                                    const hier::v1::StatsRequest* request,
+                                    hier::v1::StatsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    const CallerContext caller = CallerContext::From(*context);
+    const std::shared_ptr<const TopologyView> view = backends_.topology->View();
+    if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
+    // One replica of each shard: the gallery's items and memory are the shards' sums.
+    for (int shard = 0; shard < view->shard_count; ++shard) {
+      hier::v1::StatsResponse part;
+      absl::Status answered = backends_.calls->OnReplica(
+          caller, shard, /*retry=*/true, [&](ReplicaLink& link, grpc::ClientContext* client) {
+            part.Clear();
+            return link.retrieval->Stats(client, *request, &part);
+          });
+      if (!answered.ok()) return answered;
+      const int64_t items = response->items() + part.items();
+      const int64_t memory = response->index_memory_bytes() + part.index_memory_bytes();
+      if (shard == 0) *response = part;
+      response->set_items(items);
+      response->set_index_memory_bytes(memory);
+    }
+    response->set_model_version(*view->version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RouterModels::ListModels(grpc::ServerContext* context,
+                                      const hier::v1::ListModelsRequest* request,
+                                      hier::v1::ListModelsResponse* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::models,
+               &hier::v1::Models::Stub::ListModels, *request, response);
+}
+
+grpc::Status RouterModels::GetModel(grpc::ServerContext* context,
+                                    const hier::v1::GetModelRequest* request,
+                                    hier::v1::Model* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::models,
+               &hier::v1::Models::Stub::GetModel, *request, response);
+}
+
+grpc::Status RouterModels::LoadModel(grpc::ServerContext* context,
+                                     const hier::v1::LoadModelRequest* request,
+                                     hier::v1::LoadModelResponse* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kNever, &ReplicaLink::models,
+               &hier::v1::Models::Stub::LoadModel, *request, response);
+}
+
+grpc::Status RouterModels::GetSwap(grpc::ServerContext* context,
+                                   const hier::v1::GetSwapRequest* request,
+                                   hier::v1::SwapProgress* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::models,
+               &hier::v1::Models::Stub::GetSwap, *request, response);
+}
+
+grpc::Status RouterTraining::StartTraining(grpc::ServerContext* context,
+                                           const hier::v1::StartTrainingRequest* request,
+                                           hier::v1::Job* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kNever, &ReplicaLink::training,
+               &hier::v1::Training::Stub::StartTraining, *request, response);
+}
+
+grpc::Status RouterTraining::GetJob(grpc::ServerContext* context,
+                                    const hier::v1::GetJobRequest* request,
+                                    hier::v1::Job* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::training,
+               &hier::v1::Training::Stub::GetJob, *request, response);
+}
+
+grpc::Status RouterTraining::ListJobs(grpc::ServerContext* context,
+                                      const hier::v1::ListJobsRequest* request,
+                                      hier::v1::ListJobsResponse* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::training,
+               &hier::v1::Training::Stub::ListJobs, *request, response);
+}
+
+grpc::Status RouterTraining::WatchJob(grpc::ServerContext* context,
+                                      const hier::v1::WatchJobRequest* request,
+                                      grpc::ServerWriter<hier::v1::JobEvent>* writer) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&] {
+    // Events are whole snapshots of the job, so a watch that moves to another replica after a
+    // failure at worst repeats one.
+    return backends_.calls->OnReplica(
+        CallerContext::From(*context), /*shard=*/-1, /*retry=*/true,
+        [&](ReplicaLink& link, grpc::ClientContext* client) {
+          std::unique_ptr<grpc::ClientReader<hier::v1::JobEvent>> events =
+              link.training->WatchJob(client, *request);
+          hier::v1::JobEvent event;
+          while (events->Read(&event)) {
+            if (!writer->Write(event)) {
+              client->TryCancel();
+              break;
+            }
+          }
+          return events->Finish();
+        });
+  });
+}
+
+grpc::Status RouterTraining::CancelJob(grpc::ServerContext* context,
+                                       const hier::v1::CancelJobRequest* request,
+                                       hier::v1::Job* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kNever, &ReplicaLink::training,
+               &hier::v1::Training::Stub::CancelJob, *request, response);
+}
+
+grpc::Status RouterTraining::ResumeJob(grpc::ServerContext* context,
+                                       const hier::v1::ResumeJobRequest* request,
+                                       hier::v1::Job* response) {
+  return Relay(backends_, context, Access::kWrite, Retry::kNever, &ReplicaLink::training,
+               &hier::v1::Training::Stub::ResumeJob, *request, response);
+}
+
+grpc::Status RouterHierarchy::GetHierarchy(grpc::ServerContext* context,
+                                           const hier::v1::GetHierarchyRequest* request,
+                                           hier::v1::HierarchyTree* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::hierarchy,
+               &hier::v1::Hierarchy::Stub::GetHierarchy, *request, response);
+}
+
+grpc::Status RouterHierarchy::Ancestors(grpc::ServerContext* context,
+                                        const hier::v1::AncestorsRequest* request,
+                                        hier::v1::AncestorsResponse* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::hierarchy,
+               &hier::v1::Hierarchy::Stub::Ancestors, *request, response);
+}
+
+}  // namespace hier::server

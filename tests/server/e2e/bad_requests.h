@@ -1,0 +1,55 @@
+// The bad requests every front of the public API (one server, or a router before a cluster) must
+// refuse with the right status code and a message naming the field: one list, sent by the tests
+// of each front. The limits in the expected messages are ServerE2eTest::StartServer's (16 images
+// and 100 items per call, 4 MiB messages), and the gallery's model embeds 32 dimensions.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hier/v1/hierarchy.grpc.pb.h"
+#include "hier/v1/models.grpc.pb.h"
+#include "hier/v1/retrieval.grpc.pb.h"
+#include "tests/server/e2e/server_fixture.h"
+
+namespace hier::testing {
+
+struct BadCase {
+  std::string name;
+  std::function<grpc::Status()> call;
+  grpc::StatusCode code;
+  std::string message;  // a substring the error message must hold (the field)
+};
+
+class BadRequests {
+ public:
+  BadRequests(hier::v1::Retrieval::Stub* retrieval, hier::v1::Models::Stub* models,
+              hier::v1::Hierarchy::Stub* hierarchy)
+      : retrieval_(retrieval), models_(models), hierarchy_(hierarchy) {}
+
+  // The cases (at least 30); `png` is an image the model embeds. They write nothing they are
+  // expected to: item 3 must exist, ids 900 and up must not.
+  std::vector<BadCase> Cases(const std::string& png);
+  // Sends every case: a test failure for each wrong code or message.
+  void ExpectEachRefused(const std::string& png);
+
+  grpc::Status Get(int64_t id);
+
+ private:
+  grpc::Status Embed(const std::vector<std::string>& images);
+  grpc::Status Search(const std::function<void(hier::v1::SearchRequest&)>& fill);
+  grpc::Status Add(const std::function<void(hier::v1::AddItemsRequest&)>& fill,
+                   const std::string& authorization = std::string("Bearer ") + kToken);
+  grpc::Status Delete(std::vector<int64_t> ids, bool authorized = true);
+  grpc::Status Load(const std::string& version, bool authorized = true);
+
+  hier::v1::Retrieval::Stub* const retrieval_;
+  hier::v1::Models::Stub* const models_;
+  hier::v1::Hierarchy::Stub* const hierarchy_;
+};
+
+}  // namespace hier::testing
