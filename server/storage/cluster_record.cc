@@ -244,10 +244,16 @@ absl::Status ClusterRecord::SetShardCount(int count, std::chrono::milliseconds a
   }
   return impl_->pool
       ->Run<bool>("recording the shard count",
-                  [&](pqxx::connection& connection) {
-                    pqxx::nontransaction tx(connection);
+                  [&](pqxx::connection& connection) -> absl::StatusOr<bool> {
+                    pqxx::work tx(connection);
+                    if (!tx.exec_prepared1("has_settings")[0].as<bool>()) {
+                      return absl::FailedPreconditionError(
+                          "the store holds no cluster yet: start its replicas with --shard I/N "
+                          "(the first one records N)");
+                    }
                     tx.exec_prepared("put", std::string(kShardCount), absl::StrCat(count));
-                    return absl::StatusOr<bool>(true);
+                    tx.commit();
+                    return true;
                   })
       .status();
 }

@@ -16,6 +16,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "index/item_store.h"
 #include "server/app/server_app.h"
 #include "trainer/io/atomic_file.h"
 
@@ -110,6 +111,33 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path, const char* 
   return secret;
 }
 
+// The store of record: --store, --store-connections, --store-password-file.
+absl::StatusOr<hier::index::StoreLocation> StoreFromFlags() {
+  hier::index::StoreLocation store;
+  store.uri = absl::GetFlag(FLAGS_store);
+  store.max_connections = absl::GetFlag(FLAGS_store_connections);
+  if (const std::string file = absl::GetFlag(FLAGS_store_password_file); !file.empty()) {
+    absl::StatusOr<std::string> password =
+        ReadSecretFile(file, "--store-password-file", "no password to give PostgreSQL");
+    if (!password.ok()) return password.status();
+    store.password = *std::move(password);
+  }
+  return store;
+}
+
+// --reshard N: records the stopped cluster's new shard count (no server starts, so the serving
+// flags do not matter).
+absl::Status ReshardFromFlags(int shards) {
+  if (shards < 1) return absl::InvalidArgumentError("--reshard: must be >= 1");
+  absl::StatusOr<hier::index::StoreLocation> store = StoreFromFlags();
+  if (!store.ok()) return store.status();
+  if (!hier::index::IsPostgresUri(store->uri)) {
+    return absl::InvalidArgumentError("--reshard: needs --store postgresql://...");
+  }
+  return hier::server::Reshard(
+      *store, shards, std::chrono::seconds(absl::GetFlag(FLAGS_member_timeout_seconds)));
+}
+
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -137,14 +165,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     if (!token.ok()) return token.status();
     options.token = *std::move(token);
   }
-  options.store.uri = absl::GetFlag(FLAGS_store);
-  options.store.max_connections = absl::GetFlag(FLAGS_store_connections);
-  if (const std::string file = absl::GetFlag(FLAGS_store_password_file); !file.empty()) {
-    absl::StatusOr<std::string> password =
-        ReadSecretFile(file, "--store-password-file", "no password to give PostgreSQL");
-    if (!password.ok()) return password.status();
-    options.store.password = *std::move(password);
-  }
+  absl::StatusOr<hier::index::StoreLocation> store = StoreFromFlags();
+  if (!store.ok()) return store.status();
+  options.store = *std::move(store);
   options.max_replication_lag = std::chrono::seconds(absl::GetFlag(FLAGS_max_replication_lag_seconds));
   if (const std::string shard = absl::GetFlag(FLAGS_shard); !shard.empty()) {
     absl::StatusOr<hier::index::ShardSpec> parsed = hier::index::ParseShard(shard, "--shard");
@@ -196,24 +219,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> storage;
   std::vector<char*> args = WithUnderscores(argc, argv, storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
-  if (!options.ok()) {
-    std::fprintf(stderr, "hier-server: %s\n", std::string(options.status().message()).c_str());
-    return 2;
-  }
   if (const int shards = absl::GetFlag(FLAGS_reshard); shards != 0) {
-    absl::Status done =
-        shards < 1 ? absl::InvalidArgumentError("--reshard: must be >= 1")
-        : options->store.uri.empty()
-            ? absl::InvalidArgumentError("--reshard: needs --store postgresql://...")
-            : hier::server::Reshard(options->store, shards, options->member_timeout);
-    if (!done.ok()) {
-      std::fprintf(stderr, "hier-server: %s\n", done.ToString().c_str());
+    if (absl::Status done = ReshardFromFlags(shards); !done.ok()) {
+      std::fprintf(stderr, "hier-server: %s\n", std::string(done.message()).c_str());
       return 1;
     }
     std::printf("hier-server: the cluster's gallery is split into %d shard(s); start its "
                 "replicas with --shard I/%d\n", shards, shards);
     return 0;
+  }
+  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "hier-server: %s\n", std::string(options.status().message()).c_str());
+    return 2;
   }
   // Block the stop signals in every thread the server starts; this thread waits for them.
   sigset_t stop_signals;

@@ -139,17 +139,18 @@ TEST_F(PostgresItemStoreTest, AVersionOneSchemaIsMigratedKeepingItsItems) {
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_TRUE((*store)->Upsert({MakeItem(7)}).ok());
   }
-  // What a version 1 store looks like: no hier_images, no hier_jobs.
+  // What a version 1 store looks like: no hier_images, hier_jobs or hier_members.
   ASSERT_TRUE(server_
                   ->Execute(database_,
-                            "DROP TABLE hier_images, hier_jobs; UPDATE hier_meta SET value = '1' "
-                            "WHERE key = 'schema_version'")
+                            "DROP TABLE hier_images, hier_jobs, hier_members; UPDATE hier_meta "
+                            "SET value = '1' WHERE key = 'schema_version'")
                   .ok());
   absl::StatusOr<std::unique_ptr<ItemStore>> store = Open();
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(QueryOne("SELECT value FROM hier_meta WHERE key = 'schema_version'"),
             absl::StrCat(PostgresItemStore::kSchemaVersion));
   EXPECT_EQ(QueryOne("SELECT count(*) FROM hier_images"), "0");
+  EXPECT_EQ(QueryOne("SELECT count(*) FROM hier_members"), "0");
   absl::StatusOr<ItemRecord> kept = (*store)->Get(7);
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->key, MakeItem(7).key);

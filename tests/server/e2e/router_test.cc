@@ -1,7 +1,8 @@
 // A gallery split into shards behind a router (hier-server --router), as processes on loopback over
 // the throwaway PostgreSQL server: the router answers exactly as one node holding every item,
 // loses no search when a replica is killed, names a shard none of whose replicas answers, never
-// mixes model versions during a cluster's swap, and refuses bad requests as one node does.
+// mixes model versions during a cluster's swap, refuses bad requests as one node does, and
+// answers the same after the stopped cluster is re-sharded.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,17 +13,20 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "index/shard.h"
 #include "tests/server/e2e/bad_requests.h"
+#include "tests/server/e2e/child_process.h"
 #include "tests/server/e2e/cluster_fixture.h"
 
 namespace hier::testing {
@@ -92,6 +96,15 @@ class RouterTest : public ClusterTest {
     }
     return started;
   }
+
+  // Runs hier-server with `args` to its exit: the exit status (none after 60 s) and its log.
+  std::pair<std::optional<int>, std::string> RunToExit(const std::vector<std::string>& args) {
+    const std::string log = absl::StrCat(scratch_, "/run-", ++runs_, ".log");
+    ChildProcess server(HIER_SERVER_BINARY, args, log);
+    const std::optional<int> status = server.Wait(std::chrono::seconds(60));
+    return {status, ReadText(log)};
+  }
+  int runs_ = 0;
 
   // Waits until every replica of `cluster` holds its shard's part of `ids`.
   static bool WaitForShards(const ShardedCluster& cluster, const std::vector<int64_t>& ids) {
@@ -390,6 +403,62 @@ TEST_F(RouterTest, BadRequestsGetTheOneNodeCodesAndNothingChanges) {
   EXPECT_EQ(cluster.router->Health(), HealthCheckResponse::SERVING);
   EXPECT_EQ(cluster.router->Items(), 30);
   EXPECT_EQ(LiveItemsInStore(), 30);
+}
+
+TEST_F(RouterTest, AnOfflineReshardSplitsTheGalleryAnotherWay) {
+  const ShardedCluster two = StartSharded(2, 1);
+  ASSERT_FALSE(HasFailure());
+  std::vector<int64_t> ids;
+  for (int64_t id = 0; id < 3000; ++id) ids.push_back(id);
+  for (size_t first = 0; first < ids.size(); first += 1000) {
+    ASSERT_TRUE(two.router->Add({ids.begin() + first, ids.begin() + first + 1000}).ok());
+  }
+  ASSERT_TRUE(WaitForShards(two, ids));
+  std::vector<hier::v1::SearchResponse> before(20);
+  hier::v1::SearchRequest request;
+  request.set_k(25);
+  for (int q = 0; q < 20; ++q) {
+    *request.mutable_vector() = RandomPoint(q, kDim);
+    ASSERT_TRUE(SearchOn(*two.router, request, &before[q]).ok());
+  }
+
+  // Refused while a replica runs, naming it; done once every replica has stopped.
+  const std::vector<std::string> reshard = {"--store", server_->Uri(database_), "--reshard", "3"};
+  const auto [refused, refused_log] = RunToExit(reshard);
+  EXPECT_EQ(refused, 1) << refused_log;
+  EXPECT_NE(refused_log.find("still running"), std::string::npos) << refused_log;
+  for (const std::vector<Replica*>& shard : two.shards) {
+    shard[0]->server.process->Signal(SIGTERM);
+    ASSERT_EQ(shard[0]->server.process->Wait(std::chrono::seconds(60)), 0);
+  }
+  const auto [done, done_log] = RunToExit(reshard);
+  ASSERT_EQ(done, 0) << done_log;
+
+  // A replica of the old split is refused, naming the recorded count.
+  std::vector<std::string> stale = ReplicaArgs("stale");
+  stale.insert(stale.end(), {"--shard", "0/2"});
+  const auto [stale_status, stale_log] = RunToExit(stale);
+  EXPECT_EQ(stale_status, 1) << stale_log;
+  EXPECT_NE(stale_log.find("split into 3 shard(s)"), std::string::npos) << stale_log;
+
+  // Three shards over the same items: the router, still up, answers as before.
+  ShardedCluster three;
+  three.router = two.router;
+  three.shards.resize(3);
+  for (int shard = 0; shard < 3; ++shard) {
+    three.shards[shard].push_back(
+        Start(absl::StrCat("three-", shard), "", {"--shard", absl::StrCat(shard, "/3")}));
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  ASSERT_TRUE(WaitForShards(three, ids));
+  ASSERT_TRUE(WaitForHealth(*three.router, HealthCheckResponse::SERVING));
+  EXPECT_EQ(three.router->Items(), 3000);
+  for (int q = 0; q < 20; ++q) {
+    *request.mutable_vector() = RandomPoint(q, kDim);
+    hier::v1::SearchResponse after;
+    ASSERT_TRUE(SearchOn(*three.router, request, &after).ok());
+    EXPECT_TRUE(MessageDifferencer::Equals(after, before[q])) << "query " << q;
+  }
 }
 
 }  // namespace
