@@ -29,38 +29,18 @@ mkdir -p "$out/json" "$out/logs"
 out="$(cd "$out" && pwd)"
 server_bin="$build/server/hier-server"
 bench_bin="$build/client/hier-bench"
-pg_dir="$out/pg"
-
 # shellcheck source=deploy/experiments/hier-servers.sh
 source "$root/deploy/experiments/hier-servers.sh"
+# shellcheck source=deploy/experiments/scratch-postgres.sh
+source "$root/deploy/experiments/scratch-postgres.sh"
 cleanup() {
   stop_hier_servers
-  bash "$root/deploy/postgres-scratch.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  stop_scratch_postgres
 }
 trap cleanup EXIT
+start_scratch_postgres "$out/pg" "$pg_port"
 
-bash "$root/deploy/postgres-scratch.sh" start "$pg_dir" "$pg_port" >"$out/logs/postgres.txt"
-pg_bin="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-# new_database NAME: an empty database owned by the role hier; prints its store URI.
-new_database() {
-  PGPASSWORD="$(cat "$pg_dir/admin-password")" "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" \
-    -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 OWNER hier"
-  echo "postgresql://hier@127.0.0.1:$pg_port/$1"
-}
-pg_args() { echo "--store $1 --store-password-file $pg_dir/hier-password"; }
-
-# bench NAME JSON ARGS...: one hier-bench run against server NAME.
-bench() {
-  local name="$1" json="$2"
-  shift 2
-  "$bench_bin" --server "127.0.0.1:${HIER_PORT[$name]}" --json "$json" "$@" \
-    >"${json%.json}.txt" 2>&1 || {
-    echo "cluster-bench: hier-bench failed ($json):" >&2
-    cat "${json%.json}.txt" >&2
-    exit 1
-  }
-}
+pg_args() { echo "--store $1 --store-password-file $pg_password_file"; }
 
 echo "cluster-bench: $passes passes, $items items, PostgreSQL on 127.0.0.1:$pg_port" >&2
 for pass in $(seq "$passes"); do
@@ -76,12 +56,12 @@ for pass in $(seq "$passes"); do
     fi
     start_hier_server "$store" "$out/logs/$store-p$pass.log" --state-dir "$state" --dim 128 \
       --c 0.1 --metrics-listen= --index-threads 1 "${store_args[@]}"
-    bench "$store" "$out/json/write-$store-p$pass.json" --method add-vectors --dim 128 \
-      --batch 100 --in-flight 4 --requests $((items / 100)) --warmup 0 --first-id 0 \
+    bench_hier_server "$store" "$out/json/write-$store-p$pass.json" --method add-vectors \
+      --dim 128 --batch 100 --in-flight 4 --requests $((items / 100)) --warmup 0 --first-id 0 \
       --queries 20000
     for in_flight in 1 8; do
-      bench "$store" "$out/json/search-$store-$in_flight-p$pass.json" --method search-vector \
-        --vectors-from-items 1000 --in-flight "$in_flight" --duration "$duration" \
+      bench_hier_server "$store" "$out/json/search-$store-$in_flight-p$pass.json" \
+        --method search-vector --vectors-from-items 1000 --in-flight "$in_flight" --duration "$duration" \
         --warmup "$warmup"
     done
     stop_hier_server "$store"

@@ -6,7 +6,9 @@
 #                                       HIER_PORT[NAME], HIER_METRICS_PORT[NAME]
 #   stop_hier_server NAME               SIGTERM, then waits for it
 #   stop_hier_servers                   every server still running (the scripts' EXIT trap)
-# Needs server_bin and jq.
+#   bench_hier_server NAME JSON ARGS... one "$bench_bin" run against server NAME (--json JSON, its
+#                                       output beside it); exits the script when it fails
+# Needs server_bin (and bench_bin for bench_hier_server) and jq.
 declare -A HIER_PID=() HIER_PORT=() HIER_METRICS_PORT=()
 
 start_hier_server() {
@@ -43,4 +45,15 @@ stop_hier_server() {
 stop_hier_servers() {
   local name
   for name in "${!HIER_PID[@]}"; do stop_hier_server "$name"; done
+}
+
+bench_hier_server() {
+  local name="$1" json="$2"
+  shift 2
+  "$bench_bin" --server "127.0.0.1:${HIER_PORT[$name]}" --json "$json" "$@" \
+    >"${json%.json}.txt" 2>&1 || {
+    echo "hier-bench failed against $name ($json):" >&2
+    cat "${json%.json}.txt" >&2
+    exit 1
+  }
 }

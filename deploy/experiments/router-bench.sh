@@ -24,26 +24,16 @@ mkdir -p "$out/json" "$out/logs"
 out="$(cd "$out" && pwd)"
 server_bin="$build/server/hier-server"
 bench_bin="$build/client/hier-bench"
-pg_dir="$out/pg"
-
 # shellcheck source=deploy/experiments/hier-servers.sh
 source "$root/deploy/experiments/hier-servers.sh"
+# shellcheck source=deploy/experiments/scratch-postgres.sh
+source "$root/deploy/experiments/scratch-postgres.sh"
 cleanup() {
   stop_hier_servers
-  bash "$root/deploy/postgres-scratch.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  stop_scratch_postgres
 }
 trap cleanup EXIT
-
-bash "$root/deploy/postgres-scratch.sh" start "$pg_dir" "$pg_port" >"$out/logs/postgres.txt"
-pg_bin="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-# new_database NAME: an empty database owned by the role hier; prints its store URI.
-new_database() {
-  PGPASSWORD="$(cat "$pg_dir/admin-password")" PGOPTIONS='-c client_min_messages=warning' \
-    "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" \
-    -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 OWNER hier"
-  echo "postgresql://hier@127.0.0.1:$pg_port/$1"
-}
+start_scratch_postgres "$out/pg" "$pg_port"
 
 # metric NAME SERVER: the value of the unlabelled series NAME on SERVER's /metrics.
 metric() {
@@ -73,29 +63,18 @@ wait_items() {
   exit 1
 }
 
-bench() {
-  local name="$1" json="$2"
-  shift 2
-  "$bench_bin" --server "127.0.0.1:${HIER_PORT[$name]}" --json "$json" "$@" \
-    >"${json%.json}.txt" 2>&1 || {
-    echo "router-bench: hier-bench failed ($json):" >&2
-    cat "${json%.json}.txt" >&2
-    exit 1
-  }
-}
-
 # load SERVER HOLDER...: ITEMS items written through SERVER, until the HOLDERs hold them all.
 load() {
   local through="$1" started=$SECONDS
   shift
-  bench "$through" "$out/json/load-$through.json" --method add-vectors --dim 128 --batch 100 \
-    --in-flight 4 --requests $((items / 100)) --warmup 0 --first-id 0 --queries 20000
+  bench_hier_server "$through" "$out/json/load-$through.json" --method add-vectors --dim 128 \
+    --batch 100 --in-flight 4 --requests $((items / 100)) --warmup 0 --first-id 0 --queries 20000
   wait_items "$items" "$@"
   echo $((SECONDS - started)) >"$out/json/load-seconds-$through.txt"
 }
 
 node=(--dim 128 --c 0.1 --index-kind "$index_kind" --index-threads 1
-      --store-password-file "$pg_dir/hier-password")
+      --store-password-file "$pg_password_file")
 echo "router-bench: $items items ($index_kind), $passes passes, PostgreSQL on 127.0.0.1:$pg_port" >&2
 single="$(new_database one_node)"
 start_hier_server one "$out/logs/one.log" --state-dir "$out/state/one" --store "$single" "${node[@]}"
@@ -106,7 +85,7 @@ for shard in 0 1; do
     --store "$sharded" --shard "$shard/2" "${node[@]}"
 done
 start_hier_server router "$out/logs/router.log" --router --state-dir "$out/state/router" \
-  --store "$sharded" --store-password-file "$pg_dir/hier-password"
+  --store "$sharded" --store-password-file "$pg_password_file"
 for _ in $(seq 100); do
   [[ "$(metric hier_router_shards_healthy router)" == 2 ]] && break
   sleep 0.2
@@ -123,8 +102,8 @@ for pass in $(seq "$passes"); do
   if ((pass % 2 == 0)); then order="shard0 router one"; fi
   for name in $order; do
     for in_flight in 1 8; do
-      bench "$name" "$out/json/search-$name-$in_flight-p$pass.json" --method search-vector \
-        --dim 128 --vectors-from-items 1000 --in-flight "$in_flight" --duration "$duration" \
+      bench_hier_server "$name" "$out/json/search-$name-$in_flight-p$pass.json" \
+        --method search-vector --dim 128 --vectors-from-items 1000 --in-flight "$in_flight" --duration "$duration" \
         --warmup "$warmup"
     done
   done

@@ -223,6 +223,66 @@ class Ledger {
   std::set<int64_t> ids_;
 };
 
+// Searches by image through some nodes until stopped, one thread per node, each for gallery
+// images: item i + 1 holds images.png[i] for i < `items`. Such an image finds itself at distance
+// ~0 only when the query's embedding and the gallery come from one model, so an answer that mixes
+// models (during a swap) counts as mixed.
+class ImageSearchWatch {
+ public:
+  ImageSearchWatch(const LabelledImages& images, int items, const std::vector<const Replica*>& nodes)
+      : images_(images) {
+    for (const Replica* node : nodes) {
+      threads_.emplace_back([this, node, items] {
+        for (int n = 0; !stop_; ++n) {
+          const int i = n % items;
+          hier::v1::SearchRequest search;
+          search.set_image(images_.png[i]);
+          search.set_k(1);
+          grpc::ClientContext context;
+          Prepare(&context, std::chrono::seconds(10));
+          hier::v1::SearchResponse found;
+          const grpc::Status status = node->retrieval->Search(&context, search, &found);
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (!status.ok() || found.neighbours_size() != 1) {
+            ++failed_;
+            last_error_ = absl::StrCat(node->name, ": ", status.error_message());
+            continue;
+          }
+          ++served_;
+          versions_.insert(found.model_version());
+          mixed_ += found.neighbours(0).id() != i + 1 || found.neighbours(0).distance() > 1e-3;
+        }
+      });
+    }
+  }
+  ~ImageSearchWatch() { Stop(); }
+
+  // Stops the searches, then: no failure, none mixed, and answers from exactly `versions`.
+  void ExpectCleanAcross(const std::set<std::string>& versions) {
+    Stop();
+    std::lock_guard<std::mutex> lock(mutex_);
+    EXPECT_EQ(failed_, 0) << last_error_;
+    EXPECT_EQ(mixed_, 0) << "of " << served_;
+    EXPECT_EQ(versions_, versions);
+  }
+
+ private:
+  void Stop() {
+    stop_ = true;
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+  const LabelledImages& images_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  int64_t failed_ = 0, mixed_ = 0, served_ = 0;  // guarded by mutex_
+  std::set<std::string> versions_;               // guarded by mutex_
+  std::string last_error_;                       // guarded by mutex_
+};
+
 // Clients that write through some replicas and search through others until stopped; every call
 // is bounded by a deadline and the load by Stop().
 class Load {

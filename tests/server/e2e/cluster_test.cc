@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -227,37 +226,8 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
   ASSERT_TRUE(added.ok()) << added.error_message();
   ASSERT_TRUE(WaitForItems(*b, 30, kLagBound).has_value());
 
-  // Searches through both replicas while A swaps models for the cluster. An image of the gallery
-  // finds itself at distance ~0 only when the query and the gallery come from the same model.
-  std::atomic<bool> stop{false};
-  std::mutex mutex;
-  int64_t failed = 0, mixed = 0, served = 0;
-  std::set<std::string> versions;
-  std::string last_error;
-  std::vector<std::thread> searchers;
-  for (const Replica* replica : {a, b}) {
-    searchers.emplace_back([&, replica] {
-      for (int n = 0; !stop; ++n) {
-        const int k = n % 30;
-        hier::v1::SearchRequest search;
-        search.set_image(images.png[k]);
-        search.set_k(1);
-        grpc::ClientContext context;
-        Prepare(&context, std::chrono::seconds(10));
-        hier::v1::SearchResponse found;
-        const grpc::Status status = replica->retrieval->Search(&context, search, &found);
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!status.ok() || found.neighbours_size() != 1) {
-          ++failed;
-          last_error = status.error_message();
-          continue;
-        }
-        ++served;
-        versions.insert(found.model_version());
-        mixed += found.neighbours(0).id() != k + 1 || found.neighbours(0).distance() > 1e-3;
-      }
-    });
-  }
+  // Searches through both replicas while A swaps models for the cluster.
+  ImageSearchWatch watch(images, 30, {a, b});
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(fs::exists(scratch_ + "/b/galleries/replica"));
   hier::v1::LoadModelRequest load;
@@ -278,11 +248,7 @@ TEST_F(ClusterTest, AModelSwapThroughOneReplicaSwitchesEveryReplicaWithoutMixing
   // B keeps the new gallery's snapshot folder, not the old one's.
   EXPECT_FALSE(fs::exists(scratch_ + "/b/galleries/replica"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  stop = true;
-  for (std::thread& searcher : searchers) searcher.join();
-  EXPECT_EQ(failed, 0) << last_error;
-  EXPECT_EQ(mixed, 0) << "of " << served;
-  EXPECT_EQ(versions, (std::set<std::string>{"run/best", "run2/best"}));
+  watch.ExpectCleanAcross({"run/best", "run2/best"});
 
   // Any replica reports the cluster's swap.
   grpc::ClientContext swap_context;

@@ -9,13 +9,10 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
-#include <atomic>
 #include <chrono>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -330,35 +327,8 @@ TEST_F(RouterTest, AModelSwapThroughTheRouterNeverMixesVersions) {
   for (int64_t id = 1; id <= 30; ++id) ids.push_back(id);
   ASSERT_TRUE(WaitForShards(cluster, ids));
 
-  // An image of the gallery finds itself at distance ~0 only when the query's embedding and every
-  // shard's gallery come from one model.
-  std::atomic<bool> stop{false};
-  std::mutex mutex;
-  int64_t failed = 0, mixed = 0, served = 0;
-  std::set<std::string> versions;
-  std::string last_error;
-  std::vector<std::thread> searchers;
-  for (int t = 0; t < 2; ++t) {
-    searchers.emplace_back([&, t] {
-      for (int n = t; !stop; n += 2) {
-        const int i = n % 30;
-        hier::v1::SearchRequest search;
-        search.set_image(images.png[i]);
-        search.set_k(3);
-        hier::v1::SearchResponse found;
-        const grpc::Status status = SearchOn(*cluster.router, search, &found);
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!status.ok() || found.neighbours_size() != 3) {
-          ++failed;
-          last_error = status.error_message();
-          continue;
-        }
-        ++served;
-        versions.insert(found.model_version());
-        mixed += found.neighbours(0).id() != i + 1 || found.neighbours(0).distance() > 1e-3;
-      }
-    });
-  }
+  // Searches through the router while the cluster swaps models.
+  ImageSearchWatch watch(images, 30, {cluster.router});
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   hier::v1::LoadModelRequest load;
   load.set_version("run2");
@@ -374,11 +344,7 @@ TEST_F(RouterTest, AModelSwapThroughTheRouterNeverMixesVersions) {
   }
   EXPECT_EQ(cluster.router->ModelVersion(), "run2/best");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  stop = true;
-  for (std::thread& searcher : searchers) searcher.join();
-  EXPECT_EQ(failed, 0) << last_error;
-  EXPECT_EQ(mixed, 0) << "of " << served;
-  EXPECT_EQ(versions, (std::set<std::string>{"run/best", "run2/best"}));
+  watch.ExpectCleanAcross({"run/best", "run2/best"});
 }
 
 TEST_F(RouterTest, BadRequestsGetTheOneNodeCodesAndNothingChanges) {
