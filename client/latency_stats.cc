@@ -24,6 +24,7 @@ LatencySummary SummarizeLatencies(std::vector<double> samples) {
   summary.p50 = NearestRankPercentile(samples, 50);
   summary.p90 = NearestRankPercentile(samples, 90);
   summary.p99 = NearestRankPercentile(samples, 99);
+  summary.p999 = NearestRankPercentile(samples, 99.9);
   summary.max = samples.back();
   return summary;
 }

@@ -12,6 +12,7 @@ struct LatencySummary {
   double p50 = 0;
   double p90 = 0;
   double p99 = 0;
+  double p999 = 0;  // p99.9
   double max = 0;
 };
 

@@ -20,11 +20,11 @@
 #include <numeric>
 #include <random>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "index/ball_geometry.h"
 #include "index/byte_io.h"
 #include "index/candidate_stage.h"
+#include "index/sharded_id_map.h"
 
 namespace hier::index {
 namespace {
@@ -89,11 +89,11 @@ class ApproximateStage final : public CandidateStage {
   void Remove(absl::Span<const int64_t> ids) override {
     std::vector<faiss::Index::idx_t> removed;
     for (int64_t id : ids) {
-      const auto found = label_of_.find(id);
-      if (found == label_of_.end()) continue;
-      removed.push_back(found->second);
-      id_of_.erase(found->second);
-      label_of_.erase(found);
+      const int64_t* found = label_of_.Find(id);
+      if (found == nullptr) continue;
+      removed.push_back(*found);
+      id_of_.Erase(*found);
+      label_of_.Erase(id);
     }
     if (removes_in_place_ && !removed.empty()) {
       index_->remove_ids(faiss::IDSelectorArray(removed.size(), removed.data()));
@@ -119,8 +119,7 @@ class ApproximateStage final : public CandidateStage {
     for (int64_t q = 0; q < count; ++q) {
       int64_t kept = 0;
       for (int64_t j = 0; j < fetch && kept < wanted; ++j) {
-        const auto found = id_of_.find(labels[q * fetch + j]);
-        if (found != id_of_.end()) out[q * wanted + kept++] = found->second;
+        if (const int64_t* id = id_of_.Find(labels[q * fetch + j])) out[q * wanted + kept++] = *id;
       }
     }
   }
@@ -151,6 +150,7 @@ class ApproximateStage final : public CandidateStage {
           FactoryString(options_, options_.nlist > 0 ? options_.nlist : AutomaticNlist(count));
       Reset(Train(factory, points, count), factory);
     }
+    ReserveForGrowth(kRetrainGrowth * std::max(count, options_.min_train_items));
     Add(ids, points);
   }
 
@@ -167,10 +167,10 @@ class ApproximateStage final : public CandidateStage {
     AppendValue(&out, deleted_entries_);
     AppendString(&out, factory_);
     AppendValue<uint64_t>(&out, label_of_.size());
-    for (const auto& [id, label] : label_of_) {
+    label_of_.ForEach([&out](int64_t id, int64_t label) {
       AppendValue(&out, id);
       AppendValue(&out, label);
-    }
+    });
     faiss::VectorIOWriter writer;
     faiss::write_index(index_.get(), &writer);
     AppendBytes(&out, writer.data);
@@ -189,7 +189,7 @@ class ApproximateStage final : public CandidateStage {
         !reader.Read(&deleted) || !reader.ReadString(&factory) || !reader.Read(&entries)) {
       return absl::DataLossError("candidates: the snapshot's header does not match this index");
     }
-    absl::flat_hash_map<int64_t, int64_t> label_of, id_of;
+    ShardedIdMap<int64_t> label_of, id_of;
     for (uint64_t i = 0; i < entries; ++i) {
       int64_t id = 0, label = 0;
       if (!reader.Read(&id) || !reader.Read(&label)) {
@@ -244,8 +244,7 @@ class ApproximateStage final : public CandidateStage {
   }
 
   int64_t memory_bytes() const override {
-    int64_t bytes = static_cast<int64_t>((label_of_.capacity() + id_of_.capacity()) *
-                                         (2 * sizeof(int64_t) + 1));
+    int64_t bytes = label_of_.memory_bytes() + id_of_.memory_bytes();
     if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
       bytes += static_cast<int64_t>(ivf->nlist * ivf->d * sizeof(float));
       for (size_t list = 0; list < ivf->nlist; ++list) {
@@ -302,13 +301,23 @@ class ApproximateStage final : public CandidateStage {
     return Configure(std::move(index));
   }
 
+  // Room for `items` entries in the id maps (and an IVF's direct map), so that the writes until
+  // the next rebuild (which runs beside this stage) do not rehash them under the index's lock.
+  void ReserveForGrowth(int64_t items) {
+    label_of_.Reserve(items);
+    id_of_.Reserve(items);
+    if (faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
+      ivf->direct_map.hashtable.reserve(static_cast<size_t>(items));
+    }
+  }
+
   // Starts over with an empty `index` built from `factory`.
   void Reset(std::unique_ptr<faiss::Index> index, std::string factory) {
     index_ = std::move(index);
     factory_ = std::move(factory);
     removes_in_place_ = faiss::ivflib::try_extract_index_ivf(index_.get()) != nullptr;
-    label_of_.clear();
-    id_of_.clear();
+    label_of_.Clear();
+    id_of_.Clear();
     next_label_ = 0;
     deleted_entries_ = 0;
   }
@@ -323,8 +332,8 @@ class ApproximateStage final : public CandidateStage {
   bool removes_in_place_ = false;        // IVF: entries leave the lists; else marked deleted
   int64_t trained_on_ = 0;               // items when trained (0: not trained yet)
   int64_t train_sample_ = 0;             // items in the training sample
-  absl::flat_hash_map<int64_t, int64_t> label_of_;  // item id -> FAISS label
-  absl::flat_hash_map<int64_t, int64_t> id_of_;     // FAISS label -> item id
+  ShardedIdMap<int64_t> label_of_;  // item id -> FAISS label
+  ShardedIdMap<int64_t> id_of_;     // FAISS label -> item id
   int64_t next_label_ = 0;
   int64_t deleted_entries_ = 0;  // entries still in index_ whose items are gone
 };

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "index/ball_geometry.h"
 
@@ -25,6 +27,13 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
+
+// A rebuild copies the items this many rows per hold of the shared lock.
+constexpr int64_t kCopyChunkRows = 16384;
+// It swaps its stage in once a catch-up round has replayed at most this many rows (the last round
+// runs under the exclusive lock, like one write), or after this many rounds.
+constexpr size_t kFinalRoundRows = 1000;
+constexpr int kMostCatchUpRounds = 50;
 
 // The k nearest of `neighbours`, nearest first.
 std::vector<Neighbour> Nearest(std::vector<Neighbour> neighbours, int64_t k) {
@@ -68,9 +77,17 @@ absl::StatusOr<std::unique_ptr<HyperbolicIndex>> HyperbolicIndex::Create(
 
 HyperbolicIndex::HyperbolicIndex(const IndexOptions& options,
                                  std::unique_ptr<CandidateStage> candidates)
-    : options_(options), candidates_(std::move(candidates)) {}
+    : options_(options), candidates_(std::move(candidates)), points_(options.dim) {}
 
-HyperbolicIndex::~HyperbolicIndex() = default;
+HyperbolicIndex::~HyperbolicIndex() {
+  stopping_ = true;
+  std::thread builder;
+  {
+    std::lock_guard<std::mutex> lock(builder_mutex_);
+    builder = std::move(builder_);
+  }
+  if (builder.joinable()) builder.join();
+}
 
 absl::Status HyperbolicIndex::CheckRows(absl::Span<const float> points, int64_t rows,
                                         const char* field) const {
@@ -141,6 +158,7 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
     PutRow(added_ids[i], &added[i * options_.dim], labels.empty() ? kNoLabel : labels[r]);
   }
   candidates_->Add(added_ids, added);
+  Journal(added_ids, added);
   RebuildCandidatesIfWanted();
   return absl::OkStatus();
 }
@@ -148,51 +166,155 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
 absl::Status HyperbolicIndex::Delete(absl::Span<const int64_t> ids) {
   WriterLock lock(&mutex_);
   for (int64_t id : ids) {
-    if (!row_of_.contains(id)) {
+    if (!row_of_.Contains(id)) {
       return absl::NotFoundError(absl::StrCat("ids: no item has id ", id));
     }
   }
   omp_set_num_threads(options_.threads);
   candidates_->Remove(ids);
   for (int64_t id : ids) {
-    if (row_of_.contains(id)) RemoveRow(id);
+    if (row_of_.Contains(id)) RemoveRow(id);
   }
+  Journal(ids, {});
   RebuildCandidatesIfWanted();
   return absl::OkStatus();
 }
 
 void HyperbolicIndex::PutRow(int64_t id, const float* point, const std::string& label) {
-  if (row_of_.contains(id)) RemoveRow(id);
+  if (row_of_.Contains(id)) RemoveRow(id);
   row_of_[id] = static_cast<int64_t>(ids_.size());
   ids_.push_back(id);
-  points_.insert(points_.end(), point, point + options_.dim);
-  labels_.push_back(label);
-  if (!label.empty()) ids_by_label_[label].insert(id);
+  points_.PushBack(point);
+  int32_t code = 0;
+  if (!label.empty()) {
+    const auto [known, added] =
+        label_codes_.try_emplace(label, static_cast<int32_t>(label_names_.size()));
+    if (added) label_names_.push_back(label);
+    code = known->second;
+    ids_by_label_[label][id] = true;
+  }
+  label_of_row_.push_back(code);
 }
 
 void HyperbolicIndex::RemoveRow(int64_t id) {
-  const auto found = row_of_.find(id);
-  const int64_t row = found->second;
+  const int64_t row = *row_of_.Find(id);
   const int64_t last = static_cast<int64_t>(ids_.size()) - 1;
-  if (const std::string& label = labels_[row]; !label.empty()) {
+  if (const std::string& label = label_names_[label_of_row_[row]]; !label.empty()) {
     auto members = ids_by_label_.find(label);
-    members->second.erase(id);
+    members->second.Erase(id);
     if (members->second.empty()) ids_by_label_.erase(members);
   }
   if (row != last) {
     ids_[row] = ids_[last];
-    std::copy_n(&points_[last * options_.dim], options_.dim, &points_[row * options_.dim]);
-    labels_[row] = std::move(labels_[last]);
+    std::copy_n(points_.row(last), options_.dim, points_.row(row));
+    label_of_row_[row] = label_of_row_[last];
     row_of_[ids_[row]] = row;
   }
-  row_of_.erase(id);
+  row_of_.Erase(id);
   ids_.pop_back();
-  points_.resize(ids_.size() * options_.dim);
-  labels_.pop_back();
+  points_.PopBack();
+  label_of_row_.pop_back();
 }
 
 void HyperbolicIndex::RebuildCandidatesIfWanted() {
-  if (candidates_->WantsRebuild()) candidates_->Rebuild(ids_, points_, options_.threads);
+  if (journaling_ || !candidates_->WantsRebuild()) return;
+  std::lock_guard<std::mutex> lock(builder_mutex_);
+  // A rebuild Restore made stale may still be finishing: a later write starts the next one.
+  if (building_ || stopping_) return;
+  if (builder_.joinable()) builder_.join();  // a finished one
+  building_ = true;
+  journaling_ = true;
+  builder_ = std::thread([this, generation = generation_] {
+    RunRebuild(generation);
+    std::lock_guard<std::mutex> done(builder_mutex_);
+    building_ = false;
+    builder_idle_.notify_all();
+  });
+}
+
+void HyperbolicIndex::Journal(absl::Span<const int64_t> ids, absl::Span<const float> points) {
+  if (!journaling_) return;
+  std::lock_guard<std::mutex> lock(journal_mutex_);
+  journal_.push_back({{ids.begin(), ids.end()}, {points.begin(), points.end()}});
+}
+
+void HyperbolicIndex::RunRebuild(uint64_t generation) {
+  // The items, copied a chunk of rows at a time under the shared lock so that writers (and the
+  // searches queued behind a waiting writer) never wait for the whole copy. From the last row
+  // down: a delete moves the last row into the hole, so a row not copied yet can only move to
+  // another row not copied yet, and an item seen twice is skipped. Whatever changes meanwhile is
+  // in the journal, replayed below.
+  std::vector<int64_t> ids;
+  std::vector<float> points;
+  {
+    // Room for every row first: growing these while holding the lock would hold it that long.
+    const int64_t expected = size() + kCopyChunkRows;
+    ids.reserve(expected);
+    points.reserve(expected * options_.dim);
+    absl::flat_hash_set<int64_t> copied;
+    copied.reserve(expected);
+    int64_t below = -1;  // rows [below, end) are copied; -1 before the first chunk
+    while (below != 0) {
+      if (stopping_) return;
+      ReaderLock lock(&mutex_);
+      if (generation != generation_) return;
+      const int64_t rows = static_cast<int64_t>(ids_.size());
+      const int64_t end = below < 0 ? rows : std::min(below, rows);
+      const int64_t begin = std::max<int64_t>(0, end - kCopyChunkRows);
+      for (int64_t row = end - 1; row >= begin; --row) {
+        if (!copied.insert(ids_[row]).second) continue;
+        ids.push_back(ids_[row]);
+        points.insert(points.end(), points_.row(row), points_.row(row) + options_.dim);
+      }
+      below = begin;
+    }
+  }
+  omp_set_num_threads(options_.threads);
+  absl::StatusOr<std::unique_ptr<CandidateStage>> made =
+      MakeCandidateStage(options_.candidates, options_.dim, options_.c);
+  if (!made.ok()) {  // cannot happen: the same options made the live stage
+    WriterLock lock(&mutex_);
+    if (generation == generation_) journaling_ = false;
+    return;
+  }
+  std::unique_ptr<CandidateStage> stage = *std::move(made);
+  stage->Rebuild(ids, points, options_.threads);
+  std::vector<int64_t>().swap(ids);
+  std::vector<float>().swap(points);
+
+  // Replays the journal into the new stage; returns the rows replayed.
+  const auto catch_up = [this, &stage] {
+    std::vector<JournalEntry> entries;
+    {
+      std::lock_guard<std::mutex> lock(journal_mutex_);
+      entries.swap(journal_);
+    }
+    size_t rows = 0;
+    for (const JournalEntry& entry : entries) {
+      stage->Remove(entry.ids);
+      if (!entry.points.empty()) stage->Add(entry.ids, entry.points);
+      rows += entry.ids.size();
+    }
+    return rows;
+  };
+  for (int round = 0; round < kMostCatchUpRounds && !stopping_; ++round) {
+    if (catch_up() <= kFinalRoundRows) break;
+  }
+  if (stopping_) return;
+  std::unique_ptr<CandidateStage> replaced;
+  {
+    WriterLock lock(&mutex_);
+    if (generation != generation_) return;
+    catch_up();
+    replaced = std::exchange(candidates_, std::move(stage));
+    journaling_ = false;
+  }
+  // The old stage is freed here, outside the lock.
+}
+
+void HyperbolicIndex::WaitForRebuild() const {
+  std::unique_lock<std::mutex> lock(builder_mutex_);
+  builder_idle_.wait(lock, [this] { return !building_; });
 }
 
 absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::Search(absl::Span<const float> query,
@@ -211,12 +333,12 @@ absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::SearchById(
     int64_t id, const SearchOptions& options) const {
   if (absl::Status valid = CheckSearch(options); !valid.ok()) return valid;
   ReaderLock lock(&mutex_);
-  const auto found = row_of_.find(id);
-  if (found == row_of_.end()) return absl::NotFoundError(absl::StrCat("id: no item has id ", id));
+  const int64_t* found = row_of_.Find(id);
+  if (found == nullptr) return absl::NotFoundError(absl::StrCat("id: no item has id ", id));
   if (!options.label.empty() && !ids_by_label_.contains(options.label)) {
     return NoSuchLabelError(options.label);
   }
-  return SearchLocked(&points_[found->second * options_.dim], options, id);
+  return SearchLocked(points_.row(*found), options, id);
 }
 
 std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
@@ -227,7 +349,7 @@ std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
   int64_t wanted = std::max(k + (exclude >= 0 ? 1 : 0),
                             options.overfetch > 0 ? options.overfetch : options_.default_overfetch);
   if (!options.label.empty()) {
-    const int64_t members = static_cast<int64_t>(ids_by_label_.at(options.label).size());
+    const int64_t members = ids_by_label_.at(options.label).size();
     if (members <= options_.label_scan_max) wanted = size;
     // Scale the overfetch by the label's share, so about `wanted` candidates carry it.
     wanted = static_cast<int64_t>(std::ceil(static_cast<double>(wanted) * size / members));
@@ -290,15 +412,21 @@ std::vector<Neighbour> HyperbolicIndex::Rerank(const float* query, const int64_t
                                                int64_t exclude) const {
   std::vector<Neighbour> neighbours;
   neighbours.reserve(count);
+  int32_t wanted = 0;  // the label's code (0: any)
+  if (!label.empty()) {
+    const auto known = label_codes_.find(label);
+    if (known == label_codes_.end()) return neighbours;
+    wanted = known->second;
+  }
   for (int64_t i = 0; i < count; ++i) {
     const int64_t id = candidates[i];
     if (id < 0 || id == exclude) continue;
-    const auto found = row_of_.find(id);
-    if (found == row_of_.end()) continue;
-    const int64_t row = found->second;
-    if (!label.empty() && labels_[row] != label) continue;
+    const int64_t* found = row_of_.Find(id);
+    if (found == nullptr) continue;
+    const int64_t row = *found;
+    if (wanted != 0 && label_of_row_[row] != wanted) continue;
     neighbours.push_back(
-        {id, PoincareDistance(query, &points_[row * options_.dim], options_.dim, options_.c)});
+        {id, PoincareDistance(query, points_.row(row), options_.dim, options_.c)});
   }
   return neighbours;
 }
@@ -309,15 +437,15 @@ std::vector<Neighbour> HyperbolicIndex::ScanExactly(const float* query, const st
   const auto add = [&](int64_t id, int64_t row) {
     if (id == exclude) return;
     neighbours.push_back(
-        {id, PoincareDistance(query, &points_[row * options_.dim], options_.dim, options_.c)});
+        {id, PoincareDistance(query, points_.row(row), options_.dim, options_.c)});
   };
   if (label.empty()) {
     neighbours.reserve(ids_.size());
     for (size_t row = 0; row < ids_.size(); ++row) add(ids_[row], static_cast<int64_t>(row));
   } else {
-    const absl::flat_hash_set<int64_t>& members = ids_by_label_.at(label);
+    const ShardedIdMap<bool>& members = ids_by_label_.at(label);
     neighbours.reserve(members.size());
-    for (int64_t id : members) add(id, row_of_.at(id));
+    members.ForEach([&](int64_t id, bool) { add(id, *row_of_.Find(id)); });
   }
   return neighbours;
 }
@@ -338,10 +466,19 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
   }
   WriterLock lock(&mutex_);
   omp_set_num_threads(options_.threads);
+  // A rebuild in progress built from the items this replaces: it gives up.
+  ++generation_;
+  journaling_ = false;
+  {
+    std::lock_guard<std::mutex> journal_lock(journal_mutex_);
+    journal_.clear();
+  }
   ids_.clear();
-  points_.clear();
-  labels_.clear();
-  row_of_.clear();
+  points_.Clear();
+  label_of_row_.clear();
+  label_names_.assign(1, std::string());
+  label_codes_.clear();
+  row_of_.Clear();
   ids_by_label_.clear();
   for (size_t r = 0; r < ids.size(); ++r) PutRow(ids[r], &points[r * options_.dim], labels[r]);
   bool used = false;
@@ -351,7 +488,7 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
     if (!used && problem != nullptr) *problem = std::string(read.message());
   }
   if (!used) {
-    candidates_->Rebuild(ids_, points_, options_.threads);
+    candidates_->Rebuild(ids, points, options_.threads);  // the store's ids: no duplicates
     return false;
   }
   // Bring the stage up to date: the changed items leave it, and those still here come back.
@@ -359,11 +496,11 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
   std::vector<int64_t> present;
   std::vector<float> present_points;
   for (int64_t id : changed_since) {
-    const auto found = row_of_.find(id);
-    if (found == row_of_.end()) continue;
+    const int64_t* found = row_of_.Find(id);
+    if (found == nullptr) continue;
     present.push_back(id);
-    present_points.insert(present_points.end(), &points_[found->second * options_.dim],
-                          &points_[(found->second + 1) * options_.dim]);
+    present_points.insert(present_points.end(), points_.row(*found),
+                          points_.row(*found) + options_.dim);
   }
   candidates_->Add(present, present_points);
   RebuildCandidatesIfWanted();
@@ -382,7 +519,7 @@ bool HyperbolicIndex::snapshots_worthwhile() const {
 
 bool HyperbolicIndex::Contains(int64_t id) const {
   ReaderLock lock(&mutex_);
-  return row_of_.contains(id);
+  return row_of_.Contains(id);
 }
 
 bool Nearer(const Neighbour& a, const Neighbour& b) {
@@ -404,9 +541,9 @@ bool HyperbolicIndex::HasLabel(const std::string& label) const {
 
 std::optional<std::vector<float>> HyperbolicIndex::Point(int64_t id) const {
   ReaderLock lock(&mutex_);
-  const auto found = row_of_.find(id);
-  if (found == row_of_.end()) return std::nullopt;
-  const auto row = points_.begin() + found->second * options_.dim;
+  const int64_t* found = row_of_.Find(id);
+  if (found == nullptr) return std::nullopt;
+  const float* row = points_.row(*found);
   return std::vector<float>(row, row + options_.dim);
 }
 
@@ -423,12 +560,12 @@ std::string HyperbolicIndex::Describe() const {
 int64_t HyperbolicIndex::memory_bytes() const {
   ReaderLock lock(&mutex_);
   int64_t label_bytes = 0;
-  for (const std::string& label : labels_) label_bytes += sizeof(std::string) + label.capacity();
-  return candidates_->memory_bytes() +
-         static_cast<int64_t>(points_.capacity() * sizeof(float) +
-                              ids_.capacity() * sizeof(int64_t) +
-                              row_of_.capacity() * (2 * sizeof(int64_t) + 1)) +
-         label_bytes;
+  for (const std::string& label : label_names_) {
+    label_bytes += static_cast<int64_t>(sizeof(std::string) + label.capacity());
+  }
+  label_bytes += static_cast<int64_t>(label_of_row_.capacity() * sizeof(int32_t));
+  return candidates_->memory_bytes() + points_.memory_bytes() + row_of_.memory_bytes() +
+         static_cast<int64_t>(ids_.capacity() * sizeof(int64_t)) + label_bytes;
 }
 
 }  // namespace hier::index

@@ -10,23 +10,33 @@
 //
 // Thread-safety: every method may be called from any thread. Searches run concurrently; Upsert,
 // Delete and Restore take the lock exclusively, so they wait for running searches and new
-// searches wait for them (rw_mutex.h: a stream of searches cannot starve a writer). An
-// Upsert that makes the candidate stage retrain (candidate_stage.h) holds the lock for the
-// training.
+// searches wait for them (rw_mutex.h: a stream of searches cannot starve a writer).
+//
+// Rebuilding the candidate stage (training an IVF once there are enough items, retraining it when
+// the items have grown 4x, rebuilding HNSW or a scan crowded by deleted entries) happens beside
+// the live stage, which goes on serving and taking writes: a thread copies the items in chunks
+// under the shared lock, builds the new stage without any lock, replays the writes made meanwhile
+// (kept in a journal) in rounds, and swaps the new stage in under the exclusive lock once the last
+// round is short. Meanwhile the index holds two stages and a copy of the coordinates.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "index/candidate_stage.h"
+#include "index/row_blocks.h"
+#include "index/sharded_id_map.h"
 #include "index/rw_mutex.h"
 
 namespace hier::index {
@@ -109,6 +119,10 @@ class HyperbolicIndex {
   // False when the candidate stage is rebuilt from the items as fast as it is read back.
   bool snapshots_worthwhile() const;
 
+  // Blocks until no rebuild of the candidate stage is running (its result swapped in or given
+  // up); for tests and benchmarks that look at the stage.
+  void WaitForRebuild() const;
+
   bool Contains(int64_t id) const;
   bool HasLabel(const std::string& label) const;
   // Item `id`'s Poincaré coordinates; none when the index does not hold it.
@@ -139,17 +153,43 @@ class HyperbolicIndex {
   void PutRow(int64_t id, const float* point, const std::string& label)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void RemoveRow(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Starts a rebuild beside the live stage when the stage wants one and none runs.
   void RebuildCandidatesIfWanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Notes a write for the rebuild in progress, if any (`points` empty: a delete).
+  void Journal(absl::Span<const int64_t> ids, absl::Span<const float> points)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The rebuild thread's work: copy, build, catch up, swap (unless `generation` is stale).
+  void RunRebuild(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
 
   const IndexOptions options_;
   mutable RwMutex mutex_;
-  const std::unique_ptr<CandidateStage> candidates_ ABSL_PT_GUARDED_BY(mutex_);
+  std::unique_ptr<CandidateStage> candidates_ ABSL_PT_GUARDED_BY(mutex_);
+  // Writes since a rebuild copied the items, while one runs; each entry is ids and their rows
+  // (an upsert) or ids alone (a delete).
+  struct JournalEntry {
+    std::vector<int64_t> ids;
+    std::vector<float> points;
+  };
+  bool journaling_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;  // Restore makes running rebuilds stale
+  std::mutex journal_mutex_;
+  std::vector<JournalEntry> journal_ ABSL_GUARDED_BY(journal_mutex_);
+  // The rebuild thread (one at a time).
+  mutable std::mutex builder_mutex_;
+  mutable std::condition_variable builder_idle_;
+  bool building_ ABSL_GUARDED_BY(builder_mutex_) = false;
+  std::thread builder_ ABSL_GUARDED_BY(builder_mutex_);
+  std::atomic<bool> stopping_{false};
   // Dense rows (a removed row is filled with the last one): id, Poincaré coordinates, label.
   std::vector<int64_t> ids_ ABSL_GUARDED_BY(mutex_);
-  std::vector<float> points_ ABSL_GUARDED_BY(mutex_);
-  std::vector<std::string> labels_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<int64_t, int64_t> row_of_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, absl::flat_hash_set<int64_t>> ids_by_label_
+  RowBlocks points_ ABSL_GUARDED_BY(mutex_);
+  // Each row's label as a code into label_names_ (0: none): four bytes a row, however long the
+  // label; codes are never reused while the index lives (labels are few).
+  std::vector<int32_t> label_of_row_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> label_names_ ABSL_GUARDED_BY(mutex_) = {std::string()};
+  absl::flat_hash_map<std::string, int32_t> label_codes_ ABSL_GUARDED_BY(mutex_);
+  ShardedIdMap<int64_t> row_of_ ABSL_GUARDED_BY(mutex_);  // id -> row
+  absl::flat_hash_map<std::string, ShardedIdMap<bool>> ids_by_label_
       ABSL_GUARDED_BY(mutex_);
 };
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
 #include "index/rw_mutex.h"
+#include "index/sharded_id_map.h"
 
 namespace hier::index {
 
@@ -36,7 +36,7 @@ class ItemSummaries {
 
  private:
   mutable RwMutex mutex_;
-  absl::flat_hash_map<int64_t, ItemSummary> summaries_ ABSL_GUARDED_BY(mutex_);
+  ShardedIdMap<ItemSummary> summaries_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace hier::index

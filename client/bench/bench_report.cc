@@ -42,6 +42,7 @@ std::string SummaryTable(const BenchSummary& summary) {
   table.AddRow({"latency p50 ms", FormatFixed(latency.p50, 3)});
   table.AddRow({"latency p90 ms", FormatFixed(latency.p90, 3)});
   table.AddRow({"latency p99 ms", FormatFixed(latency.p99, 3)});
+  table.AddRow({"latency p99.9 ms", FormatFixed(latency.p999, 3)});
   table.AddRow({"latency max ms", FormatFixed(latency.max, 3)});
   for (const auto& [code, count] : summary.errors) {
     table.AddRow({absl::StrCat("errors ", code), absl::StrCat(count)});
@@ -67,6 +68,7 @@ std::string SummaryJson(const BenchSummary& summary) {
                      {"p50", latency.p50},
                      {"p90", latency.p90},
                      {"p99", latency.p99},
+                     {"p999", latency.p999},
                      {"max", latency.max}}},
                    {"errors", errors}}) +
          "\n";

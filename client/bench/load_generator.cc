@@ -1,5 +1,7 @@
 #include "client/bench/load_generator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -71,6 +73,7 @@ class LoadRun : public std::enable_shared_from_this<LoadRun> {
 
   // Counts the call that is about to start as measured, unless the budget is spent.
   bool Finished(Clock::time_point now) {
+    if (!options_.stop_file.empty() && ::access(options_.stop_file.c_str(), F_OK) == 0) return true;
     if (options_.requests > 0) return measured_started_.fetch_add(1) >= options_.requests;
     return now >= measure_end_;
   }

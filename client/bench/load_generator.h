@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,6 +28,8 @@ struct LoadOptions {
   int64_t requests = 0;                         // measured calls; 0: run for `duration`
   absl::Duration duration = absl::Seconds(10);  // measured time when requests is 0
   absl::Duration warmup = absl::Seconds(1);     // calls started before its end are not counted
+  // When not empty, the run also ends once this file exists (e.g. another load has finished).
+  std::string stop_file;
   std::function<void(grpc::ClientContext*)> prepare;  // deadline, token
 };
 

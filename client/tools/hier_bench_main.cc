@@ -43,6 +43,7 @@ struct BenchFlags {
   int64_t batch = 1;
   int64_t first_id = 1'000'000'000;
   std::string json_file;
+  std::string stop_file;
   bool help = false;
 };
 
@@ -53,6 +54,8 @@ void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
   flags->AddDouble("duration", &f->duration_seconds, "SECONDS", "measured time");
   flags->AddInt("requests", &f->requests, "N", "measured calls instead of --duration");
   flags->AddDouble("warmup", &f->warmup_seconds, "SECONDS", "unmeasured load first");
+  flags->AddString("stop-file", &f->stop_file, "PATH",
+                   "also stop once this file exists (another load has finished)");
   flags->AddInt("k", &f->k, "N", "neighbours per search");
   flags->AddString("label", &f->label, "L", "searches only items with this label");
   flags->AddInt("overfetch", &f->overfetch, "N", "candidates re-ranked; 0: the server's default");
@@ -165,6 +168,7 @@ absl::StatusOr<int> RunBench(const Connection& connection, const std::string& se
   options.requests = f.requests;
   options.duration = absl::Seconds(f.duration_seconds);
   options.warmup = absl::Seconds(f.warmup_seconds);
+  options.stop_file = f.stop_file;
   options.prepare = [&connection](grpc::ClientContext* context) { connection.Prepare(context); };
   std::cerr << absl::StrFormat("hier-bench: %s, %d in flight, %s after %gs of warm-up\n", f.method,
                                f.in_flight,

@@ -4,14 +4,18 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/bench/load_generator.h"
 #include "client/file_batches.h"
 #include "client/flag_set.h"
 #include "client/image_files.h"
@@ -47,6 +51,36 @@ class TempDirTest : public ::testing::Test {
 
   fs::path root_;
 };
+
+// --- the load generator ---
+
+using LoadGeneratorTest = TempDirTest;
+
+// A run whose stop file appears ends then, long before its duration.
+TEST_F(LoadGeneratorTest, AStopFileEndsTheRun) {
+  const std::string stop = (root_ / "loaded").string();
+  std::atomic<int64_t> started{0};
+  bench::LoadOptions options;
+  options.in_flight = 2;
+  options.duration = absl::Seconds(60);
+  options.warmup = absl::ZeroDuration();
+  options.stop_file = stop;
+  const auto begin = std::chrono::steady_clock::now();
+  const bench::LoadResult result = bench::RunLoad(
+      options, [&](grpc::ClientContext*, int64_t sequence,
+                   std::function<void(const grpc::Status&)> done) {
+        if (++started == 50) Write("loaded");
+        std::thread([done = std::move(done)] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          done(grpc::Status::OK);
+        }).detach();
+        (void)sequence;
+      });
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(30));
+  EXPECT_GE(result.requests, 49);
+  EXPECT_LE(result.requests, 52);
+  EXPECT_EQ(result.ok_latencies_ms.size(), static_cast<size_t>(result.requests));
+}
 
 // --- image files ---
 
@@ -334,8 +368,18 @@ TEST(LatencyStatsTest, NearestRankPercentilesOfOneToHundred) {
   EXPECT_EQ(summary.p50, 50);
   EXPECT_EQ(summary.p90, 90);
   EXPECT_EQ(summary.p99, 99);
+  EXPECT_EQ(summary.p999, 100);  // ceil(99.9) = rank 100
   EXPECT_EQ(summary.max, 100);
   EXPECT_DOUBLE_EQ(summary.mean, 50.5);
+}
+
+TEST(LatencyStatsTest, P999NeedsAThousandSamplesToDifferFromTheMaximum) {
+  std::vector<double> samples;
+  for (int i = 1; i <= 2000; ++i) samples.push_back(i);
+  const LatencySummary summary = SummarizeLatencies(samples);
+  EXPECT_EQ(summary.p99, 1980);
+  EXPECT_EQ(summary.p999, 1998);  // ceil(1998) = rank 1998
+  EXPECT_EQ(summary.max, 2000);
 }
 
 TEST(LatencyStatsTest, NearestRankOnSmallSamples) {

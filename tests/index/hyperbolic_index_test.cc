@@ -12,8 +12,10 @@
 #include <numeric>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "index/ball_geometry.h"
 
 namespace hier::testing {
@@ -312,10 +314,80 @@ TEST(HyperbolicIndexTest, AutomaticIvfTrainsOnceThereIsEnoughAndRetrainsAsItGrow
       index->Upsert(Sequence(999, 0), absl::MakeConstSpan(points).subspan(0, 999 * kDim)).ok());
   EXPECT_THAT(index->Describe(), HasSubstr("exact L2 scan"));
   ASSERT_TRUE(index->Upsert({999}, absl::MakeConstSpan(&points[999 * kDim], kDim)).ok());
+  index->WaitForRebuild();
   EXPECT_THAT(index->Describe(), HasSubstr("IVF20,Flat"));  // 1000 items: 1000 / 50 lists
   ASSERT_TRUE(
       index->Upsert(Sequence(19000, 1000), absl::MakeConstSpan(points).subspan(1000 * kDim)).ok());
+  index->WaitForRebuild();
   EXPECT_THAT(index->Describe(), HasSubstr("IVF400,Flat"));  // retrained at 20000 items
+}
+
+// Training happens beside the live stage: writes go on meanwhile (into the live stage and a
+// journal replayed into the new one), and the stage swapped in holds exactly the items. The last
+// retraining here copies 64,021 items in several chunks while deletes move rows about.
+TEST(HyperbolicIndexTest, WritesDuringARebuildAreAllInTheStageSwappedIn) {
+  auto index = MakeIndex("ivf-flat");
+  constexpr int64_t kItems = 72000;
+  const std::vector<float> points = RandomPoints(kItems, 21);
+  const auto rows = [&](int64_t first, int64_t count) {
+    return absl::MakeConstSpan(points).subspan(first * kDim, count * kDim);
+  };
+  // Trained at 1,000 items, retrained past 4,000 and 16,004 (4x), each time waited for.
+  for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, 1000}, {1000, 3001},
+                                     {4001, 12004}}) {
+    ASSERT_TRUE(index->Upsert(Sequence(count, first), rows(first, count)).ok());
+    index->WaitForRebuild();
+  }
+  // Past 64,020 the next retraining starts; adds, searches and deletes go on while it runs.
+  ASSERT_TRUE(index->Upsert(Sequence(48016, 16005), rows(16005, 48016)).ok());
+  std::vector<int64_t> deleted;
+  for (int64_t first = 64021; first < kItems; first += 100) {
+    const int64_t count = std::min<int64_t>(100, kItems - first);
+    ASSERT_TRUE(index->Upsert(Sequence(count, first), rows(first, count)).ok());
+    ASSERT_TRUE(index->Search(rows(first, 1), Top(1)).ok());
+    std::vector<int64_t> batch;
+    for (int64_t id = (first - 64021) / 100 * 16; id < first; id += 16 * 80) batch.push_back(id);
+    ASSERT_TRUE(index->Delete(batch).ok());
+    deleted.insert(deleted.end(), batch.begin(), batch.end());
+  }
+  index->WaitForRebuild();
+  EXPECT_THAT(index->Describe(), HasSubstr("trained on"));
+  const absl::flat_hash_set<int64_t> gone(deleted.begin(), deleted.end());
+  EXPECT_EQ(index->size(), kItems - static_cast<int64_t>(gone.size()));
+  // Every live item finds itself first (a sample), and no deleted one is ever proposed.
+  int64_t live = 0, found_itself = 0;
+  for (int64_t id = 0; id < kItems; id += 7) {
+    absl::StatusOr<std::vector<index::Neighbour>> nearest = index->Search(rows(id, 1), Top(10));
+    ASSERT_TRUE(nearest.ok()) << nearest.status();
+    for (const index::Neighbour& neighbour : *nearest) EXPECT_FALSE(gone.contains(neighbour.id));
+    if (gone.contains(id)) continue;
+    ++live;
+    found_itself += !nearest->empty() && (*nearest)[0].id == id;
+  }
+  EXPECT_EQ(found_itself, live);
+}
+
+// Restore replaces the items while a rebuild of the old ones runs: the stale rebuild gives up
+// and the restored items are what the index serves.
+TEST(HyperbolicIndexTest, RestoreDuringARebuildServesTheRestoredItems) {
+  auto index = MakeIndex("ivf-flat");
+  const std::vector<float> points = RandomPoints(3000, 22);
+  ASSERT_TRUE(index->Upsert(Sequence(2000, 0), absl::MakeConstSpan(points).subspan(0, 2000 * kDim))
+                  .ok());
+  const std::vector<int64_t> restored = Sequence(1000, 5000);
+  const std::vector<std::string> labels(1000, "r");
+  ASSERT_TRUE(index
+                  ->Restore(restored, absl::MakeConstSpan(points).subspan(2000 * kDim), labels,
+                            {}, {}, nullptr)
+                  .ok());
+  index->WaitForRebuild();
+  EXPECT_EQ(index->size(), 1000);
+  for (int64_t i = 0; i < 1000; i += 50) {
+    absl::StatusOr<std::vector<index::Neighbour>> nearest =
+        index->Search(absl::MakeConstSpan(&points[(2000 + i) * kDim], kDim), Top(1));
+    ASSERT_TRUE(nearest.ok()) << nearest.status();
+    EXPECT_EQ((*nearest)[0].id, 5000 + i);
+  }
 }
 
 TEST(HyperbolicIndexTest, BadInputNamesTheProblemAndChangesNothing) {
