@@ -69,12 +69,31 @@ class ApproximateStage final : public CandidateStage {
   }
 
   void Add(absl::Span<const int64_t> ids, absl::Span<const float> points) override {
+    AddAssigned(ids, points, {});
+  }
+
+  std::vector<int64_t> Assign(absl::Span<const float> points) const override {
+    const faiss::IndexIVF* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get());
+    if (ivf == nullptr || points.empty()) return {};
+    const int64_t count = static_cast<int64_t>(points.size()) / dim_;
+    const std::vector<float> rows = StageRows(points, dim_, c_, tangent_space_);
+    std::vector<faiss::Index::idx_t> lists(count);
+    ivf->quantizer->assign(count, rows.data(), lists.data());
+    return std::vector<int64_t>(lists.begin(), lists.end());
+  }
+
+  void AddAssigned(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                   absl::Span<const int64_t> assigned) override {
     const int64_t count = static_cast<int64_t>(ids.size());
     if (count == 0) return;
     const std::vector<float> rows = StageRows(points, dim_, c_, tangent_space_);
     std::vector<faiss::Index::idx_t> labels(count);
     std::iota(labels.begin(), labels.end(), next_label_);
-    if (removes_in_place_) {
+    faiss::IndexIVF* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get());
+    if (ivf != nullptr && static_cast<int64_t>(assigned.size()) == count) {
+      const std::vector<faiss::Index::idx_t> lists(assigned.begin(), assigned.end());
+      ivf->add_core(count, rows.data(), labels.data(), lists.data());
+    } else if (removes_in_place_) {
       index_->add_with_ids(count, rows.data(), labels.data());
     } else {
       index_->add(count, rows.data());  // labels are the running count of entries

@@ -12,8 +12,8 @@
 // coordinates: measured worse, README "Index"). A kind that needs training scans all items
 // exactly until it holds `min_train_items`, then trains on a sample of them.
 //
-// Thread-safety: Search is const and may run concurrently; Add, Remove and Rebuild may not run
-// alongside anything else (HyperbolicIndex holds the lock).
+// Thread-safety: Search and Assign are const and may run concurrently; Add, Remove and Rebuild may
+// not run alongside anything else (HyperbolicIndex holds the lock).
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,16 @@ class CandidateStage {
 
   // Adds items the stage does not hold yet; `points` holds ids.size() Poincaré rows.
   virtual void Add(absl::Span<const int64_t> ids, absl::Span<const float> points) = 0;
+
+  // The part of adding these rows that only reads the stage (an IVF's choice of list for each
+  // row), so that it can run under a shared lock beside searches; empty when there is none. Safe
+  // to call alongside Search.
+  virtual std::vector<int64_t> Assign(absl::Span<const float> points) const { return {}; }
+  // Add, with `assigned` from this stage's Assign of the same rows (empty: as Add).
+  virtual void AddAssigned(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                           absl::Span<const int64_t> assigned) {
+    Add(ids, points);
+  }
 
   // Forgets items; ids the stage does not hold are ignored.
   virtual void Remove(absl::Span<const int64_t> ids) = 0;

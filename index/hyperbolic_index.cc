@@ -149,15 +149,26 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
     added.insert(added.end(), points.begin() + r * options_.dim,
                  points.begin() + (r + 1) * options_.dim);
   }
+  // What the stage can work out without changing (an IVF's list for each row) is worked out
+  // beside searches, so the exclusive hold below stays short.
+  std::vector<int64_t> assigned;
+  uint64_t assigned_by = 0;
+  {
+    ReaderLock lock(&mutex_);
+    omp_set_num_threads(options_.threads);
+    assigned = candidates_->Assign(added);
+    assigned_by = stage_epoch_;
+  }
   WriterLock lock(&mutex_);
   omp_set_num_threads(options_.threads);  // FAISS adds and trains on this thread's OpenMP team
+  if (stage_epoch_ != assigned_by) assigned.clear();  // another stage since: Add assigns
   candidates_->Remove(added_ids);
   static const std::string kNoLabel;
   for (size_t i = 0; i < added_ids.size(); ++i) {
     const size_t r = last_row[added_ids[i]];
     PutRow(added_ids[i], &added[i * options_.dim], labels.empty() ? kNoLabel : labels[r]);
   }
-  candidates_->Add(added_ids, added);
+  candidates_->AddAssigned(added_ids, added, assigned);
   Journal(added_ids, added);
   RebuildCandidatesIfWanted();
   return absl::OkStatus();
@@ -307,6 +318,7 @@ void HyperbolicIndex::RunRebuild(uint64_t generation) {
     if (generation != generation_) return;
     catch_up();
     replaced = std::exchange(candidates_, std::move(stage));
+    ++stage_epoch_;
     journaling_ = false;
   }
   // The old stage is freed here, outside the lock.
@@ -468,6 +480,7 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
   omp_set_num_threads(options_.threads);
   // A rebuild in progress built from the items this replaces: it gives up.
   ++generation_;
+  ++stage_epoch_;
   journaling_ = false;
   {
     std::lock_guard<std::mutex> journal_lock(journal_mutex_);

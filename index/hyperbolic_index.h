@@ -172,6 +172,9 @@ class HyperbolicIndex {
   };
   bool journaling_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;  // Restore makes running rebuilds stale
+  // Counts the stage's replacements (a rebuild swapped in, Restore), so that an Upsert's
+  // assignment worked out on one stage is not given to another.
+  uint64_t stage_epoch_ ABSL_GUARDED_BY(mutex_) = 0;
   std::mutex journal_mutex_;
   std::vector<JournalEntry> journal_ ABSL_GUARDED_BY(journal_mutex_);
   // The rebuild thread (one at a time).
