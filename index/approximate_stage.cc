@@ -13,12 +13,15 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/DirectMap.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "index/ball_geometry.h"
@@ -52,6 +55,66 @@ std::vector<float> StageRows(absl::Span<const float> points, int64_t dim, double
     LogMap0(points.data() + row * dim, dim, c, rows.data() + row * dim);
   }
   return rows;
+}
+
+// Why a FAISS index read from a snapshot cannot be trusted to search without reading out of
+// bounds ("" when its structure holds together): FAISS reads what the bytes say, and a search
+// follows HNSW links and IVF list entries as they are. Checked: HNSW links, levels and entry
+// point within the stored vectors; IVF lists whose codes match their ids, a quantizer with one
+// centroid per list, and a direct map pointing inside the lists.
+std::string StructureProblem(const faiss::Index& index) {
+  const int64_t n = index.ntotal;
+  if (n < 0) return "a negative vector count";
+  if (const auto* graph = dynamic_cast<const faiss::IndexHNSW*>(&index)) {
+    const faiss::HNSW& hnsw = graph->hnsw;
+    if (graph->storage == nullptr || graph->storage->ntotal != n) return "HNSW storage size";
+    if (static_cast<int64_t>(hnsw.levels.size()) != n ||
+        static_cast<int64_t>(hnsw.offsets.size()) != n + 1 || hnsw.offsets[0] != 0 ||
+        hnsw.offsets[n] != hnsw.neighbors.size()) {
+      return "HNSW level table sizes";
+    }
+    const int levels = static_cast<int>(hnsw.cum_nneighbor_per_level.size());
+    for (int64_t i = 0; i < n; ++i) {
+      if (hnsw.offsets[i] > hnsw.offsets[i + 1] || hnsw.levels[i] < 1 || hnsw.levels[i] >= levels ||
+          hnsw.levels[i] - 1 > hnsw.max_level ||
+          hnsw.offsets[i + 1] - hnsw.offsets[i] !=
+              static_cast<size_t>(hnsw.cum_nneighbor_per_level[hnsw.levels[i]])) {
+        return "HNSW levels";
+      }
+    }
+    for (const faiss::HNSW::storage_idx_t link : hnsw.neighbors) {
+      if (link < -1 || link >= n) return "an HNSW link outside the vectors";
+    }
+    if (hnsw.entry_point < -1 || hnsw.entry_point >= n || (n > 0 && hnsw.entry_point < 0) ||
+        hnsw.max_level < -1 || hnsw.max_level >= levels) {
+      return "the HNSW entry point";
+    }
+    return "";
+  }
+  if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&index)) {
+    if (ivf->quantizer == nullptr || ivf->quantizer->ntotal != static_cast<int64_t>(ivf->nlist) ||
+        ivf->quantizer->d != ivf->d) {
+      return "the IVF quantizer";
+    }
+    const auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists);
+    if (lists == nullptr || lists->nlist != ivf->nlist) return "the IVF lists";
+    int64_t entries = 0;
+    for (size_t list = 0; list < lists->nlist; ++list) {
+      if (lists->codes[list].size() != lists->ids[list].size() * lists->code_size) {
+        return "an IVF list whose codes do not match its ids";
+      }
+      entries += static_cast<int64_t>(lists->ids[list].size());
+    }
+    if (entries != n) return "IVF list sizes";
+    for (const auto& [id, lo] : ivf->direct_map.hashtable) {
+      if (faiss::lo_listno(lo) >= lists->nlist ||
+          faiss::lo_offset(lo) >= lists->ids[faiss::lo_listno(lo)].size()) {
+        return "the IVF direct map";
+      }
+    }
+    return "";
+  }
+  return "";
 }
 
 class ApproximateStage final : public CandidateStage {
@@ -214,6 +277,9 @@ class ApproximateStage final : public CandidateStage {
       if (!reader.Read(&id) || !reader.Read(&label)) {
         return absl::DataLossError("candidates: the snapshot's item list is cut short");
       }
+      if (label < 0 || label >= next_label) {
+        return absl::DataLossError("candidates: the snapshot's item list names an unknown entry");
+      }
       label_of[id] = label;
       id_of[label] = id;
     }
@@ -226,12 +292,16 @@ class ApproximateStage final : public CandidateStage {
       faiss::VectorIOReader faiss_reader;
       faiss_reader.data.assign(faiss_bytes.begin(), faiss_bytes.end());
       index.reset(faiss::read_index(&faiss_reader));
-    } catch (const faiss::FaissException& e) {
+    } catch (const std::exception& e) {  // FaissException, or bad_alloc for a size read as huge
       return absl::DataLossError(
           absl::StrCat("candidates: FAISS cannot read the snapshot: ", e.what()));
     }
     if (index->d != dim_ || index->ntotal < static_cast<int64_t>(entries)) {
       return absl::DataLossError("candidates: the snapshot's FAISS index does not match its items");
+    }
+    if (const std::string problem = StructureProblem(*index); !problem.empty()) {
+      return absl::DataLossError(
+          absl::StrCat("candidates: the snapshot's FAISS index is inconsistent: ", problem));
     }
     Reset(Configure(std::move(index)), std::move(factory));
     label_of_ = std::move(label_of);

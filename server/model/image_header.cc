@@ -17,9 +17,12 @@ uint32_t LittleEndian(std::string_view bytes, size_t at, int width) {
   return value;
 }
 
-bool StartsWith(std::string_view bytes, std::string_view prefix) {
-  return bytes.substr(0, prefix.size()) == prefix;
+// Whether `bytes` holds `text` at offset `at` (false when it is too short to).
+bool HasAt(std::string_view bytes, size_t at, std::string_view text) {
+  return bytes.size() >= at + text.size() && bytes.compare(at, text.size(), text) == 0;
 }
+
+bool StartsWith(std::string_view bytes, std::string_view prefix) { return HasAt(bytes, 0, prefix); }
 
 // JPEG: the frame header (any SOFn marker) holds height and width; walk the segments to it.
 std::optional<ImageSize> JpegSize(std::string_view bytes) {
@@ -75,7 +78,7 @@ std::optional<ImageSize> EncodedImageSize(std::string_view bytes) {
   if ((StartsWith(bytes, "GIF87a") || StartsWith(bytes, "GIF89a")) && bytes.size() >= 10) {
     return ImageSize{LittleEndian(bytes, 6, 2), LittleEndian(bytes, 8, 2)};
   }
-  if (StartsWith(bytes, "RIFF") && bytes.substr(8, 4) == "WEBP") return WebpSize(bytes);
+  if (StartsWith(bytes, "RIFF") && HasAt(bytes, 8, "WEBP")) return WebpSize(bytes);
   if (StartsWith(bytes, "BM") && bytes.size() >= 26) {
     // BITMAPINFOHEADER: signed width and height (negative height: rows top-down).
     const auto width = static_cast<int32_t>(LittleEndian(bytes, 18, 4));

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cctype>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -388,6 +390,23 @@ TEST(HyperbolicIndexTest, RestoreDuringARebuildServesTheRestoredItems) {
     ASSERT_TRUE(nearest.ok()) << nearest.status();
     EXPECT_EQ((*nearest)[0].id, 5000 + i);
   }
+}
+
+// Found by deploy/fuzz.sh (tests/fuzz/corpus/candidate_stage_fuzz/hnsw-link-outside): an HNSW
+// stage read back from altered snapshot bytes, with a link past its vectors, made the next search
+// read out of bounds. Such a stage is refused as DataLoss (the index then rebuilds from the store).
+TEST(HyperbolicIndexTest, AStageWhoseLinksPointOutsideIsRefused) {
+  std::ifstream in(HIER_FUZZ_CORPUS_DIR "/candidate_stage_fuzz/hnsw-link-outside", std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  index::CandidateStageOptions options;
+  options.kind = "hnsw";
+  options.min_train_items = 16;
+  std::unique_ptr<index::CandidateStage> stage =
+      std::move(index::MakeCandidateStage(options, 8, 1.0)).value();
+  const absl::Status read = stage->Deserialize(bytes);
+  EXPECT_EQ(read.code(), absl::StatusCode::kDataLoss) << read;
 }
 
 TEST(HyperbolicIndexTest, BadInputNamesTheProblemAndChangesNothing) {

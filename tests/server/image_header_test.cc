@@ -35,5 +35,14 @@ TEST(ImageHeaderTest, UnknownOrTruncatedHeadersGiveNoSize) {
   EXPECT_FALSE(server::EncodedImageSize(Encode(".jpg", 5, 5).substr(0, 40)).has_value());
 }
 
+// Found by deploy/fuzz.sh (tests/fuzz/corpus/image_header_fuzz/riff-cut-short): a RIFF header
+// shorter than its WEBP tag threw std::out_of_range, which would have ended the server.
+TEST(ImageHeaderTest, ARiffHeaderCutShortGivesNoSize) {
+  for (const std::string_view cut : {std::string_view("RIFF\0RI", 7), std::string_view("RIFF"),
+                                     std::string_view("RIFF\0\0\0\0WEB", 11)}) {
+    EXPECT_FALSE(server::EncodedImageSize(cut).has_value()) << cut.size();
+  }
+}
+
 }  // namespace
 }  // namespace hier::testing
