@@ -23,6 +23,8 @@ PACKAGES=(
   # the embedded default data set
   dataset-fashion-mnist
   yamllint  # deploy/check-deploy.sh (with promtool from prometheus, python3-yaml via yamllint)
+  # deploy/fuzz.sh: clang with libFuzzer and the sanitizers, and its OpenMP runtime
+  clang-14 libclang-rt-14-dev libomp-14-dev
 )
 
 missing=()
