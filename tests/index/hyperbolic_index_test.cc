@@ -407,6 +407,25 @@ TEST(HyperbolicIndexTest, AStageWhoseLinksPointOutsideIsRefused) {
       std::move(index::MakeCandidateStage(options, 8, 1.0)).value();
   const absl::Status read = stage->Deserialize(bytes);
   EXPECT_EQ(read.code(), absl::StatusCode::kDataLoss) << read;
+
+  // The checks pass every stage that holds together: IVF and HNSW stages read back their own bytes.
+  for (const char* kind : {"ivf-flat", "ivf-sq8", "hnsw"}) {
+    options.kind = kind;
+    std::unique_ptr<index::CandidateStage> built =
+        std::move(index::MakeCandidateStage(options, 8, 1.0)).value();
+    const std::vector<float> points = [] {
+      std::vector<float> values(40 * 8);
+      for (size_t i = 0; i < values.size(); ++i) values[i] = 0.01f * static_cast<float>(i % 17);
+      return values;
+    }();
+    std::vector<int64_t> ids(40);
+    std::iota(ids.begin(), ids.end(), 100);
+    built->Rebuild(ids, points, 1);
+    std::unique_ptr<index::CandidateStage> reread =
+        std::move(index::MakeCandidateStage(options, 8, 1.0)).value();
+    EXPECT_TRUE(reread->Deserialize(built->Serialize()).ok()) << kind;
+    EXPECT_EQ(reread->Describe(), built->Describe()) << kind;
+  }
 }
 
 TEST(HyperbolicIndexTest, BadInputNamesTheProblemAndChangesNothing) {
