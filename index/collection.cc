@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
   std::unique_ptr<Collection> collection(
       new Collection(options.directory, index_options.candidates.kind, shared, options.follow,
                      options.shard, *std::move(store), *std::move(index)));
-  if (absl::Status loaded = collection->Load(); !loaded.ok()) return loaded;
+  if (absl::Status loaded = collection->Load(options.on_step); !loaded.ok()) return loaded;
   if (shared) {
     // Changes committed while the store was read are applied by the follower's first pass; the
     // replica counts as caught up once it has passed the counter as it stands now.
@@ -121,7 +121,17 @@ std::string Collection::SnapshotPath() const {
                                        shard_.count, ".snapshot");
 }
 
-absl::Status Collection::Load() {
+absl::Status Collection::Load(const std::function<void(const OpenStep&)>& on_step) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point began = Clock::now();
+  // Reports the step that ran since `began` and starts timing the next.
+  auto step_done = [&](const char* name, std::string detail) {
+    const Clock::time_point now = Clock::now();
+    if (on_step) {
+      on_step({name, std::chrono::duration<double>(now - began).count(), std::move(detail)});
+    }
+    began = now;
+  };
   const IndexOptions& options = index_->options();
   absl::StatusOr<Snapshot> snapshot =
       directory_.empty() ? absl::StatusOr<Snapshot>(absl::NotFoundError("no directory"))
@@ -133,6 +143,11 @@ absl::Status Collection::Load() {
   }
   const bool snapshot_fits = snapshot.ok() && open_report_.snapshot_problem.empty();
   const int64_t high_water = snapshot_fits ? snapshot->high_water_seq : 0;
+  step_done("snapshot_read",
+            snapshot_fits ? absl::StrCat("covers the store's changes up to ", high_water)
+            : open_report_.snapshot_problem.empty()
+                ? std::string("no snapshot")
+                : absl::StrCat("not used: ", open_report_.snapshot_problem));
 
   // Read before the walk: every change numbered up to it is seen by the walk (a shared store may
   // have purged the deletions that carried the highest numbers).
@@ -206,6 +221,8 @@ absl::Status Collection::Load() {
   }
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  step_done("store_read", absl::StrCat(ids.size(), " items, ", changed.size(),
+                                       " changed after the snapshot"));
 
   std::string problem;
   absl::StatusOr<bool> used = index_->Restore(
@@ -223,6 +240,14 @@ absl::Status Collection::Load() {
   open_report_.items = static_cast<int64_t>(ids.size());
   open_report_.snapshot_used = *used;
   open_report_.replayed_changes = *used ? static_cast<int64_t>(changed.size()) : 0;
+  step_done(*used ? "stage_restored" : "stage_rebuilt",
+            *used ? absl::StrCat("\"", kind_, "\" stage from the snapshot, ", changed.size(),
+                                 " changes replayed")
+            : absl::StrCat("\"", kind_, "\" stage built from ", ids.size(), " items",
+                           open_report_.snapshot_problem.empty()
+                               ? std::string()
+                               : absl::StrCat(" (the snapshot was not used: ",
+                                              open_report_.snapshot_problem, ")")));
   if (shared_) {
     std::lock_guard<std::mutex> lock(apply_mutex_);
     item_seq_.reserve(ids.size());
@@ -231,7 +256,8 @@ absl::Status Collection::Load() {
   }
   // A rebuilt stage worth keeping is snapshotted now, so the next start need not rebuild it.
   if (!*used && !ids.empty() && index_->snapshots_worthwhile() && !directory_.empty()) {
-    return WriteSnapshot();
+    if (absl::Status written = WriteSnapshot(); !written.ok()) return written;
+    step_done("snapshot_written", SnapshotPath());
   }
   return absl::OkStatus();
 }

@@ -89,6 +89,14 @@ struct FollowOptions {
   std::chrono::milliseconds max_backoff{5000};
 };
 
+// A step of Open, reported as it ends: "snapshot_read", "store_read", "stage_restored" or
+// "stage_rebuilt", "snapshot_written".
+struct OpenStep {
+  std::string name;
+  double seconds = 0;
+  std::string detail;  // what the step found, in words (e.g. why the snapshot was not used)
+};
+
 struct CollectionOptions {
   CollectionOptions() { index.candidates.kind.clear(); }
 
@@ -106,6 +114,8 @@ struct CollectionOptions {
   // index.candidates.kind empty: the kind the directory was built with ("exact" for a new one);
   // another kind than the persisted one rebuilds the candidate stage and is persisted.
   IndexOptions index;
+  // Called on Open's thread as each step of loading the index ends (for the server's log).
+  std::function<void(const OpenStep&)> on_step;
 };
 
 // How Open found the directory.
@@ -204,7 +214,7 @@ class Collection {
              ShardSpec shard, std::unique_ptr<ItemStore> store,
              std::unique_ptr<HyperbolicIndex> index);
   // Fills the index from the store and the snapshot (see the header comment).
-  absl::Status Load();
+  absl::Status Load(const std::function<void(const OpenStep&)>& on_step);
   std::string SnapshotPath() const;
   // The replica's write path: commit, then apply unless a newer state got there first.
   absl::StatusOr<int64_t> UpsertShared(absl::Span<const ItemRecord> items);

@@ -39,7 +39,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcFrontend(
     const ServerOptions& options, const std::vector<grpc::Service*>& services,
-    ServerMetrics& metrics, int* port) {
+    ServerMetrics& metrics, int* port, grpc::CallbackGenericService* unmatched) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
   if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcFrontend(
     builder.SetResourceQuota(quota);
   }
   for (grpc::Service* service : services) builder.RegisterService(service);
+  if (unmatched != nullptr) builder.RegisterCallbackGenericService(unmatched);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(metrics.MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

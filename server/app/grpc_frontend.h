@@ -3,6 +3,7 @@
 // interceptor, around the services the role answers.
 #pragma once
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -14,9 +15,10 @@
 
 namespace hier::server {
 
-// Builds and starts the server; `*port` is the port bound. Errors name the flag at fault.
+// Builds and starts the server; `*port` is the port bound. `unmatched`, when given, answers every
+// method no service has. Errors name the flag at fault.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcFrontend(
     const ServerOptions& options, const std::vector<grpc::Service*>& services,
-    ServerMetrics& metrics, int* port);
+    ServerMetrics& metrics, int* port, grpc::CallbackGenericService* unmatched = nullptr);
 
 }  // namespace hier::server

@@ -1,7 +1,6 @@
 #include "server/app/model_swapper.h"
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/app/serving_record.h"
+#include "server/metrics/event_log.h"
 
 namespace hier::server {
 namespace fs = std::filesystem;
@@ -187,8 +187,8 @@ void ModelSwapper::RecordSwap(const std::string& state, const std::string& error
     recorded_at_ms_ = swap.heartbeat_unix_ms;
   }
   if (absl::Status recorded = cluster_->UpdateSwap(swap); !recorded.ok()) {
-    std::fprintf(stderr, "hier-server: the swap's progress was not recorded: %s\n",
-                 recorded.ToString().c_str());
+    LogEvent(LogLevel::kWarning, "swap",
+             absl::StrCat("the swap's progress was not recorded: ", recorded.ToString()));
   }
 }
 
@@ -247,8 +247,9 @@ absl::Status ModelSwapper::FollowCluster() {
   ServeClusterGallery({*model, std::shared_ptr<index::Collection>(*std::move(collection))},
                       (*record)->gallery);
   metrics_->SetServingModel((*model)->description().version);
-  std::fprintf(stderr, "hier-server: serving %s (the cluster's model swap)\n",
-               (*model)->description().version.c_str());
+  LogEvent(LogLevel::kInfo, "swap",
+           absl::StrCat("serving ", (*model)->description().version, " (the cluster's model swap)"),
+           {{"state", "complete"}, {"version", (*model)->description().version}});
   return absl::OkStatus();
 }
 
@@ -298,15 +299,20 @@ absl::StatusOr<SwapStatus> ModelSwapper::Swap(const std::string& checkpoint_dir,
     if (worker_.joinable()) worker_.join();  // the previous swap has finished
     status_ = SwapStatus{(*model)->description().version, 0, true, false, absl::OkStatus()};
     swap_gallery_ = gallery;
+    LogEvent(LogLevel::kInfo, "swap",
+             absl::StrCat("swapping in ", (*model)->description().version, " from ",
+                          checkpoint_dir),
+             {{"state", "running"}, {"version", (*model)->description().version}});
     worker_ = std::thread([this, model = *std::move(model), checkpoint_dir, gallery] {
       const absl::Status done = Run(model, checkpoint_dir, gallery);
       if (cluster_ != nullptr) {
         RecordSwap(done.ok() ? "complete" : "failed", std::string(done.message()));
       }
-      if (!done.ok()) {
-        std::fprintf(stderr, "hier-server: the swap to %s failed: %s\n",
-                     model->description().version.c_str(), done.ToString().c_str());
-      }
+      const std::string& version = model->description().version;
+      LogEvent(done.ok() ? LogLevel::kInfo : LogLevel::kError, "swap",
+               done.ok() ? absl::StrCat("serving ", version, " (swap complete)")
+                         : absl::StrCat("the swap to ", version, " failed: ", done.ToString()),
+               {{"state", done.ok() ? "complete" : "failed"}, {"version", version}});
       std::lock_guard<std::mutex> lock(mutex_);
       status_.running = false;
       status_.complete = done.ok();

@@ -1,8 +1,10 @@
 #include "server/app/replication_monitor.h"
 
-#include <cstdio>
 #include <optional>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/metrics/event_log.h"
 
 namespace hier::server {
 
@@ -46,7 +48,7 @@ void ReplicationMonitor::Every(std::chrono::milliseconds period,
   while (!stopping_) {
     lock.unlock();
     if (absl::Status done = task(); !done.ok()) {
-      std::fprintf(stderr, "hier-server: %s: %s\n", what, done.ToString().c_str());
+      LogEvent(LogLevel::kWarning, "replication", absl::StrCat(what, ": ", done.ToString()));
     }
     lock.lock();
     stop_cv_.wait_for(lock, period, [this] { return stopping_; });

@@ -6,7 +6,6 @@
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -16,11 +15,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "index/collection.h"
 #include "server/app/grpc_frontend.h"
 #include "server/app/model_swapper.h"
 #include "server/app/replication_monitor.h"
 #include "server/app/serving_record.h"
+#include "server/app/startup_frontend.h"
+#include "server/metrics/event_log.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model/model_catalog.h"
@@ -220,6 +222,52 @@ absl::Status AtLeast(int64_t value, int64_t least, const char* flag) {
   return absl::InvalidArgumentError(absl::StrCat(flag, ": must be >= ", least, ", got ", value));
 }
 
+// Times the phases of a start: each is logged as it ends with its duration, exported as
+// hier_startup_phase_seconds{phase}, and named to the calls that arrive meanwhile.
+class StartupPhases {
+ public:
+  StartupPhases(ServerMetrics& metrics, StartupFrontend& frontend)
+      : metrics_(metrics), frontend_(frontend) {}
+
+  // Begins `phase`, which calls are told is `doing` (e.g. "loading the index").
+  void Begin(std::string phase, const std::string& doing) {
+    phase_ = std::move(phase);
+    began_ = Clock::now();
+    frontend_.SetPhase(doing);
+  }
+  // Ends the running phase; `found`, when given, is what it found, for the log.
+  void End(const std::string& found = "") {
+    const double seconds = std::chrono::duration<double>(Clock::now() - began_).count();
+    Record(phase_, seconds, found);
+  }
+  // A step within a phase that timed itself (the index's OpenStep).
+  void Record(const std::string& phase, double seconds, const std::string& found) {
+    metrics_.SetStartupPhase(phase, seconds);
+    LogEvent(LogLevel::kInfo, "startup_phase",
+             absl::StrCat(phase, ": ", absl::StrFormat("%.3f", seconds), " s",
+                          found.empty() ? "" : absl::StrCat(", ", found)),
+             {{"phase", phase}, {"seconds", seconds}, {"detail", found}});
+  }
+  double total_seconds() const {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  ServerMetrics& metrics_;
+  StartupFrontend& frontend_;
+  const Clock::time_point start_ = Clock::now();
+  Clock::time_point began_ = start_;
+  std::string phase_;
+};
+
+// `listen` with its port replaced by `port` (a port-0 address made the port it bound); a unix
+// socket as it is.
+std::string ListenAddressWithPort(const std::string& listen, int port) {
+  if (absl::StartsWith(listen, "unix:")) return listen;
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
 }  // namespace
 
 bool IsLoopbackAddress(const std::string& address) {
@@ -322,10 +370,23 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     if (!endpoint.ok()) return endpoint.status();
     state->metrics_endpoint = *std::move(endpoint);
   }
+  ServerMetrics* metrics = state->metrics.get();
+  // Listen at once, NOT_SERVING, so that a long start (a stage rebuilt over a damaged snapshot)
+  // shows as one.
+  absl::StatusOr<std::unique_ptr<StartupFrontend>> startup =
+      StartupFrontend::Start(options, *metrics);
+  if (!startup.ok()) return startup.status();
+  const int metrics_port = state->metrics_endpoint ? state->metrics_endpoint->port() : 0;
+  LogEvent(LogLevel::kInfo, "listening",
+           absl::StrCat("listening on gRPC port ", (*startup)->port(), ", metrics on port ",
+                        metrics_port, " (health NOT_SERVING until started)"),
+           {{"grpc_port", int64_t{(*startup)->port()}}, {"metrics_port", int64_t{metrics_port}}});
+  StartupPhases phases(*metrics, **startup);
 
   // What serves: what served before a restart (the state folder's record, or a cluster's), else
   // --model. A cluster's gallery is a schema of its database ("" for the base one); a replica
   // keeps that gallery's index snapshot in a folder of its own state folder.
+  phases.Begin("state", "reading what served before");
   const bool cluster = index::IsPostgresUri(options.store.uri);
   std::optional<ServingRecord> record;
   if (cluster) {
@@ -348,22 +409,30 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   }
   const std::string checkpoint = record.has_value() ? record->checkpoint : wanted;
   const std::string gallery = record.has_value() ? record->gallery : (cluster ? "" : "initial");
-  ServerMetrics* metrics = state->metrics.get();
+  phases.End(record.has_value() ? absl::StrCat("serves gallery \"", gallery, "\"")
+                                : std::string("a new state"));
   std::shared_ptr<ServingModel> model;
   if (!checkpoint.empty()) {
+    phases.Begin("model", "loading the model");
     absl::StatusOr<std::shared_ptr<ServingModel>> loaded =
         ServingModel::Load(checkpoint, options.batching,
                            [metrics](int64_t images) { metrics->ObserveEmbedBatch(images); });
     if (!loaded.ok()) return loaded.status();
     model = *std::move(loaded);
     metrics->SetServingModel(model->description().version);
+    phases.End(absl::StrCat("model ", model->description().version, " from ", checkpoint));
   }
   absl::StatusOr<index::CollectionOptions> collection_options =
       CollectionOptionsFor(options, GalleryPath(options.state_dir, gallery), gallery, model.get());
   if (!collection_options.ok()) return collection_options.status();
+  collection_options->on_step = [&phases](const index::OpenStep& step) {
+    phases.Record(absl::StrCat("index_", step.name), step.seconds, step.detail);
+  };
+  phases.Begin("index", "loading the index");
   absl::StatusOr<std::unique_ptr<index::Collection>> collection =
       index::Collection::Open(*collection_options);
   if (!collection.ok()) return collection.status();
+  collection_options->on_step = nullptr;  // the swapper's galleries are not this start's
   // The shard count lives beside the items, in tables the collection creates on a fresh store.
   if (cluster) {
     if (absl::Status same = CheckShardCount(*state->cluster, options.shard); !same.ok()) {
@@ -381,9 +450,12 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
       return written;
     }
   }
-  metrics->SetIndexItems((*collection)->index().size());
+  const int64_t items = (*collection)->index().size();
+  metrics->SetIndexItems(items);
   state->serving.Set({model, std::shared_ptr<index::Collection>(*std::move(collection))});
+  phases.End(absl::StrCat(items, " items"));
 
+  phases.Begin("images", "removing stored images no item refers to");
   absl::StatusOr<std::unique_ptr<BlobStore>> blobs =
       BlobStore::Open(options.store, options.state_dir);
   if (!blobs.ok()) return blobs.status();
@@ -405,6 +477,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     state->notices.push_back(
         absl::StrCat("removed ", *removed, " stored images no item refers to any more"));
   }
+  phases.End(absl::StrCat(*removed, " removed"));
   state->swapper = std::make_unique<ModelSwapper>(&state->serving, state->blobs.get(), metrics,
                                                   swap, state->cluster.get());
   state->catalog = std::make_unique<ModelCatalog>(options.runs_dir);
@@ -422,10 +495,12 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   models.swapper = state->swapper.get();
   models.authorizer = state->authorizer.get();
   state->models = std::make_unique<ModelsService>(models);
+  phases.Begin("jobs", "resuming training jobs");
   absl::StatusOr<std::unique_ptr<JobRunner>> jobs =
       JobRunner::Create(JobOptionsFor(options, state->replica, state->swapper.get()), metrics);
   if (!jobs.ok()) return jobs.status();
   state->jobs = *std::move(jobs);
+  phases.End();
   state->training = std::make_unique<TrainingService>(state->jobs.get(), state->authorizer.get());
   HierarchyBackends hierarchy;
   hierarchy.catalog = state->catalog.get();
@@ -433,8 +508,14 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   hierarchy.authorizer = state->authorizer.get();
   state->hierarchy = std::make_unique<HierarchyService>(hierarchy, options.limits);
 
+  // The server proper binds the start-up frontend's port beside it (a unix socket cannot be
+  // shared: there the frontend goes first), then the frontend goes.
+  const int startup_port = (*startup)->port();
+  if (absl::StartsWith(options.listen, "unix:")) (*startup)->Stop();
+  ServerOptions bound = options;
+  bound.listen = ListenAddressWithPort(options.listen, startup_port);
   absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartGrpcFrontend(
-      options,
+      bound,
       {state->retrieval.get(), state->models.get(), state->hierarchy.get(),
        state->training.get()},
       *state->metrics, &state->port);
@@ -462,6 +543,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   } else {
     health->SetServingStatus(true);
   }
+  (*startup)->Stop();
   // The state folder's model wins over --model, which only seeds a new state: a restart never
   // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
@@ -469,6 +551,15 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
                                           checkpoint, "; --model ", wanted,
                                           " is not loaded (hier model load swaps models)"));
   }
+  const double started = phases.total_seconds();
+  metrics->SetStartupPhase("total", started);
+  LogEvent(LogLevel::kInfo, "started",
+           absl::StrCat("started in ", absl::StrFormat("%.3f", started), " s: ", items,
+                        " items, ", model != nullptr ? model->description().version : "no model",
+                        cluster ? " (SERVING once caught up with the cluster store)" : ""),
+           {{"seconds", started},
+            {"items", items},
+            {"model", model != nullptr ? model->description().version : ""}});
 
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(state)));
 }
@@ -486,21 +577,37 @@ int ServerApp::metrics_port() const {
 }
 
 absl::Status ServerApp::Shutdown() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point began = Clock::now();
+  // Logs a shutdown phase that ran since `began`, and starts timing the next.
+  auto phase_done = [&began](const std::string& phase, const std::string& message) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    LogEvent(LogLevel::kInfo, "shutdown_phase",
+             absl::StrCat(message, " in ", absl::StrFormat("%.3f", seconds), " s"),
+             {{"phase", phase}, {"seconds", seconds}});
+    began = Clock::now();
+  };
   state_->replication.reset();  // it would answer SERVING again, and announce this replica
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   if (state_->cluster != nullptr) {
     // Routers stop sending calls here now rather than when the heartbeat goes stale.
     if (absl::Status left = state_->cluster->Leave(state_->replica); !left.ok()) {
-      std::fprintf(stderr, "hier-server: leaving the cluster: %s\n", left.ToString().c_str());
+      LogEvent(LogLevel::kWarning, "shutdown_phase",
+               absl::StrCat("leaving the cluster: ", left.ToString()));
     }
+    phase_done("leave", "left the cluster");
   }
   // First the trainers (their WatchJob streams end with the INTERRUPTED event) and a swap in
   // progress (its new gallery goes; no job can start another), then the calls.
   state_->jobs->Shutdown();
   state_->swapper->Stop();
+  phase_done("jobs", "stopped training jobs and swaps");
   state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
   state_->server->Wait();
-  return state_->serving.Get().collection->WriteSnapshot();
+  phase_done("drain", "drained calls in flight");
+  absl::Status written = state_->serving.Get().collection->WriteSnapshot();
+  if (written.ok()) phase_done("snapshot", "wrote the index snapshot");
+  return written;
 }
 
 }  // namespace hier::server

@@ -229,6 +229,8 @@ ServerMetrics::ServerMetrics()
           search_stage_seconds_.Add({{"stage", "rerank"}}, SearchStageBuckets())),
       index_items_(
           GaugeFamily(*registry_, "hier_index_items", "Items in the search index.").Add({})),
+      startup_phase_seconds_(GaugeFamily(*registry_, "hier_startup_phase_seconds",
+                                         "How long each phase of this process's start took.")),
       replication_lag_seconds_(
           GaugeFamily(*registry_, "hier_replication_lag_seconds",
                       "How long the oldest change committed to the store and not yet in this "
@@ -274,6 +276,10 @@ void ServerMetrics::ObserveSearchStage(SearchStage stage, double seconds) {
 }
 
 void ServerMetrics::SetIndexItems(int64_t items) { index_items_.Set(static_cast<double>(items)); }
+
+void ServerMetrics::SetStartupPhase(const std::string& phase, double seconds) {
+  startup_phase_seconds_.Add({{"phase", phase}}).Set(seconds);
+}
 
 void ServerMetrics::SetReplication(const ReplicationSample& sample) {
   replication_lag_seconds_.Set(sample.lag_seconds);

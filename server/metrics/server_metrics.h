@@ -64,6 +64,9 @@ class ServerMetrics {
   void ObserveSearchStage(SearchStage stage, double seconds);
   // hier_index_items.
   void SetIndexItems(int64_t items);
+  // hier_startup_phase_seconds{phase}: how long a phase of this process's start took (reading
+  // the state, loading the model, each step of loading the index, ...), set as each one ends.
+  void SetStartupPhase(const std::string& phase, double seconds);
   // hier_replication_lag_seconds, hier_replication_changes_behind, hier_replication_caught_up
   // and hier_store_reachable (1 or 0). One machine: 0, 0, 1, 1.
   void SetReplication(const ReplicationSample& sample);
@@ -95,6 +98,7 @@ class ServerMetrics {
   prometheus::Histogram& search_candidate_seconds_;
   prometheus::Histogram& search_rerank_seconds_;
   prometheus::Gauge& index_items_;
+  prometheus::Family<prometheus::Gauge>& startup_phase_seconds_;
   prometheus::Gauge& replication_lag_seconds_;
   prometheus::Gauge& replication_changes_behind_;
   prometheus::Gauge& replication_caught_up_;

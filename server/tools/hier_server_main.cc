@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/item_store.h"
 #include "server/app/server_app.h"
+#include "server/metrics/event_log.h"
 #include "trainer/io/atomic_file.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (port 0: any free port)");
@@ -85,7 +85,11 @@ ABSL_FLAG(int64_t, job_lease_seconds, 15,
           "with --store postgresql://...: a job whose replica stopped renewing its claim this long "
           "is resumed by another replica");
 ABSL_FLAG(std::string, port_file, "",
-          "write {\"grpc\": port, \"metrics\": port} here once serving (for scripts and tests)");
+          "write {\"grpc\": port, \"metrics\": port} here once started (for scripts and tests; "
+          "the ports listen earlier, NOT_SERVING, as the log's first line says)");
+ABSL_FLAG(std::string, log_format, "plain",
+          "plain: lines for a person; json: one JSON object per line (time, level, event, "
+          "message and the event's fields) for a log collector");
 
 namespace {
 
@@ -207,6 +211,8 @@ std::vector<char*> WithUnderscores(int argc, char** argv, std::vector<std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  using hier::server::LogEvent;
+  using hier::server::LogLevel;
   absl::SetProgramUsageMessage(
       "serves hyperbolic image retrieval over gRPC; SIGTERM drains and exits 0");
   // --help lists this file's flags (Abseil would look for a file named after the binary).
@@ -219,18 +225,27 @@ int main(int argc, char** argv) {
   std::vector<std::string> storage;
   std::vector<char*> args = WithUnderscores(argc, argv, storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  absl::StatusOr<hier::server::LogFormat> log_format =
+      hier::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    LogEvent(LogLevel::kError, "bad_flags", log_format.status().message());
+    return 2;
+  }
+  hier::server::SetLogFormat(*log_format);
   if (const int shards = absl::GetFlag(FLAGS_reshard); shards != 0) {
     if (absl::Status done = ReshardFromFlags(shards); !done.ok()) {
-      std::fprintf(stderr, "hier-server: %s\n", std::string(done.message()).c_str());
+      LogEvent(LogLevel::kError, "reshard_failed", done.message());
       return 1;
     }
-    std::printf("hier-server: the cluster's gallery is split into %d shard(s); start its "
-                "replicas with --shard I/%d\n", shards, shards);
+    LogEvent(LogLevel::kInfo, "resharded",
+             absl::StrCat("the cluster's gallery is split into ", shards,
+                          " shard(s); start its replicas with --shard I/", shards),
+             {{"shards", int64_t{shards}}});
     return 0;
   }
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
-    std::fprintf(stderr, "hier-server: %s\n", std::string(options.status().message()).c_str());
+    LogEvent(LogLevel::kError, "bad_flags", options.status().message());
     return 2;
   }
   // Block the stop signals in every thread the server starts; this thread waits for them.
@@ -243,34 +258,33 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<hier::server::ServingProcess>> app =
       hier::server::StartServingProcess(*options);
   if (!app.ok()) {
-    std::fprintf(stderr, "hier-server: %s\n", app.status().ToString().c_str());
+    LogEvent(LogLevel::kError, "start_failed", app.status().ToString());
     return 1;
   }
-  for (const std::string& notice : (*app)->notices()) {
-    std::printf("hier-server: %s\n", notice.c_str());
-  }
-  std::printf("hier-server: serving gRPC on port %d, metrics on port %d\n", (*app)->port(),
-              (*app)->metrics_port());
-  std::fflush(stdout);
+  for (const std::string& notice : (*app)->notices()) LogEvent(LogLevel::kInfo, "notice", notice);
+  LogEvent(LogLevel::kInfo, "serving",
+           absl::StrCat("serving gRPC on port ", (*app)->port(), ", metrics on port ",
+                        (*app)->metrics_port()),
+           {{"grpc_port", int64_t{(*app)->port()}}, {"metrics_port", int64_t{(*app)->metrics_port()}}});
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     try {
       hier::io::WriteFileAtomically(port_file,
                                     absl::StrCat("{\"grpc\": ", (*app)->port(),
                                                  ", \"metrics\": ", (*app)->metrics_port(), "}\n"));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "hier-server: --port-file: %s\n", e.what());
+      LogEvent(LogLevel::kError, "bad_flags", absl::StrCat("--port-file: ", e.what()));
       (void)(*app)->Shutdown();
       return 1;
     }
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::printf("hier-server: %s, draining\n", strsignal(signal_number));
-  std::fflush(stdout);
+  LogEvent(LogLevel::kInfo, "stopping", absl::StrCat(strsignal(signal_number), ", draining"),
+           {{"signal", std::string(sigabbrev_np(signal_number))}});
   if (absl::Status stopped = (*app)->Shutdown(); !stopped.ok()) {
-    std::fprintf(stderr, "hier-server: stopping: %s\n", stopped.ToString().c_str());
+    LogEvent(LogLevel::kError, "stop_failed", absl::StrCat("stopping: ", stopped.ToString()));
     return 1;
   }
-  std::printf("hier-server: stopped\n");
+  LogEvent(LogLevel::kInfo, "stopped", "stopped");
   return 0;
 }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/metrics/event_log.h"
 #include "server/training/job_config.h"
 #include "server/training/trainer_process.h"
 #include "trainer/io/atomic_file.h"
@@ -561,11 +561,18 @@ void JobRunner::Persist(Entry& entry) {
                                    ? shared_->UpdateOwned(options_.replica, entry.record)
                                    : store_->Update(entry.record);
   if (absl::IsFailedPrecondition(written) && shared_ != nullptr) entry.lost = true;
+  const std::string state = JobStateName(entry.record.state);
   if (!written.ok()) {
-    std::fprintf(stderr, "hier-server: job %s: its %s state was not recorded: %s\n",
-                 entry.record.id.c_str(), JobStateName(entry.record.state).c_str(),
-                 written.ToString().c_str());
+    LogEvent(LogLevel::kWarning, "job_state",
+             absl::StrCat("job ", entry.record.id, ": its ", state,
+                          " state was not recorded: ", written.ToString()),
+             {{"job_id", entry.record.id}, {"state", state}});
+    return;
   }
+  LogEvent(LogLevel::kInfo, "job_state",
+           absl::StrCat("job ", entry.record.id, ": ", state,
+                        entry.record.error.empty() ? "" : absl::StrCat(" (", entry.record.error, ")")),
+           {{"job_id", entry.record.id}, {"state", state}, {"error", entry.record.error}});
 }
 
 void JobRunner::Changed(Entry& entry) {
@@ -623,8 +630,10 @@ void JobRunner::SyncWithCluster() {
     for (const std::string& id : renewal->lost) {
       Entry& entry = *jobs_.at(id);
       if (!RunsHere(entry)) continue;  // it ended here meanwhile
-      std::fprintf(stderr, "hier-server: job %s: its lease expired and another replica runs it; "
-                   "stopping its trainer here\n", id.c_str());
+      LogEvent(LogLevel::kWarning, "job_lease_lost",
+               absl::StrCat("job ", id, ": its lease expired and another replica runs it; "
+                            "stopping its trainer here"),
+               {{"job_id", id}});
       entry.lost = true;
       entry.claimed = false;
       Signal(entry, SIGKILL);

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -232,6 +233,73 @@ TEST_F(ServerE2eTest, SigtermDrainsAndARestartKeepsEveryItem) {
     EXPECT_DOUBLE_EQ(after.neighbours(i).distance(), before.neighbours(i).distance());
   }
   EXPECT_EQ(StopServer(), 0);
+}
+
+// The JSON lines (--log-format json) of the last start in a server's log, which every start
+// appends to: from its "listening" event on. Other lines (gRPC's own) are left out.
+std::vector<nlohmann::json> LastStartLog(const std::string& log) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    nlohmann::json parsed = nlohmann::json::parse(line);
+    if (parsed["event"] == "listening") lines.clear();
+    lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+TEST_F(ServerE2eTest, AStartOverADamagedSnapshotListensFirstNamesTheDamageAndTimesEachPhase) {
+  StartServer({"--index-kind", "ivf-flat"});
+  const LabelledImages images = TestImages(600);
+  AddImages(images, 0, 600);
+  ASSERT_EQ(StopServer(), 0) << ReadText(server_->log_path());
+  std::vector<fs::path> snapshots;
+  for (const auto& entry : fs::recursive_directory_iterator(state_)) {
+    if (entry.path().extension() == ".snapshot") snapshots.push_back(entry.path());
+  }
+  ASSERT_EQ(snapshots.size(), 1u);
+  {
+    std::fstream damaged(snapshots[0], std::ios::in | std::ios::out | std::ios::binary);
+    damaged.seekp(static_cast<std::streamoff>(fs::file_size(snapshots[0]) / 2));
+    damaged.write("damage", 6);
+  }
+
+  StartServer({"--log-format", "json"});
+  EXPECT_EQ(ItemCount(), 600);
+  const std::vector<nlohmann::json> log = LastStartLog(ReadText(server_->log_path()));
+  ASSERT_FALSE(log.empty());
+  // It listened (NOT_SERVING) before it read anything (every phase below is logged after the
+  // "listening" line), on the port it then served on.
+  EXPECT_EQ(log.front()["grpc_port"], grpc_port_);
+  std::map<std::string, nlohmann::json> phases;
+  for (const nlohmann::json& line : log) {
+    if (line["event"] == "startup_phase") phases[line["phase"].get<std::string>()] = line;
+  }
+  for (const char* phase : {"state", "model", "index_snapshot_read", "index_store_read",
+                            "index_stage_rebuilt", "index_snapshot_written", "index", "images",
+                            "jobs"}) {
+    ASSERT_EQ(phases.count(phase), 1u) << phase << "\n" << ReadText(server_->log_path());
+    EXPECT_GE(phases[phase]["seconds"].get<double>(), 0) << phase;
+    const std::optional<double> exported =
+        SeriesValue(Metrics(), "hier_startup_phase_seconds", {{"phase", phase}});
+    ASSERT_TRUE(exported.has_value()) << phase;
+    EXPECT_DOUBLE_EQ(*exported, phases[phase]["seconds"].get<double>()) << phase;
+  }
+  EXPECT_THAT(phases["index_snapshot_read"]["detail"].get<std::string>(), HasSubstr("not used"));
+  EXPECT_THAT(phases["index_stage_rebuilt"]["detail"].get<std::string>(),
+              HasSubstr("built from 600 items"));
+  EXPECT_EQ(phases.count("index_stage_restored"), 0u);
+  EXPECT_EQ(log.back()["event"], "serving");
+
+  // The rebuilt stage was snapshotted: the next start uses it.
+  ASSERT_EQ(StopServer(), 0);
+  StartServer({"--log-format", "json"});
+  bool restored = false;
+  for (const nlohmann::json& line : LastStartLog(ReadText(server_->log_path()))) {
+    restored = restored || line.value("phase", "") == "index_stage_restored";
+  }
+  EXPECT_TRUE(restored) << ReadText(server_->log_path());
 }
 
 TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
