@@ -31,7 +31,7 @@ class Stopwatch {
 // A rebuild copies the items this many rows per hold of the shared lock.
 constexpr int64_t kCopyChunkRows = 16384;
 // It swaps its stage in once a catch-up round has replayed at most this many rows (the last round
-// runs under the exclusive lock, like one write), or after this many rounds.
+// holds writes back while it runs), or after this many rounds.
 constexpr size_t kFinalRoundRows = 1000;
 constexpr int kMostCatchUpRounds = 50;
 
@@ -149,6 +149,7 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
     added.insert(added.end(), points.begin() + r * options_.dim,
                  points.begin() + (r + 1) * options_.dim);
   }
+  std::lock_guard<std::mutex> writing(writers_);
   // What the stage can work out without changing (an IVF's list for each row) is worked out
   // beside searches, so the exclusive hold below stays short.
   std::vector<int64_t> assigned;
@@ -175,6 +176,7 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
 }
 
 absl::Status HyperbolicIndex::Delete(absl::Span<const int64_t> ids) {
+  std::lock_guard<std::mutex> writing(writers_);
   WriterLock lock(&mutex_);
   for (int64_t id : ids) {
     if (!row_of_.Contains(id)) {
@@ -314,9 +316,12 @@ void HyperbolicIndex::RunRebuild(uint64_t generation) {
   if (stopping_) return;
   std::unique_ptr<CandidateStage> replaced;
   {
+    // The last round with writes held back, beside searches; then the exchange alone under the
+    // exclusive lock.
+    std::lock_guard<std::mutex> writing(writers_);
+    catch_up();
     WriterLock lock(&mutex_);
     if (generation != generation_) return;
-    catch_up();
     replaced = std::exchange(candidates_, std::move(stage));
     ++stage_epoch_;
     journaling_ = false;

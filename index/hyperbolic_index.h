@@ -18,8 +18,9 @@
 // the items have grown 4x, rebuilding HNSW or a scan crowded by deleted entries) happens beside
 // the live stage, which goes on serving and taking writes: a thread copies the items in chunks
 // under the shared lock, builds the new stage without any lock, replays the writes made meanwhile
-// (kept in a journal) in rounds, and swaps the new stage in under the exclusive lock once the last
-// round is short. Meanwhile the index holds two stages and a copy of the coordinates.
+// (kept in a journal) in rounds, and once a round is short replays the last one with writers held
+// off (searches go on), so the exclusive lock is held for the exchange of the stages alone.
+// Meanwhile the index holds two stages and a copy of the coordinates.
 #pragma once
 
 #include <atomic>
@@ -179,6 +180,9 @@ class HyperbolicIndex {
   uint64_t stage_epoch_ ABSL_GUARDED_BY(mutex_) = 0;
   std::mutex journal_mutex_;
   std::vector<JournalEntry> journal_ ABSL_GUARDED_BY(journal_mutex_);
+  // Held by Upsert and Delete throughout, and by a rebuild's last catch-up round, which then
+  // needs no index lock (Restore does not take it: a rebuild it makes stale gives up at the swap).
+  std::mutex writers_;
   // The rebuild thread (one at a time).
   mutable std::mutex builder_mutex_;
   mutable std::condition_variable builder_idle_;
