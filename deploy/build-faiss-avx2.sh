@@ -5,12 +5,24 @@
 # distance kernels run scalar; the same source built for AVX2 serves IVF searches 2-3x faster
 # (README "Index"). Idempotent: skipped when already built, and when this CPU lacks AVX2 or FMA
 # (libfaiss-dev serves then). The binaries built against it need an AVX2 CPU.
+# HIER_FAISS_AVX2=0 skips it on any CPU (a baseline image: deploy/Dockerfile's build argument).
 set -euo pipefail
 version=1.7.3
 revision=2
 prefix="${HIER_FAISS_AVX2_PREFIX:-/opt/faiss-avx2}"
 stamp="$prefix/share/faiss_${version}-${revision}-avx2.built"
 
+case "${HIER_FAISS_AVX2:-auto}" in
+  auto) ;;
+  0)
+    echo "build-faiss-avx2: skipped (HIER_FAISS_AVX2=0); libfaiss-dev is used"
+    exit 0
+    ;;
+  *)
+    echo "build-faiss-avx2: HIER_FAISS_AVX2 is auto or 0, not '$HIER_FAISS_AVX2'" >&2
+    exit 2
+    ;;
+esac
 if ! grep -qw avx2 /proc/cpuinfo || ! grep -qw fma /proc/cpuinfo; then
   echo "build-faiss-avx2: this CPU has no AVX2/FMA; libfaiss-dev is used"
   exit 0

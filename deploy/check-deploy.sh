@@ -274,6 +274,10 @@ for path in ("deploy/Dockerfile", "deploy/Dockerfile.cuda"):
         continue
     if not exists(path + ".dockerignore"):
         fail(f"{path}.dockerignore is missing (the build context would include build/ and state/)")
+    # A `# syntax=` parser directive makes BuildKit pull that frontend image from a registry; the
+    # daemon's built-in frontend (Docker 20.10+) handles what these files use (RUN --mount).
+    if re.search(r"^#\s*syntax\s*=", read(path), re.M | re.I):
+        fail(f"{path}: a `# syntax=` directive (the build would fetch a frontend image)")
     ins = instructions(path)
     runs = " ".join(rest for word, rest in ins if word == "RUN")
     if "bash deploy/build.sh" not in runs:
