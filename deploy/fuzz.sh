@@ -10,7 +10,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${HIER_FUZZ_BUILD_DIR:-$root/build-fuzz}"
-targets=(image_header_fuzz shard_spec_fuzz candidate_stage_fuzz)
+targets=(image_header_fuzz shard_spec_fuzz candidate_stage_fuzz idx_reader_fuzz mat_file_fuzz
+  trainer_json_fuzz server_json_fuzz store_rows_fuzz job_config_fuzz grpc_requests_fuzz)
 which="${1:-all}"
 seconds="${2:-60}"
 if [[ "$which" != all ]]; then
@@ -28,6 +29,10 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   >"$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 mkdir -p "$build/findings"
+# Targets whose parsers read files write them to a scratch folder under $TMPDIR: in memory when
+# it can be (/dev/shm), as SQLite syncs every commit.
+scratch="${TMPDIR:-/tmp}"
+if [[ -z "${TMPDIR:-}" && -w /dev/shm ]]; then scratch=/dev/shm; fi
 failed=()
 for target in "${targets[@]}"; do
   mkdir -p "$build/new/$target"
@@ -37,7 +42,7 @@ for target in "${targets[@]}"; do
   # of a server whose snapshot is damaged): not ours to fix, so leaks are not findings there, and
   # the leaked memory piles up over a run (hence more room).
   if [[ $target == candidate_stage_fuzz ]]; then options=(-detect_leaks=0 -rss_limit_mb=8192); fi
-  if ! "$build/tests/$target" -max_total_time="$seconds" -timeout=10 \
+  if ! TMPDIR="$scratch" "$build/tests/$target" -max_total_time="$seconds" -timeout=10 \
       "${options[@]}" -artifact_prefix="$build/findings/$target-" "$build/new/$target" \
       "$root/tests/fuzz/corpus/$target" 2>"$build/$target.log"; then
     failed+=("$target")

@@ -1,6 +1,7 @@
 #include "index/item_store.h"
 
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -21,6 +22,18 @@ absl::Status NoPostgresSupport() {
   return absl::UnimplementedError(
       "store: a PostgreSQL URI, but this binary was built without PostgreSQL support "
       "(libpqxx-dev was missing at configure time)");
+}
+
+absl::Status DecodeStoredVector(absl::string_view bytes, int64_t dim, absl::string_view where,
+                                ItemRecord* item) {
+  const int64_t expected = dim * static_cast<int64_t>(sizeof(float));
+  if (static_cast<int64_t>(bytes.size()) != expected) {
+    return absl::DataLossError(absl::StrCat(where, ": item id ", item->id, ": stored vector has ",
+                                            bytes.size(), " bytes, expected ", expected));
+  }
+  item->vector.resize(dim);
+  std::memcpy(item->vector.data(), bytes.data(), expected);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Open(const StoreLocation& location,

@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace hier::index {
@@ -69,6 +70,12 @@ struct StoreLocation {
 bool IsPostgresUri(const std::string& uri);
 // Unimplemented: what opening a PostgreSQL store answers in a build without PostgreSQL support.
 absl::Status NoPostgresSupport();
+
+// For the backends: sets item->vector from a stored vector column (`dim` IEEE-754 float32 values,
+// little-endian); DataLoss naming `where` and the item's id when the column holds another number
+// of bytes. The values are not checked: the index refuses what does not lie in its ball.
+absl::Status DecodeStoredVector(absl::string_view bytes, int64_t dim, absl::string_view where,
+                                ItemRecord* item);
 
 // Wakes a follower of a shared store when other writers commit changes (ItemStore::Listen).
 // Wake-ups are hints: one may be lost (e.g. while the connection is re-established), so a

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -188,14 +187,7 @@ absl::Status ReadFields(const pqxx::row& row, int first, int64_t dim, const std:
   item->model_version = row[first + 3].as<std::string>();
   item->image_sha256 = row[first + 5].as<std::string>();
   const pqxx::binarystring vector(row[first + 4]);
-  const int64_t expected = dim * static_cast<int64_t>(sizeof(float));
-  if (static_cast<int64_t>(vector.size()) != expected) {
-    return absl::DataLossError(absl::StrCat(where, ": item id ", item->id, ": stored vector has ",
-                                            vector.size(), " bytes, expected ", expected));
-  }
-  item->vector.resize(dim);
-  std::memcpy(item->vector.data(), vector.data(), expected);
-  return absl::OkStatus();
+  return DecodeStoredVector(absl::string_view(vector.get(), vector.size()), dim, where, item);
 }
 
 // Takes `n` sequence numbers from the counter row (see the header comment); returns the last

@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <cstring>
 #include <limits>
 #include <unordered_set>
 #include <utility>
@@ -375,16 +374,9 @@ class SqliteItemStore::Connection {
     item->attributes = ColumnString(stmt, first + 2);
     item->model_version = ColumnString(stmt, first + 3);
     item->image_sha256 = ColumnString(stmt, first + 5);
-    const void* blob = sqlite3_column_blob(stmt, first + 4);
-    const int64_t bytes = sqlite3_column_bytes(stmt, first + 4);
-    const int64_t expected = dim_ * static_cast<int64_t>(sizeof(float));
-    if (bytes != expected) {
-      return absl::DataLossError(absl::StrCat(path_, ": item id ", item->id, ": stored vector has ",
-                                              bytes, " bytes, expected ", expected));
-    }
-    item->vector.resize(dim_);
-    std::memcpy(item->vector.data(), blob, expected);
-    return absl::OkStatus();
+    const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt, first + 4));
+    const int bytes = sqlite3_column_bytes(stmt, first + 4);
+    return DecodeStoredVector(absl::string_view(blob, bytes), dim_, path_, item);
   }
 
   const std::string path_;
