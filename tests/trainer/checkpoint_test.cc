@@ -11,6 +11,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/core/error_message.h"
@@ -20,6 +22,7 @@ namespace hier::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // A small model, objective and optimiser that have taken one training step.
@@ -133,6 +136,56 @@ TEST_F(CheckpointTest, CorruptionIsDetectedAndTheOlderCheckpointUsed) {
               HasSubstr("optimizer.pt has 10 bytes"));
   EXPECT_FALSE(train::LatestCheckpoint(Path("ckpt")).has_value());
   EXPECT_THAT(ErrorMessage([&] { train::LoadInferenceModel(older); }), HasSubstr(older));
+}
+
+// Found by trainer_json_fuzz (tests/fuzz/corpus/trainer_json_fuzz/manifest-*): a manifest of
+// another shape let nlohmann's exceptions out of ReadVerifiedManifest, past LatestCheckpoint
+// (which passes over damaged checkpoints) and out of hier-train, and a float where an integer
+// belongs was converted out of range.
+TEST_F(CheckpointTest, AManifestOfAnotherShapeIsADamagedCheckpoint) {
+  Trained trained(9);
+  const std::string saved = train::SaveCheckpoint(Path("ckpt"), trained.State(), Info(1));
+  const fs::path manifest = fs::path(saved) / "manifest.json";
+  const nlohmann::json good = nlohmann::json::parse(std::ifstream(manifest));
+  const struct {
+    const char* name;
+    std::function<void(nlohmann::json&)> damage;
+    const char* problem;
+  } cases[] = {
+      {"a listed file without its size",
+       [](nlohmann::json& m) { m["files"]["model.pt"].erase("bytes"); }, "key 'bytes' not found"},
+      {"files that are not an object",
+       [](nlohmann::json& m) {
+         m["files"] = {1, 2};
+       },
+       "lists no model.pt"},
+      {"a size that is a string", [](nlohmann::json& m) { m["files"]["model.pt"]["bytes"] = "1"; },
+       "the size \"1\""},
+      {"a file outside the folder",
+       [](nlohmann::json& m) {
+         m["files"]["../ckpt/x"] = {{"bytes", 0}, {"sha256", ""}};
+       },
+       "'../ckpt/x', which is not a file name"},
+      {"a file name too long for the file system",
+       [](nlohmann::json& m) {
+         m["files"][std::string(300, 'x')] = {{"bytes", 0}, {"sha256", ""}};
+       },
+       "File name too long"},
+      {"an epoch out of the integer range",
+       [](nlohmann::json& m) { m["position"]["epoch"] = 1e300; },
+       "epoch is 1e+300, not an integer"},
+      {"a version that is a string", [](nlohmann::json& m) { m["version"] = "2"; },
+       "not a version 2 checkpoint manifest"},
+  };
+  for (const auto& c : cases) {
+    nlohmann::json damaged = good;
+    c.damage(damaged);
+    std::ofstream(manifest, std::ios::trunc) << damaged.dump();
+    EXPECT_THAT(ErrorMessage([&] { train::ReadVerifiedManifest(saved); }),
+                AllOf(HasSubstr("checkpoint " + saved + ": "), HasSubstr(c.problem)))
+        << c.name;
+    EXPECT_FALSE(train::LatestCheckpoint(Path("ckpt")).has_value()) << c.name;
+  }
 }
 
 TEST_F(CheckpointTest, PruneKeepsTheNewestAndRemovesStagingFolders) {

@@ -184,6 +184,21 @@ TEST_F(TrainConfigTest, JsonMistakesNameTheKey) {
   EXPECT_THAT(problem(R"({"emb": )"), HasSubstr("not valid JSON"));
 }
 
+// Found by trainer_json_fuzz (corpus: config-recall-k-out-of-range): a float in an integer list
+// was converted to int64 out of range; an unsigned number beyond int64 wrapped around.
+TEST_F(TrainConfigTest, NumbersThatAreNotTheMembersTypeAreRefused) {
+  for (const char* json :
+       {R"({"recall_k": [1, 1e300]})", R"({"recall_k": [2.5]})", R"({"recall_k": 4})",
+        R"({"emb": 18446744073709551615})", R"({"seed": 1.0})"}) {
+    TrainConfig config;
+    EXPECT_THROW(train::ApplyJson(json, config, "test.json"), ConfigError) << json;
+  }
+  TrainConfig config;
+  train::ApplyJson(R"({"recall_k": [1, 5], "seed": 18446744073709551615})", config, "test.json");
+  EXPECT_EQ(config.recall_k, (std::vector<int64_t>{1, 5}));
+  EXPECT_EQ(config.seed, 18446744073709551615u);
+}
+
 TEST_F(TrainConfigTest, HelpListsEveryFlagWithItsDefault) {
   const std::string help = train::ConfigHelp();
   EXPECT_THAT(help, HasSubstr("--emb"));

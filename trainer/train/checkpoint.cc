@@ -61,31 +61,41 @@ Json InfoJson(const CheckpointInfo& info) {
           {"config", Json::parse(info.config_json)}};
 }
 
+// The integer under `key`: a number of another kind is a damaged manifest, not a value to convert
+// (a float out of the integer's range has no conversion).
+int64_t IntegerAt(const Json& object, const char* key) {
+  const Json& value = object.at(key);
+  TORCH_CHECK(value.is_number_integer(), "manifest.json: ", key, " is ", value.dump(),
+              ", not an integer");
+  return value.get<int64_t>();
+}
+
 CheckpointInfo InfoFromJson(const Json& json) {
-  TORCH_CHECK(json.value("format", "") == kFormat && json.value("version", 0) == kFormatVersion,
-              "not a version ", kFormatVersion, " checkpoint manifest");
+  TORCH_CHECK(
+      json.value("format", "") == kFormat && json.value("version", Json()) == kFormatVersion,
+      "not a version ", kFormatVersion, " checkpoint manifest");
   CheckpointInfo info;
   const Json& a = json.at("architecture");
   info.architecture.architecture(a.at("name").get<std::string>())
-      .in_channels(a.at("in_channels").get<int64_t>())
-      .input_size(a.at("input_size").get<int64_t>())
+      .in_channels(IntegerAt(a, "in_channels"))
+      .input_size(IntegerAt(a, "input_size"))
       .backbone_file(a.at("backbone_file").get<std::string>())
-      .emb(a.at("emb").get<int64_t>())
+      .emb(IntegerAt(a, "emb"))
       .c(a.at("c").get<double>())
       .clip_r(a.at("clip_r").get<double>());
   const Json& p = json.at("preprocessing");
-  info.preprocessing.channels = p.at("channels").get<int64_t>();
-  info.preprocessing.resize = p.at("resize").get<int64_t>();
-  info.preprocessing.crop = p.at("crop").get<int64_t>();
+  info.preprocessing.channels = IntegerAt(p, "channels");
+  info.preprocessing.resize = IntegerAt(p, "resize");
+  info.preprocessing.crop = IntegerAt(p, "crop");
   info.preprocessing.mean = p.at("mean").get<std::vector<double>>();
   info.preprocessing.std = p.at("std").get<std::vector<double>>();
   info.class_names = json.at("classes").get<std::vector<std::string>>();
   const Json& pos = json.at("position");
-  info.position.epoch = pos.at("epoch").get<int64_t>();
-  info.position.batch = pos.at("batch").get<int64_t>();
-  info.position.step = pos.at("step").get<int64_t>();
+  info.position.epoch = IntegerAt(pos, "epoch");
+  info.position.batch = IntegerAt(pos, "batch");
+  info.position.step = IntegerAt(pos, "step");
   info.position.best_recall = pos.at("best_recall").get<std::vector<double>>();
-  info.position.best_step = pos.at("best_step").get<int64_t>();
+  info.position.best_step = IntegerAt(pos, "best_step");
   info.config_json = json.at("config").dump(2);
   return info;
 }
@@ -123,6 +133,27 @@ void LinkOrCopy(const fs::path& from, const fs::path& to) {
   std::error_code linked;
   fs::create_hard_link(from, to, linked);
   if (linked) fs::copy_file(from, to);
+}
+
+// Checks that the manifest lists the model and that every file it lists is a file of the folder
+// with the listed size and SHA-256. Throws Json::exception for a manifest of another shape.
+void VerifyFiles(const fs::path& dir, const Json& manifest) {
+  const Json& files = manifest.at("files");
+  TORCH_CHECK(files.contains(kModelFile), "manifest.json lists no ", kModelFile);
+  for (const auto& [file, expected] : files.items()) {
+    // Only names of the folder's own files: nothing a manifest says is read from elsewhere.
+    TORCH_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos,
+                "manifest.json lists '", file, "', which is not a file name");
+    const fs::path path = dir / file;
+    TORCH_CHECK(fs::is_regular_file(path), file, " is missing");
+    const Json& bytes = expected.at("bytes");
+    TORCH_CHECK(bytes.is_number_unsigned(), "manifest.json gives ", file, " the size ",
+                bytes.dump());
+    TORCH_CHECK(fs::file_size(path) == bytes.get<uintmax_t>(), file, " has ", fs::file_size(path),
+                " bytes, the manifest says ", bytes.get<uintmax_t>());
+    TORCH_CHECK(io::Sha256OfFile(path.string()) == expected.at("sha256").get<std::string>(), file,
+                " does not match its SHA-256");
+  }
 }
 
 }  // namespace
@@ -172,26 +203,22 @@ CheckpointInfo ReadVerifiedManifest(const std::string& checkpoint_dir) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json is not valid JSON (",
                 e.what(), ")");
   }
-  TORCH_CHECK(manifest.contains("files") && manifest["files"].contains(kModelFile), "checkpoint ",
-              checkpoint_dir, ": manifest.json lists no ", kModelFile);
-  for (const auto& [file, expected] : manifest["files"].items()) {
-    const fs::path path = dir / file;
-    TORCH_CHECK(fs::is_regular_file(path), "checkpoint ", checkpoint_dir, ": ", file,
-                " is missing");
-    TORCH_CHECK(fs::file_size(path) == expected.at("bytes").get<uintmax_t>(), "checkpoint ",
-                checkpoint_dir, ": ", file, " has ", fs::file_size(path),
-                " bytes, the manifest says ", expected.at("bytes").get<uintmax_t>());
-    TORCH_CHECK(io::Sha256OfFile(path.string()) == expected.at("sha256").get<std::string>(),
-                "checkpoint ", checkpoint_dir, ": ", file, " does not match its SHA-256");
-  }
+  // Every problem is one error naming the folder: a manifest of another shape (Json::exception)
+  // or a name the file system refuses (filesystem_error) included, so that LatestCheckpoint
+  // passes over a damaged checkpoint.
   try {
+    VerifyFiles(dir, manifest);
     CheckpointInfo info = InfoFromJson(manifest);
     if (!info.architecture.backbone_file().empty()) {
       info.architecture.backbone_file((dir / info.architecture.backbone_file()).string());
     }
     return info;
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": ", e.what_without_backtrace());
   } catch (const Json::exception& e) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json: ", e.what());
+  } catch (const fs::filesystem_error& e) {
+    TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": ", e.what());
   }
 }
 

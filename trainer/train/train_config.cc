@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <variant>
@@ -166,18 +167,32 @@ void SetFromText(const Field& field, const std::string& text, TrainConfig& confi
       field.member);
 }
 
+// Whether `value` is a T without conversion: an integer in T's range for an integer, each element
+// for a list (a float is never made an integer: out of range it has no conversion); get<T> checks
+// the other types.
+template <typename T>
+bool HoldsExactly(const Json& value) {
+  if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>>) {
+    return value.is_array() &&
+           std::all_of(value.begin(), value.end(), HoldsExactly<typename T::value_type>);
+  } else if constexpr (!std::is_integral_v<T> || std::is_same_v<T, bool>) {
+    return true;
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return value.is_number_unsigned();
+  } else {
+    return value.is_number_integer() &&
+           (!value.is_number_unsigned() ||
+            value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max()));
+  }
+}
+
 void SetFromJson(const Field& field, const Json& value, TrainConfig& config,
                  const std::string& origin) {
   std::visit(
       [&](auto member) {
         using T = std::decay_t<decltype(config.*member)>;
         try {
-          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            if (!value.is_number_integer()) throw std::invalid_argument("not an integer");
-            if (std::is_unsigned_v<T> && value.get<int64_t>() < 0) {
-              throw std::invalid_argument("negative");
-            }
-          }
+          if (!HoldsExactly<T>(value)) throw std::invalid_argument("not a value of its type");
           config.*member = value.get<T>();
         } catch (const std::exception&) {
           Fail(field.name, "in " + origin + ": wrong type or value " + value.dump());
