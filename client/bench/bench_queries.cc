@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "client/bench/write_requests.h"
 #include "client/image_files.h"
 #include "client/status_macros.h"
 #include "client/unary_call.h"
@@ -23,6 +24,27 @@ StartCall PooledCalls(std::vector<Request> requests, Invoke invoke) {
     auto response = std::make_shared<Response>();
     invoke(context, &request, response.get(),
            [response, done = std::move(done)](grpc::Status status) { done(status); });
+  };
+}
+
+// Call i sends make_request(i) with `invoke`; its outcome goes to the ledger (when not null) as
+// `op` over the ids of call i.
+template <typename Request, typename Response, typename MakeRequest, typename Invoke>
+StartCall WriteCalls(std::string op, int64_t batch, int64_t first_id,
+                     std::shared_ptr<WriteLedger> ledger, MakeRequest make_request, Invoke invoke) {
+  return [op = std::move(op), batch, first_id, ledger = std::move(ledger), make_request, invoke](
+             grpc::ClientContext* context, int64_t sequence,
+             std::function<void(const grpc::Status&)> done) {
+    auto request = std::make_shared<Request>(make_request(sequence));
+    auto response = std::make_shared<Response>();
+    invoke(context, request.get(), response.get(),
+           [request, response, op, batch, ledger, first = FirstIdOfCall(first_id, batch, sequence),
+            done = std::move(done)](grpc::Status status) {
+             if (ledger != nullptr) {
+               ledger->Record(op, first, batch, static_cast<absl::StatusCode>(status.error_code()));
+             }
+             done(status);
+           });
   };
 }
 
@@ -157,26 +179,39 @@ StartCall SearchCalls(std::shared_ptr<Retrieval::Stub> stub,
 }
 
 StartCall AddCalls(std::shared_ptr<Retrieval::Stub> stub, std::vector<std::vector<float>> vectors,
-                   int64_t batch, int64_t first_id) {
+                   int64_t batch, int64_t first_id, std::shared_ptr<WriteLedger> ledger) {
   auto pool = std::make_shared<const std::vector<std::vector<float>>>(std::move(vectors));
-  return [stub, pool, batch, first_id](grpc::ClientContext* context, int64_t sequence,
-                                       std::function<void(const grpc::Status&)> done) {
-    auto request = std::make_shared<hier::v1::AddItemsRequest>();
-    for (int64_t j = 0; j < batch; ++j) {
-      const int64_t id = first_id + sequence * batch + j;
-      const std::vector<float>& vector = (*pool)[static_cast<size_t>(id) % pool->size()];
-      hier::v1::NewItem* item = request->add_items();
-      item->set_id(id);
-      item->set_key(absl::StrCat("bench-", id));
-      item->set_label("bench");
-      item->mutable_vector()->mutable_values()->Add(vector.begin(), vector.end());
-    }
-    auto response = std::make_shared<hier::v1::AddItemsResponse>();
-    stub->async()->AddItems(context, request.get(), response.get(),
-                            [request, response, done = std::move(done)](grpc::Status status) {
-                              done(status);
-                            });
-  };
+  return WriteCalls<hier::v1::AddItemsRequest, hier::v1::AddItemsResponse>(
+      "add", batch, first_id, std::move(ledger),
+      [pool, batch, first_id](int64_t sequence) {
+        return AddVectorsRequest(*pool, batch, first_id, sequence);
+      },
+      [stub](auto* context, auto* request, auto* response, auto done) {
+        stub->async()->AddItems(context, request, response, std::move(done));
+      });
+}
+
+StartCall AddImageCalls(std::shared_ptr<Retrieval::Stub> stub, std::vector<std::string> images,
+                        int64_t batch, int64_t first_id, std::shared_ptr<WriteLedger> ledger) {
+  auto pool = std::make_shared<const std::vector<std::string>>(std::move(images));
+  return WriteCalls<hier::v1::AddItemsRequest, hier::v1::AddItemsResponse>(
+      "add", batch, first_id, std::move(ledger),
+      [pool, batch, first_id](int64_t sequence) {
+        return AddImagesRequest(*pool, batch, first_id, sequence);
+      },
+      [stub](auto* context, auto* request, auto* response, auto done) {
+        stub->async()->AddItems(context, request, response, std::move(done));
+      });
+}
+
+StartCall DeleteCalls(std::shared_ptr<Retrieval::Stub> stub, int64_t batch, int64_t first_id,
+                      std::shared_ptr<WriteLedger> ledger) {
+  return WriteCalls<hier::v1::DeleteItemsRequest, hier::v1::DeleteItemsResponse>(
+      "delete", batch, first_id, std::move(ledger),
+      [batch, first_id](int64_t sequence) { return DeleteRequest(batch, first_id, sequence); },
+      [stub](auto* context, auto* request, auto* response, auto done) {
+        stub->async()->DeleteItems(context, request, response, std::move(done));
+      });
 }
 
 StartCall SearchBatchCalls(std::shared_ptr<Retrieval::Stub> stub,

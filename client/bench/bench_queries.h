@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/bench/load_generator.h"
+#include "client/bench/write_ledger.h"
 #include "client/connection.h"
 #include "hier/v1/retrieval.grpc.pb.h"
 
@@ -55,9 +56,20 @@ StartCall EmbedCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                      std::vector<hier::v1::EmbedRequest> requests);
 StartCall SearchBatchCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
                            std::vector<hier::v1::SearchBatchRequest> requests);
+// Write loads (ids as in write_requests.h). Every call's outcome goes to `ledger` when it is not
+// null (it must outlive the load's calls).
 // Call number i adds `batch` new items, ids first_id + i * batch onwards, their vectors cycled
 // from `vectors` (labels "bench"): every call grows the gallery.
 StartCall AddCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
-                   std::vector<std::vector<float>> vectors, int64_t batch, int64_t first_id);
+                   std::vector<std::vector<float>> vectors, int64_t batch, int64_t first_id,
+                   std::shared_ptr<WriteLedger> ledger = nullptr);
+// The same with images (embedded and kept by the server) instead of vectors.
+StartCall AddImageCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub,
+                        std::vector<std::string> images, int64_t batch, int64_t first_id,
+                        std::shared_ptr<WriteLedger> ledger = nullptr);
+// Call number i deletes the ids call number i of an add load with the same batch and first id
+// added.
+StartCall DeleteCalls(std::shared_ptr<hier::v1::Retrieval::Stub> stub, int64_t batch,
+                      int64_t first_id, std::shared_ptr<WriteLedger> ledger = nullptr);
 
 }  // namespace hier::client::bench

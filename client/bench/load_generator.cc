@@ -1,5 +1,6 @@
 #include "client/bench/load_generator.h"
 
+#include <grpcpp/alarm.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,9 @@ using Clock = std::chrono::steady_clock;
 // One in-flight position: it runs one call after another until the run is over.
 struct Slot {
   std::unique_ptr<grpc::ClientContext> context;
+  // The pacing timer (LoadOptions::rate); replaced only once it has fired and the call it
+  // started has completed.
+  std::unique_ptr<grpc::Alarm> alarm;
   Clock::time_point started;
   bool measured = false;
   int64_t requests = 0;
@@ -50,16 +54,38 @@ class LoadRun : public std::enable_shared_from_this<LoadRun> {
   }
 
  private:
-  // Starts the slot's next call, or retires the slot once the run is over.
+  // Starts the slot's next call (at its paced time), or retires the slot once the run is over.
   void StartNext(Slot* slot) {
     const Clock::time_point now = Clock::now();
-    slot->measured = now >= measure_start_;
-    if (slot->measured && Finished(now)) {
+    const Clock::time_point start = std::max(now, NextPacedStart(now));
+    slot->measured = start >= measure_start_;
+    if (slot->measured && Finished(start)) {
       slot->context.reset();
       absl::MutexLock lock(&mu_);
       --active_;
       return;
     }
+    if (start <= now) {
+      Launch(slot);
+      return;
+    }
+    slot->alarm = std::make_unique<grpc::Alarm>();
+    slot->alarm->Set(std::chrono::system_clock::now() + (start - now),
+                     [self = shared_from_this(), slot](bool) { self->Launch(slot); });
+  }
+
+  // With a rate, the time the next call may start (each start books the next interval); `now`
+  // without one. Turns missed while the server was slow are not made up.
+  Clock::time_point NextPacedStart(Clock::time_point now) {
+    if (!(options_.rate > 0)) return now;
+    absl::MutexLock lock(&pace_mu_);
+    const Clock::time_point start = std::max(now, next_start_);
+    next_start_ = start + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(1.0 / options_.rate));
+    return start;
+  }
+
+  void Launch(Slot* slot) {
     // The previous call has completed, so its context may go (gRPC's own benchmark client does
     // this inside the completion too).
     slot->context = std::make_unique<grpc::ClientContext>();
@@ -116,6 +142,8 @@ class LoadRun : public std::enable_shared_from_this<LoadRun> {
   std::atomic<int64_t> measured_started_{0};
   absl::Mutex mu_;
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // slots not yet retired
+  absl::Mutex pace_mu_;
+  Clock::time_point next_start_ ABSL_GUARDED_BY(pace_mu_);  // the next paced start
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
-// Keeps a fixed number of calls in flight with gRPC's callback API and times every call.
+// Keeps a fixed number of calls in flight with gRPC's callback API and times every call, as fast
+// as they complete or paced to a rate.
 //
 // Thread-safety: RunLoad blocks its caller while completions run on gRPC's threads. Each in-flight
-// slot has at most one call outstanding, so its state is touched by one completion at a time.
+// slot has at most one call outstanding (or one pacing alarm pending), so its state is touched by
+// one callback at a time.
 #pragma once
 
 #include <grpcpp/client_context.h>
@@ -30,6 +32,10 @@ struct LoadOptions {
   absl::Duration warmup = absl::Seconds(1);     // calls started before its end are not counted
   // When not empty, the run also ends once this file exists (e.g. another load has finished).
   std::string stop_file;
+  // When positive, calls start at most this many per second over all slots, evenly spaced (a slot
+  // whose turn has not come waits on a timer, never on a gRPC thread); a server slower than that
+  // gets fewer, and the missed starts are not made up later.
+  double rate = 0;
   std::function<void(grpc::ClientContext*)> prepare;  // deadline, token
 };
 

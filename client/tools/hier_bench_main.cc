@@ -1,6 +1,6 @@
-// `hier-bench`: a load generator for the hier server; keeps N Search, SearchBatch, Embed or
-// AddItems calls in flight and reports calls/s (and items/s), exact latency percentiles and errors
-// by status code.
+// `hier-bench`: a load generator for the hier server; keeps N Search, SearchBatch, Embed, AddItems
+// or DeleteItems calls in flight (optionally paced to a rate) and reports calls/s (and items/s),
+// exact latency percentiles and errors by status code; writes can be recorded in a ledger.
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -13,6 +13,7 @@
 #include "client/bench/bench_queries.h"
 #include "client/bench/bench_report.h"
 #include "client/bench/load_generator.h"
+#include "client/bench/write_ledger.h"
 #include "client/connection_flags.h"
 #include "client/flag_set.h"
 #include "client/status_macros.h"
@@ -44,13 +45,18 @@ struct BenchFlags {
   int64_t first_id = 1'000'000'000;
   std::string json_file;
   std::string stop_file;
+  double rate = 0;
+  std::string ledger_file;
   bool help = false;
 };
 
 void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
   flags->AddString("method", &f->method, "M",
-                   "search-vector | search-batch | search-image | embed | add-vectors");
+                   "search-vector | search-batch | search-image | embed | add-vectors | "
+                   "add-images | delete");
   flags->AddInt("in-flight", &f->in_flight, "N", "calls outstanding at any time");
+  flags->AddDouble("rate", &f->rate, "CALLS",
+                   "start at most this many calls per second (0: as fast as they complete)");
   flags->AddDouble("duration", &f->duration_seconds, "SECONDS", "measured time");
   flags->AddInt("requests", &f->requests, "N", "measured calls instead of --duration");
   flags->AddDouble("warmup", &f->warmup_seconds, "SECONDS", "unmeasured load first");
@@ -65,24 +71,41 @@ void AddBenchFlags(FlagSet* flags, BenchFlags* f) {
   flags->AddInt("seed", &f->seed, "N", "random seed");
   flags->AddInt("vectors-from-items", &f->vectors_from_items, "N",
                 "query with the vectors of items 0..N-1 instead of random points");
-  flags->AddString("image", &f->image, "FILE", "the image for search-image / embed");
-  flags->AddString("images", &f->images_dir, "DIR", "images for search-image / embed, cycled");
+  flags->AddString("image", &f->image, "FILE", "the image for search-image / embed / add-images");
+  flags->AddString("images", &f->images_dir, "DIR",
+                   "images for search-image / embed / add-images, cycled");
   flags->AddInt("batch", &f->batch, "N",
-                "images per Embed call, vectors per search-batch or add-vectors call");
-  flags->AddInt("first-id", &f->first_id, "N", "add-vectors: the first new item id");
+                "images per Embed call, vectors per search-batch call, items per add or delete "
+                "call");
+  flags->AddInt("first-id", &f->first_id, "N",
+                "add-vectors / add-images: the first new item id (call i writes ids first-id + "
+                "i * batch onwards); delete: the same ids");
+  flags->AddString("ledger", &f->ledger_file, "FILE",
+                   "add / delete: append '<add|delete> <first id> <count> <CODE>' for every call");
   flags->AddString("json", &f->json_file, "FILE", "also write the results as JSON");
   flags->AddBool("help", &f->help, "show usage");
+}
+
+bool IsWrite(const std::string& method) {
+  return method == "add-vectors" || method == "add-images" || method == "delete";
 }
 
 absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
   const bool vectors =
       f.method == "search-vector" || f.method == "search-batch" || f.method == "add-vectors";
-  if (!vectors && f.method != "search-image" && f.method != "embed") {
+  const bool images = f.method == "search-image" || f.method == "embed" || f.method == "add-images";
+  const bool writes = IsWrite(f.method);
+  if (!vectors && !images && f.method != "delete") {
     return absl::InvalidArgumentError(
         absl::StrCat("--method: '", f.method,
                      "' is not one of search-vector, search-batch, search-image, embed, "
-                     "add-vectors"));
+                     "add-vectors, add-images, delete"));
   }
+  if (!f.ledger_file.empty() && !writes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--ledger: ", f.method, " writes nothing (add-vectors, add-images, delete)"));
+  }
+  if (!(f.rate >= 0)) return absl::InvalidArgumentError("--rate: must not be negative");
   if (f.first_id < 0) return absl::InvalidArgumentError("--first-id: must not be negative");
   if (f.in_flight < 1 || f.in_flight > 100000) {
     return absl::InvalidArgumentError("--in-flight: must be between 1 and 100000");
@@ -110,6 +133,10 @@ absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
     if (f.vectors_from_items < 0) {
       return absl::InvalidArgumentError("--vectors-from-items: must not be negative");
     }
+  } else if (!images) {
+    if (!f.image.empty() || !f.images_dir.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--image/--images: ", f.method, " sends ids"));
+    }
   } else if (f.image.empty() == f.images_dir.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--image: ", f.method, " needs exactly one of --image FILE, --images DIR"));
@@ -118,13 +145,15 @@ absl::Status CheckFlags(const FlagSet& flags, const BenchFlags& f) {
   return absl::OkStatus();
 }
 
-// The calls for --method, with their requests built up front.
-absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFlags& f) {
+// The calls for --method, with their requests built up front (those that write, as they go).
+absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFlags& f,
+                                     std::shared_ptr<WriteLedger> ledger) {
   std::shared_ptr<hier::v1::Retrieval::Stub> stub =
       hier::v1::Retrieval::NewStub(connection.channel());
+  if (f.method == "delete") return DeleteCalls(stub, f.batch, f.first_id, std::move(ledger));
   const SearchSettings settings{static_cast<int32_t>(f.k), f.label,
                                 static_cast<int32_t>(f.overfetch)};
-  if (f.method != "search-image" && f.method != "embed") {
+  if (f.method != "search-image" && f.method != "embed" && f.method != "add-images") {
     std::vector<std::vector<float>> vectors;
     if (f.vectors_from_items > 0) {
       HIER_ASSIGN_OR_RETURN(vectors, VectorsFromItems(connection, f.vectors_from_items));
@@ -135,7 +164,9 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
       }
       vectors = RandomBallPoints(f.random_queries, dim, f.c, static_cast<uint64_t>(f.seed));
     }
-    if (f.method == "add-vectors") return AddCalls(stub, std::move(vectors), f.batch, f.first_id);
+    if (f.method == "add-vectors") {
+      return AddCalls(stub, std::move(vectors), f.batch, f.first_id, std::move(ledger));
+    }
     if (f.method == "search-batch") {
       return SearchBatchCalls(stub, SearchBatches(VectorSearches(vectors, settings), f.batch));
     }
@@ -143,6 +174,9 @@ absl::StatusOr<StartCall> BuildCalls(const Connection& connection, const BenchFl
   }
   HIER_ASSIGN_OR_RETURN(const std::vector<std::string> images, LoadImages(f.image, f.images_dir));
   if (f.method == "search-image") return SearchCalls(stub, ImageSearches(images, settings));
+  if (f.method == "add-images") {
+    return AddImageCalls(stub, images, f.batch, f.first_id, std::move(ledger));
+  }
   return EmbedCalls(stub, EmbedBatches(images, f.batch));
 }
 
@@ -162,16 +196,22 @@ absl::StatusOr<int> RunBench(const Connection& connection, const std::string& se
     return absl::UnavailableError(absl::StrCat("cannot connect to ", server, " within ",
                                                absl::FormatDuration(connection.timeout())));
   }
-  HIER_ASSIGN_OR_RETURN(const StartCall calls, BuildCalls(connection, f));
+  std::shared_ptr<WriteLedger> ledger;
+  if (!f.ledger_file.empty()) {
+    HIER_ASSIGN_OR_RETURN(ledger, WriteLedger::Open(f.ledger_file));
+  }
+  HIER_ASSIGN_OR_RETURN(const StartCall calls, BuildCalls(connection, f, ledger));
   LoadOptions options;
+  options.rate = f.rate;
   options.in_flight = static_cast<int>(f.in_flight);
   options.requests = f.requests;
   options.duration = absl::Seconds(f.duration_seconds);
   options.warmup = absl::Seconds(f.warmup_seconds);
   options.stop_file = f.stop_file;
   options.prepare = [&connection](grpc::ClientContext* context) { connection.Prepare(context); };
-  std::cerr << absl::StrFormat("hier-bench: %s, %d in flight, %s after %gs of warm-up\n", f.method,
-                               f.in_flight,
+  std::cerr << absl::StrFormat("hier-bench: %s, %d in flight%s, %s after %gs of warm-up\n",
+                               f.method, f.in_flight,
+                               f.rate > 0 ? absl::StrCat(", at most ", f.rate, " calls/s") : "",
                                f.requests > 0 ? absl::StrCat(f.requests, " requests")
                                               : absl::StrCat(f.duration_seconds, "s"),
                                f.warmup_seconds);
@@ -179,11 +219,12 @@ absl::StatusOr<int> RunBench(const Connection& connection, const std::string& se
 
   const int64_t items_per_call = f.method == "search-vector" || f.method == "search-image"
                                      ? 1
-                                     : f.batch;  // embed, search-batch, add-vectors
+                                     : f.batch;  // embed, search-batch, add-*, delete
   const BenchSummary summary =
       Summarize(f.method, server, options.in_flight, items_per_call, result);
   std::cout << SummaryTable(summary) << std::flush;
   if (!f.json_file.empty()) HIER_RETURN_IF_ERROR(WriteFile(f.json_file, SummaryJson(summary)));
+  if (ledger != nullptr) HIER_RETURN_IF_ERROR(ledger->status());
   return summary.ok > 0 ? 0 : kExitError;
 }
 

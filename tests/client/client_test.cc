@@ -4,18 +4,22 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/bench/load_generator.h"
+#include "client/bench/write_ledger.h"
+#include "client/bench/write_requests.h"
 #include "client/file_batches.h"
 #include "client/flag_set.h"
 #include "client/image_files.h"
@@ -80,6 +84,111 @@ TEST_F(LoadGeneratorTest, AStopFileEndsTheRun) {
   EXPECT_GE(result.requests, 49);
   EXPECT_LE(result.requests, 52);
   EXPECT_EQ(result.ok_latencies_ms.size(), static_cast<size_t>(result.requests));
+}
+
+// Paced at 100 calls/s, 40 calls take about 0.39 s however many are in flight and however fast
+// each completes; unpaced, the same calls finish at once.
+TEST(LoadGeneratorPacingTest, ARateSpacesTheStarts) {
+  for (const double rate : {100.0, 0.0}) {
+    SCOPED_TRACE(rate);
+    bench::LoadOptions options;
+    options.in_flight = 8;
+    options.requests = 40;
+    options.warmup = absl::ZeroDuration();
+    options.rate = rate;
+    std::mutex mu;
+    std::vector<std::chrono::steady_clock::time_point> starts;
+    const bench::LoadResult result = bench::RunLoad(
+        options, [&](grpc::ClientContext*, int64_t, std::function<void(const grpc::Status&)> done) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            starts.push_back(std::chrono::steady_clock::now());
+          }
+          std::thread([done = std::move(done)] { done(grpc::Status::OK); }).detach();
+        });
+    EXPECT_EQ(result.requests, 40);
+    ASSERT_EQ(starts.size(), 40u);
+    std::sort(starts.begin(), starts.end());
+    const double spread = std::chrono::duration<double>(starts.back() - starts.front()).count();
+    if (rate > 0) {
+      EXPECT_GE(spread, 0.37);
+      EXPECT_LT(spread, 5.0);
+    } else {
+      EXPECT_LT(spread, 0.3);
+    }
+  }
+}
+
+// --- write requests and the ledger ---
+
+// Call i of an add load and call i of a delete load with the same first id and batch name the same
+// ids, and consecutive calls' ids follow on without a gap.
+TEST(WriteRequestsTest, AddAndDeleteCallsCoverTheSameIds) {
+  const std::vector<std::string> images = {"a", "b", "c"};
+  const std::vector<std::vector<float>> vectors = {{0.1f, 0.2f}, {0.3f, 0.4f}};
+  for (const int64_t sequence : {0, 1, 7}) {
+    SCOPED_TRACE(sequence);
+    const hier::v1::AddItemsRequest by_image = bench::AddImagesRequest(images, 4, 1000, sequence);
+    const hier::v1::AddItemsRequest by_vector =
+        bench::AddVectorsRequest(vectors, 4, 1000, sequence);
+    const hier::v1::DeleteItemsRequest deleted = bench::DeleteRequest(4, 1000, sequence);
+    ASSERT_EQ(by_image.items_size(), 4);
+    ASSERT_EQ(by_vector.items_size(), 4);
+    ASSERT_EQ(deleted.ids_size(), 4);
+    EXPECT_EQ(bench::FirstIdOfCall(1000, 4, sequence), 1000 + 4 * sequence);
+    for (int j = 0; j < 4; ++j) {
+      const int64_t id = 1000 + 4 * sequence + j;
+      EXPECT_EQ(by_image.items(j).id(), id);
+      EXPECT_EQ(by_image.items(j).key(), absl::StrCat("bench-", id));
+      EXPECT_EQ(by_image.items(j).label(), "bench");
+      EXPECT_EQ(by_image.items(j).image(), images[id % 3]);
+      EXPECT_EQ(by_vector.items(j).id(), id);
+      EXPECT_THAT(by_vector.items(j).vector().values(),
+                  ElementsAre(vectors[id % 2][0], vectors[id % 2][1]));
+      EXPECT_EQ(deleted.ids(j), id);
+    }
+  }
+}
+
+using WriteLedgerTest = TempDirTest;
+
+TEST_F(WriteLedgerTest, AppendsOneLinePerCallFromManyThreads) {
+  const std::string path = Write("ledger.txt", "add 0 4 OK\n");
+  {
+    absl::StatusOr<std::unique_ptr<bench::WriteLedger>> ledger = bench::WriteLedger::Open(path);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 100; ++i) {
+          (*ledger)->Record(t % 2 == 0 ? "add" : "delete", 1000 + 100 * t + i, 1,
+                            i % 10 == 0 ? absl::StatusCode::kUnavailable : absl::StatusCode::kOk);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_TRUE((*ledger)->status().ok());
+  }
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 401u);
+  EXPECT_EQ(lines[0], "add 0 4 OK");  // appended, not truncated
+  int unavailable = 0;
+  for (const std::string& line : lines) {
+    unavailable += line.find(" UNAVAILABLE") != std::string::npos;
+  }
+  EXPECT_EQ(unavailable, 40);
+  EXPECT_EQ(bench::WriteLedger::Line("delete", 12, 4, absl::StatusCode::kDeadlineExceeded),
+            "delete 12 4 DEADLINE_EXCEEDED");
+}
+
+TEST_F(WriteLedgerTest, AFolderThatIsMissingIsNamed) {
+  absl::StatusOr<std::unique_ptr<bench::WriteLedger>> ledger =
+      bench::WriteLedger::Open((root_ / "no" / "ledger.txt").string());
+  ASSERT_FALSE(ledger.ok());
+  EXPECT_EQ(ledger.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(ledger.status().message()), HasSubstr("ledger.txt"));
 }
 
 // --- image files ---
