@@ -23,6 +23,7 @@
 #include <random>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "index/ball_geometry.h"
 #include "index/byte_io.h"
@@ -135,18 +136,60 @@ class ApproximateStage final : public CandidateStage {
     AddAssigned(ids, points, {});
   }
 
-  std::vector<int64_t> Assign(absl::Span<const float> points) const override {
+  PreparedAdd PrepareAdd(absl::Span<const float> points) const override {
+    PreparedAdd prepared;
     const faiss::IndexIVF* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get());
-    if (ivf == nullptr || points.empty()) return {};
+    if (ivf == nullptr || points.empty()) return prepared;
     const int64_t count = static_cast<int64_t>(points.size()) / dim_;
     const std::vector<float> rows = StageRows(points, dim_, c_, tangent_space_);
     std::vector<faiss::Index::idx_t> lists(count);
     ivf->quantizer->assign(count, rows.data(), lists.data());
-    return std::vector<int64_t>(lists.begin(), lists.end());
+    prepared.lists.assign(lists.begin(), lists.end());
+    const auto* array = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists);
+    if (array == nullptr) return prepared;
+    absl::flat_hash_map<int64_t, size_t> incoming;
+    for (int64_t list : prepared.lists) {
+      if (list >= 0) ++incoming[list];
+    }
+    const size_t code_size = array->code_size;
+    for (const auto& [list, rows_in] : incoming) {
+      const std::vector<faiss::Index::idx_t>& ids = array->ids[list];
+      const std::vector<uint8_t>& codes = array->codes[list];
+      if (ids.size() + rows_in <= ids.capacity() &&
+          codes.size() + rows_in * code_size <= codes.capacity()) {
+        continue;
+      }
+      const size_t room = std::max(2 * ids.size(), ids.size() + rows_in);
+      PreparedAdd::GrownList grown;
+      grown.list = list;
+      grown.ids.reserve(room);
+      grown.ids.assign(ids.begin(), ids.end());
+      grown.codes.reserve(room * code_size);
+      grown.codes.assign(codes.begin(), codes.end());
+      prepared.grown.push_back(std::move(grown));
+    }
+    return prepared;
   }
 
+  void AddPrepared(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                   PreparedAdd& prepared) override {
+    faiss::IndexIVF* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get());
+    auto* array = ivf != nullptr ? dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) : nullptr;
+    for (PreparedAdd::GrownList& grown : prepared.grown) {
+      // A list a Remove changed since is left to grow in the add.
+      if (array == nullptr || array->ids[grown.list].size() != grown.ids.size() ||
+          array->codes[grown.list].size() != grown.codes.size()) {
+        continue;
+      }
+      array->ids[grown.list].swap(grown.ids);
+      array->codes[grown.list].swap(grown.codes);
+    }
+    AddAssigned(ids, points, prepared.lists);
+  }
+
+  // Add, with `assigned` the IVF list of each row (empty: FAISS assigns them).
   void AddAssigned(absl::Span<const int64_t> ids, absl::Span<const float> points,
-                   absl::Span<const int64_t> assigned) override {
+                   absl::Span<const int64_t> assigned) {
     const int64_t count = static_cast<int64_t>(ids.size());
     if (count == 0) return;
     const std::vector<float> rows = StageRows(points, dim_, c_, tangent_space_);
@@ -310,6 +353,7 @@ class ApproximateStage final : public CandidateStage {
     train_sample_ = train_sample;
     next_label_ = next_label;
     deleted_entries_ = deleted;
+    ReserveForGrowth(kRetrainGrowth * std::max(trained_on_, options_.min_train_items));
     return absl::OkStatus();
   }
 
@@ -392,6 +436,7 @@ class ApproximateStage final : public CandidateStage {
 
   // Room for `items` entries in the id maps (and an IVF's direct map), so that the writes until
   // the next rebuild (which runs beside this stage) do not rehash them under the index's lock.
+  // (An IVF's lists are grown beside searches instead: PrepareAdd.)
   void ReserveForGrowth(int64_t items) {
     label_of_.Reserve(items);
     id_of_.Reserve(items);

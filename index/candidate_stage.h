@@ -12,8 +12,8 @@
 // coordinates: measured worse, README "Index"). A kind that needs training scans all items
 // exactly until it holds `min_train_items`, then trains on a sample of them.
 //
-// Thread-safety: Search and Assign are const and may run concurrently; Add, Remove and Rebuild may
-// not run alongside anything else (HyperbolicIndex holds the lock).
+// Thread-safety: Search and PrepareAdd are const and may run concurrently; Add, Remove and Rebuild
+// may not run alongside anything else (HyperbolicIndex holds the lock).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,20 @@ struct CandidateStageOptions {
   uint64_t train_seed = 1234;  // which items form the training sample
 };
 
+// What an add works out beside searches (CandidateStage::PrepareAdd): an IVF's list for each row,
+// and, for the lists those rows would overflow, copies with room to spare (all lists fill at the
+// same pace, so they run out of room together: growing them in the add would move most of the
+// codes under the index's exclusive lock).
+struct PreparedAdd {
+  struct GrownList {
+    int64_t list = 0;
+    std::vector<int64_t> ids;
+    std::vector<uint8_t> codes;
+  };
+  std::vector<int64_t> lists;
+  std::vector<GrownList> grown;
+};
+
 class CandidateStage {
  public:
   virtual ~CandidateStage() = default;
@@ -47,13 +61,14 @@ class CandidateStage {
   // Adds items the stage does not hold yet; `points` holds ids.size() Poincaré rows.
   virtual void Add(absl::Span<const int64_t> ids, absl::Span<const float> points) = 0;
 
-  // The part of adding these rows that only reads the stage (an IVF's choice of list for each
-  // row), so that it can run under a shared lock beside searches; empty when there is none. Safe
-  // to call alongside Search.
-  virtual std::vector<int64_t> Assign(absl::Span<const float> points) const { return {}; }
-  // Add, with `assigned` from this stage's Assign of the same rows (empty: as Add).
-  virtual void AddAssigned(absl::Span<const int64_t> ids, absl::Span<const float> points,
-                           absl::Span<const int64_t> assigned) {
+  // The part of adding these rows that only reads the stage, so that it can run under a shared
+  // lock beside searches (PreparedAdd); empty when there is none. Safe to call alongside Search.
+  virtual PreparedAdd PrepareAdd(absl::Span<const float> points) const { return {}; }
+  // Add, with `prepared` from this stage's PrepareAdd of the same rows, the stage unchanged since
+  // but for Remove (empty: as Add). What it replaces is left in `prepared`, to be freed after the
+  // caller's lock.
+  virtual void AddPrepared(absl::Span<const int64_t> ids, absl::Span<const float> points,
+                           PreparedAdd& prepared) {
     Add(ids, points);
   }
 

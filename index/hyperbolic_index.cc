@@ -150,26 +150,28 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
                  points.begin() + (r + 1) * options_.dim);
   }
   std::lock_guard<std::mutex> writing(writers_);
-  // What the stage can work out without changing (an IVF's list for each row) is worked out
-  // beside searches, so the exclusive hold below stays short.
-  std::vector<int64_t> assigned;
-  uint64_t assigned_by = 0;
+  // What the stage can work out without changing (an IVF's list for each row, and the lists that
+  // need more room grown in a copy) is worked out beside searches, so the exclusive hold below
+  // only appends. Declared before the lock, so what the add replaces is freed after it.
+  PreparedAdd prepared;
+  uint64_t prepared_by = 0;
   {
     ReaderLock lock(&mutex_);
     omp_set_num_threads(options_.threads);
-    assigned = candidates_->Assign(added);
-    assigned_by = stage_epoch_;
+    prepared = candidates_->PrepareAdd(added);
+    prepared_by = stage_epoch_;
   }
+  PreparedAdd stale;  // freed after the lock too
   WriterLock lock(&mutex_);
   omp_set_num_threads(options_.threads);  // FAISS adds and trains on this thread's OpenMP team
-  if (stage_epoch_ != assigned_by) assigned.clear();  // another stage since: Add assigns
+  if (stage_epoch_ != prepared_by) std::swap(stale, prepared);  // another stage since (Restore)
   candidates_->Remove(added_ids);
   static const std::string kNoLabel;
   for (size_t i = 0; i < added_ids.size(); ++i) {
     const size_t r = last_row[added_ids[i]];
     PutRow(added_ids[i], &added[i * options_.dim], labels.empty() ? kNoLabel : labels[r]);
   }
-  candidates_->AddAssigned(added_ids, added, assigned);
+  candidates_->AddPrepared(added_ids, added, prepared);
   Journal(added_ids, added);
   RebuildCandidatesIfWanted();
   return absl::OkStatus();

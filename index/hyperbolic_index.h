@@ -11,8 +11,9 @@
 // Thread-safety: every method may be called from any thread. Searches run concurrently; Upsert,
 // Delete and Restore take the lock exclusively, so they wait for running searches and new
 // searches wait for them (rw_mutex.h: a stream of searches cannot starve a writer). An Upsert
-// first works out under the shared lock what needs no change (an IVF's list for each row,
-// CandidateStage::Assign), so its exclusive hold only appends.
+// first works out under the shared lock what needs no change (an IVF's list for each row, and
+// copies with more room of the lists it would overflow: CandidateStage::PrepareAdd), so its
+// exclusive hold only appends.
 //
 // Rebuilding the candidate stage (training an IVF once there are enough items, retraining it when
 // the items have grown 4x, rebuilding HNSW or a scan crowded by deleted entries) happens beside

@@ -5,7 +5,7 @@
 # in flight, from the first added batch until the last is acknowledged. The automatically sized
 # IVF trains at 10,000 items and retrains at 40,000, 160,000 and 640,000, beside the live stage.
 # Reports every search's latency over the whole load (max, p99.9, p99, p50), the searches' q/s
-# and the items/s written. Usage: growth-bench.sh OUT_DIR. Writes OUT_DIR/growth-bench.md, keeps
+# and the items/s written, beside the same searches alone for as long afterwards (the control). Usage: growth-bench.sh OUT_DIR. Writes OUT_DIR/growth-bench.md, keeps
 # the JSON under OUT_DIR/json. Environment: HIER_BUILD_DIR (default build), ITEMS (default
 # 1000000), INDEX_KIND (default ivf-flat).
 set -euo pipefail
@@ -36,22 +36,36 @@ bench_hier_server growth "$out/json/load.json" --method add-vectors --dim 128 --
   --in-flight 1 --requests $((items / 1000 - 1)) --warmup 0 --first-id 1000
 touch "$out/loaded"
 wait "$searcher"
+# The control: the same searches for as long again with no writes, on the full index, so that a
+# stall of the machine itself (shared, 2 cores) shows in both rows.
+control_seconds="$(python3 -c "import json,sys; print(max(10, round(json.load(open(sys.argv[1]))['seconds'])))" "$out/json/load.json")"
+bench_hier_server growth "$out/json/control.json" --method search-vector --dim 128 --c 0.1 \
+  --in-flight 2 --duration "$control_seconds" --warmup 0
 stop_hier_servers
 
 python3 - "$out" "$items" "$index_kind" <<'PY'
 import json, sys
 out, items, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 search = json.load(open(f"{out}/json/search.json"))
+control = json.load(open(f"{out}/json/control.json"))
 load = json.load(open(f"{out}/json/load.json"))
-lat = search["latency_ms"]
+
+def row(name, run, written):
+    lat = run["latency_ms"]
+    return (f"| {name} | {run['ok']} | {lat['max']:.1f} | {lat['p999']:.1f} | {lat['p99']:.1f} | "
+            f"{lat['p50']:.2f} | {run['qps']:.0f} | {written} |")
+
 errors = ", ".join(f"{code} {n}" for code, n in search["errors"].items()) or "none"
 lines = [f"{items} items ({kind}, d 128) added in calls of 1,000 while 2 clients search "
-         f"({search['ok']} searches over {load['seconds']:.0f} s):", "",
-         "| searches | max ms | p99.9 ms | p99 ms | p50 ms | q/s | items/s written |",
-         "|---|---|---|---|---|---|---|",
-         f"| {search['ok']} | {lat['max']:.1f} | {lat['p999']:.1f} | {lat['p99']:.1f} | "
-         f"{lat['p50']:.2f} | {search['qps']:.0f} | {load['items_per_second']:.0f} |", "",
-         f"Search errors: {errors}."]
+         f"({search['ok']} searches over {load['seconds']:.0f} s), then the same searches alone "
+         f"for as long (control):", "",
+         "| phase | searches | max ms | p99.9 ms | p99 ms | p50 ms | q/s | items/s written |",
+         "|---|---|---|---|---|---|---|---|",
+         row("during the load", search, f"{load['items_per_second']:.0f}"),
+         row("searches alone (control)", control, "-"), "",
+         f"During the load / control: max {search['latency_ms']['max'] / control['latency_ms']['max']:.2f}, "
+         f"p99.9 {search['latency_ms']['p999'] / control['latency_ms']['p999']:.2f}. "
+         f"Search errors during the load: {errors}."]
 open(f"{out}/growth-bench.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -428,6 +428,44 @@ TEST(HyperbolicIndexTest, AStageWhoseLinksPointOutsideIsRefused) {
   }
 }
 
+TEST(HyperbolicIndexTest, PreparedAddsGrowFullListsBeforehandAndLoseNoItem) {
+  index::CandidateStageOptions options;
+  options.kind = "ivf-flat";
+  options.nlist = 8;
+  options.nprobe = 8;  // every list: each item must come back as its own first candidate
+  options.min_train_items = 200;
+  std::unique_ptr<index::CandidateStage> stage =
+      std::move(index::MakeCandidateStage(options, kDim, kC)).value();
+  std::vector<float> points = RandomPoints(200, 5);
+  std::vector<int64_t> ids(200);
+  std::iota(ids.begin(), ids.end(), 0);
+  stage->Rebuild(ids, points, 1);
+  // Room was kept for 4x the items; adding 10x in batches runs every list out of it.
+  int64_t grown = 0;
+  for (int64_t first = 200; first < 2000; first += 100) {
+    const std::vector<float> batch = RandomPoints(100, static_cast<uint32_t>(first));
+    std::vector<int64_t> batch_ids(100);
+    std::iota(batch_ids.begin(), batch_ids.end(), first);
+    index::PreparedAdd prepared = stage->PrepareAdd(batch);
+    ASSERT_EQ(prepared.lists.size(), 100u);
+    grown += static_cast<int64_t>(prepared.grown.size());
+    stage->AddPrepared(batch_ids, batch, prepared);
+    // What the add swapped out is left to the caller: each grown list's old storage, which had
+    // no room for the rows the batch sent it.
+    for (const index::PreparedAdd::GrownList& list : prepared.grown) {
+      const auto rows_in = static_cast<size_t>(
+          std::count(prepared.lists.begin(), prepared.lists.end(), list.list));
+      EXPECT_GT(list.ids.size() + rows_in, list.ids.capacity()) << "list " << list.list;
+    }
+    points.insert(points.end(), batch.begin(), batch.end());
+    ids.insert(ids.end(), batch_ids.begin(), batch_ids.end());
+  }
+  EXPECT_GT(grown, 0);
+  std::vector<int64_t> found(ids.size());
+  stage->Search(points, 1, 1, found.data());
+  EXPECT_EQ(found, ids);
+}
+
 TEST(HyperbolicIndexTest, BadInputNamesTheProblemAndChangesNothing) {
   auto index = MakeIndex();
   const std::vector<float> query = RandomPoints(1, 5);
