@@ -38,11 +38,16 @@ for target in "${targets[@]}"; do
   mkdir -p "$build/new/$target"
   echo "fuzz: $target for ${seconds} s" >&2
   options=(-rss_limit_mb=2048)
+  leaks=1
   # FAISS's read_index leaks what it had built when it throws on bad bytes (a one-off, at the start
-  # of a server whose snapshot is damaged): not ours to fix, so leaks are not findings there, and
-  # the leaked memory piles up over a run (hence more room).
-  if [[ $target == candidate_stage_fuzz ]]; then options=(-detect_leaks=0 -rss_limit_mb=8192); fi
-  if ! TMPDIR="$scratch" "$build/tests/$target" -max_total_time="$seconds" -timeout=10 \
+  # of a server whose snapshot is damaged): not ours to fix, so leaks are not findings there (nor
+  # at exit), and the leaked memory piles up over a run (hence more room).
+  if [[ $target == candidate_stage_fuzz ]]; then
+    options=(-detect_leaks=0 -rss_limit_mb=8192)
+    leaks=0
+  fi
+  if ! ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=$leaks" TMPDIR="$scratch" \
+      "$build/tests/$target" -max_total_time="$seconds" -timeout=10 \
       "${options[@]}" -artifact_prefix="$build/findings/$target-" "$build/new/$target" \
       "$root/tests/fuzz/corpus/$target" 2>"$build/$target.log"; then
     failed+=("$target")
