@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -295,6 +296,7 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
            AtLeast(options.max_message_bytes, 1024, "--max-message-bytes"),
            AtLeast(options.drain.count(), 0, "--drain-seconds"),
            AtLeast(options.max_jobs, 1, "--max-jobs"),
+           AtLeast(options.max_watches, 1, "--max-watches"),
            AtLeast(options.job_grace.count(), 0, "--job-grace-seconds"),
            AtLeast(options.store.max_connections, 1, "--store-connections"),
            AtLeast(options.max_replication_lag.count(), 0, "--max-replication-lag-seconds"),
@@ -501,7 +503,11 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   if (!jobs.ok()) return jobs.status();
   state->jobs = *std::move(jobs);
   phases.End();
-  state->training = std::make_unique<TrainingService>(state->jobs.get(), state->authorizer.get());
+  const int max_watches =
+      options.grpc_threads > 0 ? std::min(options.max_watches, std::max(1, options.grpc_threads / 2))
+                               : options.max_watches;
+  state->training = std::make_unique<TrainingService>(
+      state->jobs.get(), state->authorizer.get(), std::chrono::milliseconds(250), max_watches);
   HierarchyBackends hierarchy;
   hierarchy.catalog = state->catalog.get();
   hierarchy.serving = &state->serving;

@@ -55,6 +55,9 @@ struct ServerOptions {
   std::string trainer;                     // hier-train (empty: beside this binary)
   std::vector<std::string> data_roots = {"/usr/share/datasets"};  // where jobs may read data
   int max_jobs = 1;                                               // training jobs running at once
+  // WatchJob streams at once (each holds a handler thread); with grpc_threads, at most half of
+  // those, so watches never take every thread.
+  int max_watches = 64;
   std::chrono::milliseconds job_grace{30000};  // a cancelled job's SIGTERM to SIGKILL
   // A cluster: how long a replica's claim on a job lasts without renewal (it renews every
   // 0.5 s); a job whose replica died is resumed elsewhere this long after.

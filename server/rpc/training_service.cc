@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace hier::server {
 namespace {
@@ -25,8 +26,8 @@ absl::Status Answer(absl::StatusOr<hier::v1::Job> job, hier::v1::Job* response) 
 }  // namespace
 
 TrainingService::TrainingService(JobRunner* jobs, const Authorizer* authorizer,
-                                 std::chrono::milliseconds watch_poll)
-    : jobs_(jobs), authorizer_(authorizer), watch_poll_(watch_poll) {}
+                                 std::chrono::milliseconds watch_poll, int max_watches)
+    : jobs_(jobs), authorizer_(authorizer), watch_poll_(watch_poll), max_watches_(max_watches) {}
 
 grpc::Status TrainingService::StartTraining(grpc::ServerContext* context,
                                             const hier::v1::StartTrainingRequest* request,
@@ -58,6 +59,16 @@ grpc::Status TrainingService::WatchJob(grpc::ServerContext* context,
                                        grpc::ServerWriter<hier::v1::JobEvent>* writer) {
   return authorizer_->Run(*context, Access::kRead, [&]() -> absl::Status {
     if (absl::Status id = NeedId(request->id()); !id.ok()) return id;
+    // Counted for as long as this call streams.
+    struct Streaming {
+      std::atomic<int>& count;
+      ~Streaming() { --count; }
+    } streaming{watches_};
+    if (++watches_ > max_watches_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "WatchJob: ", max_watches_, " streams are open already (--max-watches); close one, "
+          "or follow the job with GetJob"));
+    }
     int64_t seen = -1;  // versions start at 1: the first Await answers at once
     while (true) {
       if (context->IsCancelled()) return absl::CancelledError("the call was cancelled");

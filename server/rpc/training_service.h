@@ -3,9 +3,12 @@
 // others read access.
 //
 // Thread-safety: gRPC calls the handlers from many threads; the JobRunner serialises its state. A
-// WatchJob call holds one handler thread for as long as it streams.
+// WatchJob call holds one handler thread for as long as it streams (and as long as a client that
+// stopped reading keeps it open), so at most `max_watches` stream at once: the rest get
+// RESOURCE_EXHAUSTED, and the other calls keep their threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 
 #include "hier/v1/training.grpc.pb.h"
@@ -19,7 +22,8 @@ class TrainingService final : public hier::v1::Training::Service {
   // `jobs` and `authorizer` are not owned and must outlive the service. `watch_poll` bounds how
   // long a WatchJob call takes to notice that its client went away.
   TrainingService(JobRunner* jobs, const Authorizer* authorizer,
-                  std::chrono::milliseconds watch_poll = std::chrono::milliseconds(250));
+                  std::chrono::milliseconds watch_poll = std::chrono::milliseconds(250),
+                  int max_watches = 64);
 
   grpc::Status StartTraining(grpc::ServerContext* context,
                              const hier::v1::StartTrainingRequest* request,
@@ -41,6 +45,8 @@ class TrainingService final : public hier::v1::Training::Service {
   JobRunner* const jobs_;
   const Authorizer* const authorizer_;
   const std::chrono::milliseconds watch_poll_;
+  const int max_watches_;
+  std::atomic<int> watches_{0};  // WatchJob calls streaming now
 };
 
 }  // namespace hier::server

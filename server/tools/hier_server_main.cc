@@ -80,6 +80,9 @@ ABSL_FLAG(std::string, trainer, "", "the hier-train binary jobs run (empty: besi
 ABSL_FLAG(std::vector<std::string>, data_roots, {"/usr/share/datasets"},
           "folders training jobs may read data sets, weights and group files from");
 ABSL_FLAG(int, max_jobs, 1, "training jobs running at once (the rest wait)");
+ABSL_FLAG(int, max_watches, 64,
+          "WatchJob streams at once, each holding a handler thread (with --grpc-threads, at most "
+          "half of them); more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, job_grace_seconds, 30, "a cancelled job's time to checkpoint before SIGKILL");
 ABSL_FLAG(int64_t, job_lease_seconds, 15,
           "with --store postgresql://...: a job whose replica stopped renewing its claim this long "
@@ -189,6 +192,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.trainer = absl::GetFlag(FLAGS_trainer);
   options.data_roots = absl::GetFlag(FLAGS_data_roots);
   options.max_jobs = absl::GetFlag(FLAGS_max_jobs);
+  options.max_watches = absl::GetFlag(FLAGS_max_watches);
   options.job_grace = std::chrono::seconds(absl::GetFlag(FLAGS_job_grace_seconds));
   options.job_lease = std::chrono::seconds(absl::GetFlag(FLAGS_job_lease_seconds));
   return hier::server::ValidateServerOptions(options);

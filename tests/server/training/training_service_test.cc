@@ -114,7 +114,8 @@ class TrainingServiceTest : public ::testing::Test {
   }
 
   // A runner over directory_ (state/, runs/) and a loopback server for it.
-  void StartServer(const std::string& trainer = HIER_TRAIN_BINARY, int max_jobs = 1) {
+  void StartServer(const std::string& trainer = HIER_TRAIN_BINARY, int max_jobs = 1,
+                   int max_watches = 64) {
     server::JobRunnerOptions options;
     options.trainer = trainer;
     options.state_dir = (directory_ / "state").string();
@@ -131,7 +132,8 @@ class TrainingServiceTest : public ::testing::Test {
         server::JobRunner::Create(options, &metrics_);
     ASSERT_TRUE(runner.ok()) << runner.status();
     runner_ = *std::move(runner);
-    service_ = std::make_unique<server::TrainingService>(runner_.get(), &authorizer_, 50ms);
+    service_ =
+        std::make_unique<server::TrainingService>(runner_.get(), &authorizer_, 50ms, max_watches);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -323,6 +325,38 @@ TEST_F(TrainingServiceTest, TinyJobSucceedsAndIsWatchedInOrder) {
   grpc::Status resume = Resume(started.id(), &unchanged);
   EXPECT_EQ(resume.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(resume.error_message(), HasSubstr("succeeded"));
+}
+
+TEST_F(TrainingServiceTest, WatchesBeyondTheLimitAreRefusedUntilOneCloses) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(HIER_TRAIN_BINARY, 1, /*max_watches=*/1));
+  const hier::v1::Job started = StartOk("long", TinyConfig(100000));
+  // A client that opens a stream and stops reading after the first event keeps it open.
+  grpc::ClientContext stalled;
+  hier::v1::WatchJobRequest request;
+  request.set_id(started.id());
+  std::unique_ptr<grpc::ClientReader<hier::v1::JobEvent>> reader =
+      stub_->WatchJob(&stalled, request);
+  hier::v1::JobEvent first;
+  ASSERT_TRUE(reader->Read(&first));
+
+  grpc::Status refused;
+  EXPECT_THAT(Watch(started.id(), &refused), ::testing::IsEmpty());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("--max-watches"));
+  hier::v1::Job job;
+  EXPECT_TRUE(Get(started.id(), &job).ok());  // other calls go on
+
+  stalled.TryCancel();
+  (void)reader->Finish();
+  // The stream's place is free once the server has seen it end (within the watch poll).
+  grpc::Status admitted;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (!Watch(started.id(), &admitted, [](const hier::v1::Job&) { return true; }).empty()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(admitted.error_code(), grpc::StatusCode::CANCELLED) << admitted.error_message();
+  hier::v1::Job answer;
+  EXPECT_TRUE(Cancel(started.id(), &answer).ok());
 }
 
 TEST_F(TrainingServiceTest, CancelStopsTheTrainer) {
