@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "index/ball_geometry.h"
 #include "trainer/io/atomic_file.h"
+#include "trainer/io/json_integer.h"
 
 namespace hier::server {
 namespace fs = std::filesystem;
@@ -28,10 +29,10 @@ absl::StatusOr<std::shared_ptr<const ProxyHierarchy>> ProxyHierarchy::Load(
     for (const nlohmann::json& entry : json.at("proxies")) {
       HierarchyProxy proxy;
       proxy.point = entry.at("coords").get<std::vector<float>>();
-      proxy.parent = entry.at("parent").get<int64_t>();
-      proxy.level = entry.at("level").get<int64_t>();
+      proxy.parent = io::JsonIntegerAt(entry, "parent");
+      proxy.level = io::JsonIntegerAt(entry, "level");
       proxy.depth = entry.at("depth").get<double>();
-      proxy.members = entry.at("members").get<int64_t>();
+      proxy.members = io::JsonIntegerAt(entry, "members");
       proxies.push_back(std::move(proxy));
     }
   } catch (const std::exception& e) {

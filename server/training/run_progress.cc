@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "trainer/io/json_integer.h"
 
 namespace hier::server {
 namespace {
@@ -27,7 +28,7 @@ std::string ReadFrom(const std::string& path, int64_t offset) {
 
 int64_t Integer(const Json& json, const char* key, int64_t fallback) {
   const auto found = json.find(key);
-  return found != json.end() && found->is_number() ? found->get<int64_t>() : fallback;
+  return found != json.end() ? io::JsonInteger(*found).value_or(fallback) : fallback;
 }
 
 double Number(const Json& json, const char* key, double fallback) {

@@ -1,8 +1,8 @@
-// Fuzz target: the JSON files the server reads. The first byte picks the file, the rest is its
-// content: the state folder's serving.json, a run's hierarchy.json (then the chains above the
-// origin), a run's status.json and metrics.jsonl as training progress, and a checkpoint's
-// manifest.json as the model catalog describes it. Each must answer a status (or leave progress
-// as it was); an exception escaping is a finding.
+// Fuzz target: the JSON files the server reads. The first byte picks the file ('0' to '4', counted
+// from '0' modulo 5), the rest is its content: the state folder's serving.json, a run's
+// hierarchy.json (then the chains above the origin), a run's status.json and metrics.jsonl as
+// training progress, and a checkpoint's manifest.json as the model catalog describes it. Each must
+// answer a status (or leave progress as it was); an exception escaping is a finding.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t* content = data + 1;
   const size_t bytes = size - 1;
-  switch (data[0] % 5) {
+  switch (static_cast<uint8_t>(data[0] - '0') % 5) {
     case 0:
       (void)hier::server::ReadServingRecord(FolderWith("state", "serving.json", content, bytes));
       break;

@@ -1,7 +1,8 @@
-// Fuzz target: the trainer's JSON readers. The first byte picks the reader, the rest is the file:
-// the training configuration (--config: ApplyJson, then Validate), a class tree (--groups) and a
-// checkpoint's manifest.json. Each must refuse bad input with its own error (ConfigError,
-// c10::Error); any other exception escaping is a finding, as it would end hier-train.
+// Fuzz target: the trainer's JSON readers. The first byte picks the reader ('0' to '2', counted
+// from '0' modulo 3), the rest is the file: the training configuration (--config: ApplyJson, then
+// Validate), a class tree (--groups) and a checkpoint's manifest.json. Each must refuse bad input
+// with its own error (ConfigError, c10::Error); any other exception escaping is a finding, as it
+// would end hier-train.
 #include <c10/util/Exception.h>
 
 #include <cstddef>
@@ -62,7 +63,7 @@ void ReadManifest(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (static_cast<uint8_t>(data[0] - '0') % 3) {
     case 0:
       ReadTrainConfig(text);
       break;

@@ -76,6 +76,12 @@ TEST_F(ProxyHierarchyTest, MissingAndMalformedFilesAreReported) {
       R"({"c": 1.0, "proxies": [
         {"coords": [0.1, 0.0], "parent": -1, "depth": 0.2, "level": 0, "members": 0},
         {"coords": [0.1], "parent": -1, "depth": 0.2, "level": 0, "members": 0}]})",
+      // Found by server_json_fuzz (corpus: hierarchy-parent-out-of-range): a float where an
+      // integer belongs was converted to int64 out of range.
+      R"({"c": 1.0, "proxies": [
+        {"coords": [0.1, 0.0], "parent": 1e300, "depth": 0.2, "level": 0, "members": 0}]})",
+      R"({"c": 1.0, "proxies": [
+        {"coords": [0.1, 0.0], "parent": -1, "depth": 0.2, "level": 0.5, "members": 0}]})",
   };
   for (const std::string& text : malformed) {
     EXPECT_EQ(LoadText(text).status().code(), absl::StatusCode::kDataLoss) << text;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trainer/io/atomic_file.h"
+#include "trainer/io/json_integer.h"
 #include "trainer/io/sha256.h"
 
 namespace hier::train {
@@ -61,15 +62,6 @@ Json InfoJson(const CheckpointInfo& info) {
           {"config", Json::parse(info.config_json)}};
 }
 
-// The integer under `key`: a number of another kind is a damaged manifest, not a value to convert
-// (a float out of the integer's range has no conversion).
-int64_t IntegerAt(const Json& object, const char* key) {
-  const Json& value = object.at(key);
-  TORCH_CHECK(value.is_number_integer(), "manifest.json: ", key, " is ", value.dump(),
-              ", not an integer");
-  return value.get<int64_t>();
-}
-
 CheckpointInfo InfoFromJson(const Json& json) {
   TORCH_CHECK(
       json.value("format", "") == kFormat && json.value("version", Json()) == kFormatVersion,
@@ -77,25 +69,25 @@ CheckpointInfo InfoFromJson(const Json& json) {
   CheckpointInfo info;
   const Json& a = json.at("architecture");
   info.architecture.architecture(a.at("name").get<std::string>())
-      .in_channels(IntegerAt(a, "in_channels"))
-      .input_size(IntegerAt(a, "input_size"))
+      .in_channels(io::JsonIntegerAt(a, "in_channels"))
+      .input_size(io::JsonIntegerAt(a, "input_size"))
       .backbone_file(a.at("backbone_file").get<std::string>())
-      .emb(IntegerAt(a, "emb"))
+      .emb(io::JsonIntegerAt(a, "emb"))
       .c(a.at("c").get<double>())
       .clip_r(a.at("clip_r").get<double>());
   const Json& p = json.at("preprocessing");
-  info.preprocessing.channels = IntegerAt(p, "channels");
-  info.preprocessing.resize = IntegerAt(p, "resize");
-  info.preprocessing.crop = IntegerAt(p, "crop");
+  info.preprocessing.channels = io::JsonIntegerAt(p, "channels");
+  info.preprocessing.resize = io::JsonIntegerAt(p, "resize");
+  info.preprocessing.crop = io::JsonIntegerAt(p, "crop");
   info.preprocessing.mean = p.at("mean").get<std::vector<double>>();
   info.preprocessing.std = p.at("std").get<std::vector<double>>();
   info.class_names = json.at("classes").get<std::vector<std::string>>();
   const Json& pos = json.at("position");
-  info.position.epoch = IntegerAt(pos, "epoch");
-  info.position.batch = IntegerAt(pos, "batch");
-  info.position.step = IntegerAt(pos, "step");
+  info.position.epoch = io::JsonIntegerAt(pos, "epoch");
+  info.position.batch = io::JsonIntegerAt(pos, "batch");
+  info.position.step = io::JsonIntegerAt(pos, "step");
   info.position.best_recall = pos.at("best_recall").get<std::vector<double>>();
-  info.position.best_step = IntegerAt(pos, "best_step");
+  info.position.best_step = io::JsonIntegerAt(pos, "best_step");
   info.config_json = json.at("config").dump(2);
   return info;
 }
@@ -203,9 +195,9 @@ CheckpointInfo ReadVerifiedManifest(const std::string& checkpoint_dir) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json is not valid JSON (",
                 e.what(), ")");
   }
-  // Every problem is one error naming the folder: a manifest of another shape (Json::exception)
-  // or a name the file system refuses (filesystem_error) included, so that LatestCheckpoint
-  // passes over a damaged checkpoint.
+  // Every problem is one error naming the folder, a manifest of another shape (Json::exception,
+  // std::invalid_argument) or a name the file system refuses (filesystem_error) included, so that
+  // LatestCheckpoint passes over a damaged checkpoint.
   try {
     VerifyFiles(dir, manifest);
     CheckpointInfo info = InfoFromJson(manifest);
@@ -215,10 +207,8 @@ CheckpointInfo ReadVerifiedManifest(const std::string& checkpoint_dir) {
     return info;
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": ", e.what_without_backtrace());
-  } catch (const Json::exception& e) {
+  } catch (const std::exception& e) {
     TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": manifest.json: ", e.what());
-  } catch (const fs::filesystem_error& e) {
-    TORCH_CHECK(false, "checkpoint ", checkpoint_dir, ": ", e.what());
   }
 }
 

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <variant>
 
 #include "trainer/data/dataset_layout.h"
 #include "trainer/data/image_set.h"
+#include "trainer/io/json_integer.h"
 #include "trainer/model/embedding_net.h"
 
 namespace hier::train {
@@ -180,9 +180,8 @@ bool HoldsExactly(const Json& value) {
   } else if constexpr (std::is_unsigned_v<T>) {
     return value.is_number_unsigned();
   } else {
-    return value.is_number_integer() &&
-           (!value.is_number_unsigned() ||
-            value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max()));
+    static_assert(std::is_same_v<T, int64_t>);
+    return io::JsonInteger(value).has_value();
   }
 }
 

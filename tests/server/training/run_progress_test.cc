@@ -79,6 +79,21 @@ TEST_F(RunProgressTest, ReadsStatusAndTheLatestEvaluation) {
   EXPECT_EQ(progress.step(), 12);  // missing keys keep what was read before
 }
 
+// Found by server_json_fuzz (corpus: status-epoch-out-of-range): a float where status.json holds
+// an integer was converted to int64 out of range; it now leaves the field as it was.
+TEST_F(RunProgressTest, NumbersThatAreNotIntegersLeaveTheirFieldAsItWas) {
+  server::RunProgress reader(run_.string());
+  hier::v1::Progress progress;
+  Write("status.json", R"({"state": "running", "epoch": 2, "step": 12, "total_steps": 40})");
+  reader.Poll(&progress);
+  Write("status.json", R"({"state": "running", "epoch": 1e300, "step": 13.5,
+      "total_steps": 18446744073709551615})");
+  EXPECT_EQ(reader.Poll(&progress).state, "running");
+  EXPECT_EQ(progress.epoch(), 2);
+  EXPECT_EQ(progress.step(), 12);
+  EXPECT_EQ(progress.total_steps(), 40);
+}
+
 TEST_F(RunProgressTest, TailOfFileKeepsTheLastLinesAndTheLastRedrawOfABar) {
   Write("train.log", "one\n\ntwo\rtwo and a half\nthree  \n\n");
   EXPECT_EQ(server::TailOfFile((run_ / "train.log").string(), 2, 1000), "two and a half\nthree");
