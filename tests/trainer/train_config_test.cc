@@ -98,6 +98,13 @@ TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
       {{"--crop-scale-min", "0"}, "--crop-scale-min:", "(0, 1]"},
       {{"--decode-threads", "0"}, "--decode-threads:", "[1, 256]"},
       {{"--nproc", "0"}, "--nproc:", "[1, 64]"},
+      {{"--batch-size", "1"}, "--batch-size:", "must be in [2, 1048576]"},
+      // Found with trainer_json_fuzz and job_config_fuzz (corpora: config-global-batch-overflow,
+      // global-batch-overflow): the global batch was computed before the batch size was bounded,
+      // and overflowed (undefined behaviour, from a StartTraining request too).
+      {{"--batch-size", "4611686018427387904", "--nproc", "4"},
+       "--batch-size:",
+       "must be in [2, 1048576], got 4611686018427387904"},
       {{"--dist-backend", "mpi"}, "--dist-backend:", "auto, gloo, nccl"},
       {{"--dist-timeout", "0"}, "--dist-timeout:", ">= 1 second"},
       {{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale:", ">= 0"},

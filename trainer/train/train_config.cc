@@ -18,6 +18,9 @@ namespace hier::train {
 namespace {
 
 using Json = nlohmann::json;
+
+// Images per step and process: far beyond any memory, and small enough that products stay in range.
+constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
 using Member =
     std::variant<std::string TrainConfig::*, int64_t TrainConfig::*, double TrainConfig::*,
                  bool TrainConfig::*, uint64_t TrainConfig::*, std::vector<int64_t> TrainConfig::*,
@@ -373,6 +376,9 @@ void Validate(const TrainConfig& c) {
   Require(c.lambda1 > 0 || c.lambda2 > 0, "lambda1", "and --lambda2 cannot both be 0", c.lambda1);
   Require(c.num_proxies >= 2, "num_proxies", "must be >= 2", c.num_proxies);
   Require(c.nproc >= 1 && c.nproc <= 64, "nproc", "must be in [1, 64]", c.nproc);
+  // Bounded first, so that the global batch (x nproc) and what is computed from it cannot overflow.
+  Require(c.batch_size >= 2 && c.batch_size <= kMaxBatchSize, "batch_size",
+          "must be in [2, " + std::to_string(kMaxBatchSize) + "]", c.batch_size);
   // HIER's neighbourhoods are drawn from the global batch, all processes' images together.
   Require(c.topk >= 2 && c.topk <= c.batch_size * c.nproc, "topk",
           "must be in [2, batch size x nproc]", c.topk);
@@ -380,7 +386,6 @@ void Validate(const TrainConfig& c) {
   Require(c.margin >= 0, "margin", "must be >= 0", c.margin);
   Require(c.tau > 0, "tau", "must be > 0", c.tau);
   Require(c.supcon_tau > 0, "supcon_tau", "must be > 0", c.supcon_tau);
-  Require(c.batch_size >= 2, "batch_size", "must be >= 2", c.batch_size);
   Require(c.ipc >= 1, "ipc", "must be >= 1", c.ipc);
   Require(c.ipc <= c.batch_size, "ipc",
           "must be <= --batch-size (" + std::to_string(c.batch_size) + ")", c.ipc);

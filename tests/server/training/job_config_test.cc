@@ -133,6 +133,16 @@ TEST_F(CheckTrainingConfigTest, NamesTheFieldOfEachProblem) {
        {},
        absl::StatusCode::kInvalidArgument,
        {"config.ipc: "}},
+      // Found with job_config_fuzz (corpus: global-batch-overflow): the trainer's checks
+      // multiplied the batch size by nproc before bounding it (signed overflow).
+      {"a batch size whose global batch overflows",
+       [](auto& c) {
+         c.set_batch_size(int64_t{1} << 62);
+         c.set_nproc(4);
+       },
+       {},
+       absl::StatusCode::kInvalidArgument,
+       {"config.batch_size: ", "[2, 1048576]"}},
       {"unknown loss",
        [](auto& c) { c.set_loss("nope"); },
        {},
