@@ -9,9 +9,10 @@
 # Load, in rounds of ROUND_SECONDS (default 20), each a set of hier-bench runs paced with --rate:
 # search by vector (20 calls/s, 2 in flight), search by image (10/s), embed (10/s, 2 images per
 # call), add by image (2 calls/s of 4 items, ids of round r from 1,000,000 + 10,000 r, ledger) and
-# delete (90% of the previous round's add calls, same ids, ledger). Before the rounds: the two
-# small models of the end-to-end tests' fixture (60 and 30 steps; copied from
-# <build>/tests/e2e-models when there, else trained) and 1,000 items added.
+# delete (every add call of the previous round, same ids, ledger: the gallery keeps its size, so
+# memory that grows is not the gallery's). Before the rounds: the two small models of the
+# end-to-end tests' fixture (60 and 30 steps; copied from <build>/tests/e2e-models when there,
+# else trained) and 1,000 items added.
 # Faults, on a cycle of 15 rounds (5 minutes at 20 s):
 #   round 1   hot swap to the other model (LoadModel, wait), under the load
 #   round 3   a training job (200 steps on the server's local Fashion-MNIST, watched to its end),
@@ -257,10 +258,10 @@ run_round() {  # run_round R FAULTS
   bench "$r" add --method add-images --images "$out/images" --batch 4 --rate $((2 * mult)) \
     --in-flight $((2 * mult)) --duration "$round_seconds" --first-id "$(first_id "$r")" \
     --ledger "$(ledger_of "$r" add)"
-  # Deletes: 90% of the previous round's add calls (call i deletes what add call i added), spread
-  # over three quarters of the round; the rest stays, so the gallery grows slowly.
+  # Deletes: every add call of the previous round (call i deletes what add call i added), spread
+  # over three quarters of the round, so the gallery keeps its size.
   if ((r > 0)) && [[ -f "$(ledger_of $((r - 1)) add)" ]]; then
-    deletes=$(($(wc -l <"$(ledger_of $((r - 1)) add)") * 9 / 10))
+    deletes=$(wc -l <"$(ledger_of $((r - 1)) add)")
     if ((deletes > 0)); then
       rate="$(awk -v n="$deletes" -v s="$round_seconds" 'BEGIN {printf "%.2f", n / (0.75 * s)}')"
       bench "$r" delete --method delete --batch 4 --first-id "$(first_id $((r - 1)))" \
