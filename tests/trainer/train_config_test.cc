@@ -189,6 +189,9 @@ TEST_F(TrainConfigTest, JsonMistakesNameTheKey) {
   EXPECT_THAT(problem(R"({"seed": -2})"), StartsWith("--seed:"));
   EXPECT_THAT(problem(R"([1, 2])"), HasSubstr("must hold a JSON object"));
   EXPECT_THAT(problem(R"({"emb": )"), HasSubstr("not valid JSON"));
+  // Found by trainer_json_fuzz (corpus: config-number-overflow): a number beyond a double threw
+  // nlohmann's out_of_range, which ApplyJson let out (hier-train ended on it).
+  EXPECT_THAT(problem(R"({"lr": 1e999})"), HasSubstr("not valid JSON"));
 }
 
 // Found by trainer_json_fuzz (corpus: config-recall-k-out-of-range): a float in an integer list

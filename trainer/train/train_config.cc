@@ -237,7 +237,7 @@ void ApplyJson(const std::string& json_text, TrainConfig& config, const std::str
   Json json;
   try {
     json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ConfigError("--config: " + origin + " is not valid JSON: " + e.what());
   }
   if (!json.is_object()) throw ConfigError("--config: " + origin + " must hold a JSON object");
