@@ -16,14 +16,19 @@
 #     --variant=minbase bookworm from $HIER_DEBIAN_MIRROR, imported under both names (kept: later
 #     runs skip this); a container of it must start;
 #  3. DOCKER_BUILDKIT=1 docker build -f deploy/Dockerfile -t $HIER_IMAGE (default hier-serve:check);
-#  4. a container with a token file mounted read-only, a volume on /state, no model (--dim 8), the
-#     gRPC and metrics ports published on 127.0.0.1 only; Docker's HEALTHCHECK must report healthy;
-#  5. through the published port (the image's own hier and hier-bench, in containers on the host
-#     network): health SERVING; a write without the token refused; 32 vectors added with it; stats
-#     count 32; a search returns 5 neighbours; /metrics reports hier_index_items 32;
-#  6. docker stop -t 90 (SIGTERM): exit code 0, the log shows the drain and the index snapshot;
-#  7. a new container on the same volume: healthy, still 32 items, the same search answer;
-#  8. clean-up: both containers and the volume (the images stay, for the build cache).
+#  4. hier-train from the image trains a small model (20 steps on the image's Fashion-MNIST) into a
+#     runs volume and exports 20 test images into a data volume (no network);
+#  5. a server container with that model, a token file mounted read-only, volumes on /state, /runs
+#     and /data, the gRPC and metrics ports published on 127.0.0.1 only; Docker's HEALTHCHECK
+#     must report healthy;
+#  6. through the published port (the image's own hier and hier-bench, in containers on the host
+#     network): health SERVING; a write without the token refused; with it, 32 vectors and the 20
+#     images added; stats: 52 items, the model served; a search by item returns 5 neighbours; a
+#     search by one of the images finds its item first at distance ~0; /metrics: hier_index_items 52;
+#  7. docker stop -t 90 (SIGTERM): exit code 0, the log shows the drain and the index snapshot;
+#  8. a new container on the same volumes: healthy, 52 items, the same answers to both searches;
+#     stopped with exit code 0; then both containers and the volumes are removed (the images
+#     stay, for the build cache).
 # Needs root (or the docker group, with a running daemon) and Debian's docker.io (the daemon, 20.10
 # with BuildKit built in; containerd, runc) and debootstrap while the base images are missing:
 #   apt-get install --no-install-recommends docker.io debootstrap
@@ -40,7 +45,7 @@ for arg in "$@"; do
   case "$arg" in
     --head) from_head=1 ;;
     --avx2) faiss_avx2=auto ;;
-    -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: bash deploy/check-image.sh [--head] [--avx2]" >&2; exit 2 ;;
   esac
 done
@@ -64,7 +69,7 @@ work="$(mktemp -d "${TMPDIR:-/var/tmp}/hier-check-image.XXXXXX")"
 chmod 0755 "$work"
 tag="hier-check-$$"
 containers=()
-volume=""
+volumes=()
 dockerd_pid=""
 docker_cli=""
 
@@ -75,9 +80,9 @@ cleanup() {
     for c in "${containers[@]}"; do
       timeout 120 "$docker_cli" rm -f -v "$c" > /dev/null 2>&1 || say "could not remove container $c"
     done
-    if [ -n "$volume" ]; then
-      timeout 60 "$docker_cli" volume rm "$volume" > /dev/null 2>&1 || say "could not remove volume $volume"
-    fi
+    for v in "${volumes[@]}"; do
+      timeout 60 "$docker_cli" volume rm "$v" > /dev/null 2>&1 || say "could not remove volume $v"
+    done
   fi
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2> /dev/null; then
     say "stopping the dockerd started here (pid $dockerd_pid)"
@@ -201,6 +206,7 @@ fi
 build_args=(--build-arg "HIER_FAISS_AVX2=$faiss_avx2")
 [ -n "${HIER_BUILD_NETWORK:-}" ] && build_args+=(--network "$HIER_BUILD_NETWORK")
 say "building $image (HIER_FAISS_AVX2=$faiss_avx2; log: $work/build.log)"
+previous="$(d image inspect -f '{{.Id}}' "$image" 2> /dev/null || true)"
 t0=$(now)
 set +e
 DOCKER_BUILDKIT=1 timeout "$build_timeout" "$docker_cli" build --progress=plain \
@@ -216,23 +222,45 @@ if [ "$status" -ne 0 ]; then
   fail "docker build (exit $status; log above)"
 fi
 size_mb=$(($(d image inspect -f '{{.Size}}' "$image") / 1000000))
+# The previous build under this tag, now untagged (a failure here only leaves it behind).
+if [ -n "$previous" ] && [ "$previous" != "$(d image inspect -f '{{.Id}}' "$image")" ]; then
+  d rmi "$previous" > /dev/null 2>&1 || true
+fi
 pass "built $image in $build_s s ($size_mb MB)"
 
-# --- 4. a container ------------------------------------------------------------------------------
+# --- 4. a model and images, made in the image ----------------------------------------------------
+# hier-train from the image trains a small model on the image's Fashion-MNIST (dataset-fashion-mnist)
+# into a runs volume and exports test images into a data volume: LibTorch, the data set and the
+# image encoder of the runtime stage at work, with no network.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/token"
 chmod 0644 "$work/token"  # read by uid 10001 in the container
 HIER_TOKEN="$(cat "$work/token")"
 export HIER_TOKEN
-volume="$tag-state"
-d volume create "$volume" > /dev/null
+for v in state runs data; do
+  volumes+=("$tag-$v")
+  d volume create "$tag-$v" > /dev/null
+done
 
-start_server() {  # NAME: a detached server on the volume, ports on loopback only
+t0=$(now)
+timeout 900 "$docker_cli" run --rm --network none --no-healthcheck -v "$tag-runs:/runs" \
+  --entrypoint hier-train "$image" --run-dir /runs/check --epochs 1 --steps-per-epoch 20 --seed 0 \
+  --test-limit 200 --emb 32 --num-proxies 64 --threads 2 > "$work/train.log" 2>&1 \
+  || { tail -n 20 "$work/train.log" >&2; fail "hier-train in the image (log above)"; }
+train_s=$(($(now) - t0))
+timeout 300 "$docker_cli" run --rm --network none --no-healthcheck -v "$tag-data:/data" \
+  --entrypoint hier-train "$image" export-images --out /data/images --limit 20 > "$work/export.log" 2>&1 \
+  || { cat "$work/export.log" >&2; fail "hier-train export-images in the image"; }
+pass "hier-train in the image: a model (20 steps, $(grep -o 'R@1 [0-9.]*' "$work/train.log" | tail -n 1)) in $train_s s; 20 test images exported"
+
+# --- 5. a container ----------------------------------------------------------------------------
+start_server() {  # NAME: a detached server on the volumes, ports on loopback only
   containers+=("$1")
   timeout 120 "$docker_cli" run -d --name "$1" \
     -p 127.0.0.1::50051 -p 127.0.0.1::9464 \
-    -v "$volume:/state" -v "$work/token:/run/secrets/hier_token:ro" \
-    "$image" --token-file /run/secrets/hier_token --dim 8 --torch-threads 1 --index-threads 1 \
-    > /dev/null || fail "docker run $1"
+    -v "$tag-state:/state" -v "$tag-runs:/runs" -v "$tag-data:/data:ro" \
+    -v "$work/token:/run/secrets/hier_token:ro" \
+    "$image" --model /runs/check --token-file /run/secrets/hier_token \
+    --torch-threads 1 --index-threads 1 > /dev/null || fail "docker run $1"
 }
 
 wait_healthy() {  # NAME: Docker's HEALTHCHECK (hier health every 15 s) reports healthy
@@ -266,7 +294,8 @@ published() {  # NAME PORT: host:port, which must be on 127.0.0.1
 }
 
 client() {  # BINARY ARGS...: the image's client on the host network, through the published port
-  timeout 120 "$docker_cli" run --rm --network host -e HIER_TOKEN --entrypoint "$@"
+  timeout 120 "$docker_cli" run --rm --network host --no-healthcheck -e HIER_TOKEN \
+    -v "$tag-data:/data:ro" --entrypoint "$@"
 }
 
 check_serving() {  # NAME: sets grpc, metrics
@@ -276,11 +305,20 @@ check_serving() {  # NAME: sets grpc, metrics
     || fail "$1: hier health through $grpc is not SERVING"
 }
 
-count_items() {  # prints the item count of hier stats
+stat_of() {  # NAME: that line of hier stats
   local stats
   stats="$(client hier "$image" --server "$grpc" stats)" || fail "hier stats through $grpc"
-  awk '$1 == "items" { print $2 }' <<< "$stats"
+  awk -v name="$1" '$1 == name { print $2 }' <<< "$stats"
 }
+
+searches() {  # N: writes search-N-id.json and search-N-image.json
+  client hier "$image" --server "$grpc" --json search --id 5 --k 5 > "$work/search-$1-id.json" \
+    || fail "search --id 5"
+  client hier "$image" --server "$grpc" --json search --image "$query_image" --k 5 \
+    > "$work/search-$1-image.json" || fail "search --image $query_image"
+}
+
+neighbour_ids() { grep -o '"id":[0-9]*' "$1" | tr '\n' ' '; }
 
 server1="$tag-1"
 start_server "$server1"
@@ -288,7 +326,7 @@ wait_healthy "$server1"
 check_serving "$server1"
 pass "container healthy in $health_s s; SERVING through $grpc (gRPC) and $metrics (metrics), both on loopback only"
 
-# --- 5. writes and reads through the published port ----------------------------------------------
+# --- 6. writes and reads through the published port ----------------------------------------------
 if out="$(HIER_TOKEN='' client hier "$image" --server "$grpc" items delete 1 2>&1)"; then
   fail "a write without the token succeeded: $out"
 fi
@@ -296,15 +334,28 @@ case "$out" in
   *UNAUTHENTICATED* | *PERMISSION_DENIED*) pass "a write without the token is refused (${out%%$'\n'*})" ;;
   *) fail "a write without the token failed, but not for the token: $out" ;;
 esac
-client hier-bench "$image" --server "$grpc" --method add-vectors --dim 8 --batch 8 --requests 4 \
+client hier-bench "$image" --server "$grpc" --method add-vectors --batch 8 --requests 4 \
   --warmup 0 --first-id 1 > "$work/add.log" 2>&1 || { cat "$work/add.log" >&2; fail "hier-bench add-vectors"; }
-count="$(count_items)"
-[ "$count" = 32 ] || fail "stats: $count items after adding 32"
-client hier "$image" --server "$grpc" --json search --id 5 --k 5 > "$work/search-1.json" \
-  || fail "search --id 5"
-neighbours="$(grep -o '"id":' "$work/search-1.json" | wc -l)"
-[ "$neighbours" -eq 5 ] || fail "search --id 5 --k 5 returned $neighbours neighbours: $(cat "$work/search-1.json")"
-pass "32 vectors added with the token; stats: 32 items; search --id 5: 5 neighbours"
+client hier "$image" --server "$grpc" items add /data/images --first-id 1001 > "$work/add-images.log" 2>&1 \
+  || { cat "$work/add-images.log" >&2; fail "hier items add /data/images"; }
+count="$(stat_of items)"
+model="$(stat_of model)"
+[ "$count" = 52 ] || fail "stats: $count items after adding 32 vectors and 20 images"
+[ "$model" = check/best ] || fail "stats: serving model '$model', not check/best"
+# The image of item 1001, as the client sees it: searching with it finds that item at distance ~0.
+key="$(client hier "$image" --server "$grpc" items get 1001 | sed -n 's/^key  *//p')"
+query_image="/data/images/$key"
+searches 1
+[ "$(grep -o '"id":' "$work/search-1-id.json" | wc -l)" -eq 5 ] \
+  || fail "search --id 5 --k 5: not 5 neighbours: $(cat "$work/search-1-id.json")"
+top="$(grep -o '"neighbours":\[{"id":[0-9]*,[^}]*"distance":[^,}]*' "$work/search-1-image.json" | head -n 1)"
+case "$top" in
+  *'"id":1001,'*) ;;
+  *) fail "search --image '$query_image': the top hit is not item 1001: $(cat "$work/search-1-image.json")" ;;
+esac
+awk -v d="${top##*:}" 'BEGIN { exit !(d < 0.001) }' \
+  || fail "search --image '$query_image': item 1001 at distance ${top##*:}, not ~0"
+pass "with the token: 32 vectors and 20 images added; stats: 52 items, model check/best; search --id 5: 5 neighbours; search --image '$key': item 1001 first at distance ${top##*:}"
 
 # The metrics port, with bash's /dev/tcp (no HTTP client needed on the host).
 if ! exec 3<> "/dev/tcp/${metrics%:*}/${metrics#*:}"; then fail "cannot connect to $metrics"; fi
@@ -312,35 +363,40 @@ printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$metrics" >&3
 page="$(timeout 10 cat <&3)" || true
 exec 3<&-
 line="$(grep -E '^hier_index_items(\{.*\})? ' <<< "$page" | head -n 1)"
-[ "${line##* }" = 32 ] || fail "GET /metrics on $metrics: hier_index_items is not 32: '$line'"
+[ "${line##* }" = 52 ] || fail "GET /metrics on $metrics: hier_index_items is not 52: '$line'"
 pass "GET /metrics: $line"
 
-# --- 6. SIGTERM --------------------------------------------------------------------------------
-t0=$(now)
-timeout 150 "$docker_cli" stop -t 90 "$server1" > /dev/null || fail "docker stop -t 90 $server1"
-stop_s=$(($(now) - t0))
-exit_code="$(d inspect -f '{{.State.ExitCode}} {{.State.OOMKilled}}' "$server1")"
-[ "$exit_code" = "0 false" ] || { d logs "$server1" 2>&1 | tail -n 20 >&2; fail "$server1 exited with '$exit_code' (code, OOM-killed) after SIGTERM"; }
-d logs "$server1" > "$work/server-1.log" 2>&1
+# --- 7. SIGTERM --------------------------------------------------------------------------------
+stop_server() {  # NAME: docker stop -t 90; exit code 0, not OOM-killed; sets stop_s
+  local t0 exit_code
+  t0=$(now)
+  timeout 150 "$docker_cli" stop -t 90 "$1" > /dev/null || fail "docker stop -t 90 $1"
+  stop_s=$(($(now) - t0))
+  exit_code="$(d inspect -f '{{.State.ExitCode}} {{.State.OOMKilled}}' "$1")"
+  d logs "$1" > "$work/$1.log" 2>&1
+  [ "$exit_code" = "0 false" ] \
+    || { tail -n 20 "$work/$1.log" >&2; fail "$1 exited with '$exit_code' (code, OOM-killed) after SIGTERM"; }
+}
+stop_server "$server1"
 for phrase in "draining" "wrote the index snapshot" "stopped"; do
-  grep -q "$phrase" "$work/server-1.log" || { tail -n 20 "$work/server-1.log" >&2; fail "$server1: its log does not say '$phrase' after SIGTERM"; }
+  grep -q "$phrase" "$work/$server1.log" \
+    || { tail -n 20 "$work/$server1.log" >&2; fail "$server1: its log does not say '$phrase' after SIGTERM"; }
 done
 pass "docker stop -t 90: exit code 0 in $stop_s s; the log shows the drain and the index snapshot"
 
-# --- 7. a new container on the same volume -------------------------------------------------------
+# --- 8. a new container on the same volumes ------------------------------------------------------
 server2="$tag-2"
 start_server "$server2"
 wait_healthy "$server2"
 check_serving "$server2"
-count="$(count_items)"
-[ "$count" = 32 ] || fail "after the restart stats says $count items, not 32"
-client hier "$image" --server "$grpc" --json search --id 5 --k 5 > "$work/search-2.json" \
-  || fail "search --id 5 after the restart"
-cmp -s "$work/search-1.json" "$work/search-2.json" \
-  || fail "search --id 5 differs after the restart: $(cat "$work/search-1.json") vs $(cat "$work/search-2.json")"
-pass "a new container on the volume: healthy in $health_s s, 32 items, the same search answer"
-timeout 150 "$docker_cli" stop -t 90 "$server2" > /dev/null || fail "docker stop -t 90 $server2"
-exit_code="$(d inspect -f '{{.State.ExitCode}}' "$server2")"
-[ "$exit_code" = 0 ] || fail "$server2 exited with $exit_code after SIGTERM"
+count="$(stat_of items)"
+[ "$count" = 52 ] || fail "after the restart stats says $count items, not 52"
+searches 2
+cmp -s "$work/search-1-id.json" "$work/search-2-id.json" \
+  || fail "search --id 5 differs after the restart: $(cat "$work/search-1-id.json") vs $(cat "$work/search-2-id.json")"
+[ "$(neighbour_ids "$work/search-1-image.json")" = "$(neighbour_ids "$work/search-2-image.json")" ] \
+  || fail "search --image differs after the restart: $(cat "$work/search-1-image.json") vs $(cat "$work/search-2-image.json")"
+pass "a new container on the volumes: healthy in $health_s s, 52 items, the same answers to both searches"
+stop_server "$server2"
 
 say "passed in $(($(now) - t_start)) s: $image built in $build_s s; $base_note"
