@@ -83,6 +83,10 @@ TEST_F(TrainConfigTest, BadValuesNameTheirFlag) {
       {{"--dataset", "imagenet"}, "--dataset:", "fashion-mnist, folder, list, cub, cars, sop"},
       {{"--dataset", "cub"}, "--data-dir:", "the cub layout needs"},
       {{"--dataset", "inshop"}, "--data-dir:", "list_eval_partition.txt"},
+      // Found by trainer_json_fuzz (corpus: config-data-dir-too-long): a path the file system
+      // refuses threw std::filesystem::filesystem_error out of Validate, ending hier-train.
+      {{"--dataset", "cub", "--data-dir", std::string(300, 'd')}, "--data-dir:", "layout needs"},
+      {{"--data-dir", std::string(300, 'd')}, "--data-dir:", "has no train-images-idx3-ubyte"},
       {{"--model", "torchscript"}, "--backbone-file:", "required by --model torchscript"},
       {{"--model", "torchscript", "--backbone-file", "/no/such.ts"},
        "--backbone-file:",

@@ -319,7 +319,10 @@ std::string MissingLayoutPart(const std::string& layout, const std::string& root
   const auto it = required.find(layout);
   if (it == required.end()) return "a known layout (not '" + layout + "')";
   const bool folder = layout == "folder" || layout == "cub";
-  const bool present = folder ? fs::is_directory(it->second) : fs::is_regular_file(it->second);
+  // A path the file system refuses (one too long, say) is missing too, not an exception.
+  std::error_code error;
+  const bool present =
+      folder ? fs::is_directory(it->second, error) : fs::is_regular_file(it->second, error);
   return present ? "" : it->second.string();
 }
 

@@ -13,7 +13,8 @@ namespace {
 std::string FindIdx(const std::string& dir, const std::string& stem) {
   for (const char* suffix : {"", ".gz"}) {
     const std::filesystem::path path = std::filesystem::path(dir) / (stem + suffix);
-    if (std::filesystem::is_regular_file(path)) return path.string();
+    std::error_code error;  // a path the file system refuses (too long, say) is not there
+    if (std::filesystem::is_regular_file(path, error)) return path.string();
   }
   TORCH_CHECK(false, "fashion-mnist: ", dir, " has no ", stem, " (nor ", stem, ".gz)");
 }
