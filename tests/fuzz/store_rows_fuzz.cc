@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,14 +73,16 @@ Row ReadRow(InputReader& input) {
   return row;
 }
 
-// An empty store's file, made once by the store itself.
-const fs::path& EmptyStore() {
-  static const fs::path path = [] {
+// The bytes of an empty store's file, made once by the store itself. (Copied with a file stream
+// for each input: std::filesystem::copy_file's sendfile fails on libFuzzer's timer signal.)
+const std::string& EmptyStore() {
+  static const std::string bytes = [] {
     const fs::path file = hier::fuzz::ScratchDir("store_rows_fuzz") / "empty.db";
     if (!hier::index::SqliteItemStore::Open(file.string(), kDim).ok()) __builtin_trap();
-    return file;
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }();
-  return path;
+  return bytes;
 }
 
 // Writes `rows` into the store file at `path` as they are (a row whose id or seq an earlier row
@@ -130,7 +134,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const fs::path dir = hier::fuzz::ScratchDir("store_rows_fuzz") / "collection";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  fs::copy_file(EmptyStore(), dir / "items.db");
+  const std::string& empty = EmptyStore();
+  hier::fuzz::WriteScratchFile(dir / "items.db", reinterpret_cast<const uint8_t*>(empty.data()),
+                               empty.size());
   WriteRows(dir / "items.db", rows);
 
   hier::index::CollectionOptions options;
