@@ -4,6 +4,7 @@
 // hier-train's --config JSON and to the job store's JSON. The data root is the working
 // directory, so relative paths can pass the confinement and reach the trainer's checks. Every
 // check must answer a status; what they accept must map to JSON that reads back unchanged.
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <chrono>
@@ -19,6 +20,9 @@
 #include "trainer/train/train_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // Protobuf logs every string field that is not UTF-8 it refuses: millions of lines a run.
+  static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
+  (void)quiet;
   hier::v1::StartTrainingRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   static const std::vector<std::string> roots = {std::filesystem::current_path().string()};

@@ -109,6 +109,42 @@ TEST_F(CheckTrainingConfigTest, LeavesAnUnsetDataDirUnsetWhenItsDefaultIsAllowed
   EXPECT_FALSE(checked->has_data_dir());
 }
 
+// Every field that names a path, through every way out of the data roots: an absolute path
+// outside, '..', a relative path (resolved against the server's working directory, not a root)
+// and a link inside a root that points out of it.
+TEST_F(CheckTrainingConfigTest, EveryPathFieldIsConfinedToTheDataRoots) {
+  using Setter = void (hier::v1::TrainingConfig::*)(const std::string&);
+  const std::pair<const char*, Setter> fields[] = {
+      {"data_dir", &hier::v1::TrainingConfig::set_data_dir},
+      {"groups", &hier::v1::TrainingConfig::set_groups},
+      {"pretrained", &hier::v1::TrainingConfig::set_pretrained},
+      {"backbone_file", &hier::v1::TrainingConfig::set_backbone_file},
+  };
+  const std::string root = (directory_ / "root").string();
+  const std::string escapes[] = {
+      (directory_ / "outside" / "groups.json").string(),
+      root + "/../outside/groups.json",
+      "../outside/groups.json",
+      root + "/escape/groups.json",
+  };
+  for (const auto& [field, setter] : fields) {
+    for (const std::string& escape : escapes) {
+      hier::v1::TrainingConfig config;
+      (config.*setter)(escape);
+      const absl::StatusOr<hier::v1::TrainingConfig> checked =
+          server::CheckTrainingConfig(config, roots_);
+      ASSERT_FALSE(checked.ok()) << field << " = " << escape;
+      EXPECT_THAT(checked.status().code(),
+                  ::testing::AnyOf(absl::StatusCode::kPermissionDenied,
+                                   absl::StatusCode::kInvalidArgument))
+          << field << " = " << escape << ": " << checked.status();
+      EXPECT_THAT(std::string(checked.status().message()),
+                  HasSubstr(std::string("config.") + field + ": "))
+          << field << " = " << escape;
+    }
+  }
+}
+
 TEST_F(CheckTrainingConfigTest, NamesTheFieldOfEachProblem) {
   struct Case {
     const char* what;
