@@ -166,13 +166,18 @@ check_alive() {
   fi
 }
 
-sample() {  # RSS and threads of the current server every 2 s, until .sampling goes
-  local end=$((SECONDS + minutes * 60 + 3600)) pid life
+# RSS and threads of the current server every 2 s, until .sampling goes, with what malloc holds in
+# use and free (from its metrics; "-" while they cannot be read).
+sample() {
+  local end=$((SECONDS + minutes * 60 + 3600)) pid life heap
   while [[ -e "$out/.sampling" ]] && ((SECONDS < end)); do
     read -r pid life <"$out/server.pid" || true
-    awk -v t="$(now)" -v life="$life" -v pid="$pid" '
+    heap="$(curl -sf --max-time 1 "http://127.0.0.1:$metrics_port/metrics" | awk '
+      $1 == "hier_malloc_in_use_bytes" {used = $2} $1 == "hier_malloc_free_bytes" {free = $2}
+      END {print (used == "" ? "-" : used), (free == "" ? "-" : free)}')" || heap="- -"
+    awk -v t="$(now)" -v life="$life" -v pid="$pid" -v heap="$heap" '
       /^VmRSS:/ {rss = $2 * 1024} /^Threads:/ {threads = $2}
-      END {if (rss) print t, life, pid, rss, threads}' "/proc/$pid/status" 2>/dev/null \
+      END {if (rss) print t, life, pid, rss, threads, heap}' "/proc/$pid/status" 2>/dev/null \
       >>"$out/rss.tsv" || true
     sleep 2
   done

@@ -21,7 +21,8 @@ Files of OUT_DIR it reads (all written by soak.sh and soak_client.py):
   events.jsonl      {"event": kill|disk-full|restart|crash|..., "t_start", "t_end", ...}
   ops.jsonl         {"op", "code", "t_start", "t_end", ...} per call soak_client.py made
   checks.jsonl      one ledger check per line (soak_client.py check)
-  rss.tsv           "<unix time> <lifetime> <pid> <rss bytes> <threads>" samples
+  rss.tsv           "<unix time> <lifetime> <pid> <rss bytes> <threads> [<malloc in use bytes>
+                    <malloc free bytes>]" samples ("-" where the server's metrics gave none)
 """
 
 import argparse
@@ -260,13 +261,17 @@ def gather(out):
 
 
 def read_rss(path):
-    samples, threads = [], collections.defaultdict(list)
+    """rss.tsv's samples as (t, lifetime, bytes) lists: resident, and malloc's in use (when the
+    line has it); plus the thread counts per lifetime."""
+    samples, in_use, threads = [], [], collections.defaultdict(list)
     if path.exists():
         for line in path.read_text().splitlines():
-            t, life, _pid, rss, nthreads = line.split()
+            t, life, _pid, rss, nthreads, *heap = line.split()
             samples.append((float(t), int(life), int(rss)))
             threads[int(life)].append(int(nthreads))
-    return samples, threads
+            if heap and heap[0] != "-":
+                in_use.append((float(t), int(life), float(heap[0])))
+    return samples, in_use, threads
 
 
 def mib(value):
@@ -280,8 +285,9 @@ def report(out, warmup, window, min_span, limit, grace):
     table = code_table(records, windows, grace)
     ledger = Ledger.from_dir(out / "ledger")
     checks = read_jsonl(out / "checks.jsonl")
-    samples, threads = read_rss(out / "rss.tsv")
+    samples, in_use, threads = read_rss(out / "rss.tsv")
     rows, judged = rss_growth(samples, warmup, window, min_span)
+    in_use_rows = {r["lifetime"]: r for r in rss_growth(in_use, warmup, window, min_span)[0]}
 
     problems = []
     unexpected = sum(u for _, u in table.values())
@@ -366,19 +372,25 @@ def report(out, warmup, window, min_span, limit, grace):
               f"Per server lifetime: baseline = median RSS of the {window:.0f} s after a "
               f"{warmup:.0f} s warm-up, end = median of its last {window:.0f} s; a lifetime counts "
               f"when it runs {min_span:.0f} s or more past its warm-up (else the longest is shown, "
-              "marked short).", "",
+              "marked short). Malloc in use: what the program holds from malloc (the server's "
+              "hier_malloc_in_use_bytes), baseline and end the same way: resident memory that "
+              "grows while it stays flat is held by the allocator, not by the program.", "",
               "| lifetime | seconds | baseline MiB | end MiB | growth | peak MiB | threads at end "
-              "(max) |",
-              "|---|---|---|---|---|---|---|"]
+              "(max) | malloc in use MiB | in-use growth |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         growth = f"{r['growth'] * 100:+.2f}%" if "growth" in r else "–"
         if "growth" in r and not r["counts"]:
             growth += " (short)"
         nthreads = threads.get(r["lifetime"], [0])
+        heap = in_use_rows.get(r["lifetime"], {})
+        heap_span = (f"{mib(heap['baseline'])} → {mib(heap['end'])}" if "baseline" in heap
+                     else "–")
+        heap_growth = f"{heap['growth'] * 100:+.2f}%" if "growth" in heap else "–"
         lines.append(f"| {r['lifetime']} | {r['seconds']:.0f} | "
                      f"{mib(r['baseline']) if 'baseline' in r else '–'} | "
                      f"{mib(r['end']) if 'end' in r else '–'} | {growth} | {mib(r['peak'])} | "
-                     f"{nthreads[-1]} ({max(nthreads)}) |")
+                     f"{nthreads[-1]} ({max(nthreads)}) | {heap_span} | {heap_growth} |")
     if worst is not None:
         lines.append("")
         lines.append(f"Judged growth: {worst * 100:+.2f}% (limit {limit}%)"

@@ -164,7 +164,7 @@ class MemoryTest(unittest.TestCase):
 class ReportTest(unittest.TestCase):
     """A two-round soak folder: the verdict passes, then each kind of failure makes it fail."""
 
-    def write_soak(self, d, lost=(), code="UNAVAILABLE", rss_end=100):
+    def write_soak(self, d, lost=(), code="UNAVAILABLE", rss_end=100, heap_end=None):
         d = pathlib.Path(d)
         for sub in ("bench", "ledger"):
             (d / sub).mkdir(exist_ok=True)
@@ -183,8 +183,10 @@ class ReportTest(unittest.TestCase):
         (d / "checks.jsonl").write_text(json.dumps(
             {"lost": list(lost), "resurrected": [], "expected_present": 4,
              "server_items": 4, "found": 4, "index_mismatch": False}) + "\n")
+        heap = (lambda t: "") if heap_end is None else (
+            lambda t: f" {50 if t < 30 else heap_end} {10}")
         (d / "rss.tsv").write_text("".join(
-            f"{t} 0 1 {100 if t < 30 else rss_end} 12\n" for t in range(0, 40, 2)))
+            f"{t} 0 1 {100 if t < 30 else rss_end} 12{heap(t)}\n" for t in range(0, 40, 2)))
 
     def verdict(self, **kwargs):
         with tempfile.TemporaryDirectory() as d:
@@ -201,6 +203,12 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(verdict["codes"]["add UNAVAILABLE"], 2)
         self.assertIn("| add | UNAVAILABLE | 2 |  |", table)
         self.assertIn("| SIGKILL + restart (seconds down) | 1 | 3.0 |", table)
+
+    def test_malloc_in_use_is_reported_beside_resident_memory(self):
+        _, _, table = self.verdict(rss_end=110, heap_end=51)
+        self.assertIn("| +10.00% | 0.0 | 12 (12) | 0.0 → 0.0 | +2.00% |", table)
+        _, _, table = self.verdict()
+        self.assertIn("| +0.00% | 0.0 | 12 (12) | – | – |", table)
 
     def test_each_failure_fails_the_verdict(self):
         for kwargs, problem in [({"lost": [1001]}, "lost"), ({"code": "INTERNAL"}, "code"),

@@ -12,6 +12,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <future>
 #include <map>
@@ -406,6 +407,26 @@ TEST(ServerMetricsTest, ProcessMetricsArePlausible) {
   EXPECT_GE(Value(text, "process_open_fds").value_or(0), 3);  // at least stdin, stdout, stderr
   EXPECT_GE(Value(text, "process_threads").value_or(0), 1);
   EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter"), std::string::npos);
+  ASSERT_TRUE(Value(text, "hier_malloc_in_use_bytes").has_value()) << text;
+  EXPECT_GE(Value(text, "hier_malloc_free_bytes").value_or(-1), 0);
+}
+
+TEST(ServerMetricsTest, MallocInUseFollowsWhatTheProgramHolds) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's allocator replaces the C library's, whose counts stay still";
+#endif
+  ServerMetrics metrics;
+  const double before = *Value(metrics.Serialize(), "hier_malloc_in_use_bytes");
+  std::vector<std::unique_ptr<char[]>> held;
+  for (int i = 0; i < 64; ++i) {
+    held.emplace_back(new char[64 * 1024]);
+    std::memset(held.back().get(), 1, 64 * 1024);
+  }
+  const double during = *Value(metrics.Serialize(), "hier_malloc_in_use_bytes");
+  EXPECT_GE(during - before, 0.9 * 64 * 64 * 1024);
+  held.clear();
+  const double after = *Value(metrics.Serialize(), "hier_malloc_in_use_bytes");
+  EXPECT_LE(after - before, 0.1 * 64 * 64 * 1024);
 }
 
 // A connected TCP socket to the loopback address of `family` (AF_INET or AF_INET6), or -1. Reads
