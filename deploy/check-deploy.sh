@@ -327,7 +327,7 @@ if cpu:
         joined = " ".join(command)
         for expected in ("--state-dir /state", "--runs-dir /runs",
                          "--data-roots /data,/usr/share/datasets", "--listen 0.0.0.0:50051",
-                         "--metrics-listen 0.0.0.0:9464"):
+                         "--http-listen 0.0.0.0:8080", "--metrics-listen 0.0.0.0:9464"):
             if expected not in joined:
                 fail(f"deploy/Dockerfile: ENTRYPOINT lacks {expected}")
         check_flags(command[1:], server_flags, "hier-server", "deploy/Dockerfile ENTRYPOINT")

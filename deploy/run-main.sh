@@ -5,8 +5,8 @@
 # saying where its metrics are and how to stop it.
 #
 # HIER_EPOCHS sets the training length (default 3, a few minutes on two cores), HIER_RETRAIN=1
-# trains again, HIER_PORT / HIER_METRICS_PORT choose the ports (50051 / 9464), HIER_IMAGES how
-# many test images are indexed (2000). Extra arguments go to hier-train (`hier-train --help`).
+# trains again, HIER_PORT / HIER_METRICS_PORT / HIER_HTTP_PORT choose the ports (50051 / 9464 /
+# 8080), HIER_IMAGES how many test images are indexed (2000). Extra arguments go to hier-train (`hier-train --help`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/deploy/install-deps.sh"
@@ -19,6 +19,7 @@ queries="runs/fmnist-query-images"  # held-out test images to search with
 state="state/main"
 port="${HIER_PORT:-50051}"
 metrics_port="${HIER_METRICS_PORT:-9464}"
+http_port="${HIER_HTTP_PORT:-8080}"
 hier=("$bin/client/hier" --server "127.0.0.1:$port")
 
 echo "== 1. the model"
@@ -39,7 +40,7 @@ fi
 mkdir -p "$state"
 nohup "$bin/server/hier-server" --model "$run" --runs-dir runs --state-dir "$state" \
   --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics_port" \
-  > "$state/server.log" 2>&1 &
+  --http-listen "127.0.0.1:$http_port" > "$state/server.log" 2>&1 &
 echo $! > "$state/server.pid"
 for _ in $(seq 1 100); do
   if "${hier[@]}" health > /dev/null 2>&1; then break; fi
@@ -68,6 +69,7 @@ done
 pid="$(cat "$state/server.pid")"
 echo
 echo "hier-server is serving on 127.0.0.1:$port (pid $pid, log $state/server.log)."
+echo "  HTTP/JSON: curl -X POST http://127.0.0.1:$http_port/v1/hier.v1.Retrieval/Stats"
 echo "  metrics:   curl http://127.0.0.1:$metrics_port/metrics"
 echo "  more:      $bin/client/hier --server 127.0.0.1:$port --help"
 echo "  stop it:   kill -TERM $pid"

@@ -55,7 +55,7 @@ for pass in $(seq "$passes"); do
       store_args=($(pg_args "$(new_database "bench_p$pass")"))
     fi
     start_hier_server "$store" "$out/logs/$store-p$pass.log" --state-dir "$state" --dim 128 \
-      --c 0.1 --metrics-listen= --index-threads 1 "${store_args[@]}"
+      --c 0.1 --metrics-listen= --http-listen= --index-threads 1 "${store_args[@]}"
     bench_hier_server "$store" "$out/json/write-$store-p$pass.json" --method add-vectors \
       --dim 128 --batch 100 --in-flight 4 --requests $((items / 100)) --warmup 0 --first-id 0 \
       --queries 20000
@@ -77,7 +77,7 @@ uri="$(new_database lag)"
 for name in first second; do
   # shellcheck disable=SC2046
   start_hier_server "$name" "$out/logs/lag-$name.log" --state-dir "$out/state/lag-$name" \
-    --dim 128 --c 0.1 --metrics-listen= $(pg_args "$uri")
+    --dim 128 --c 0.1 --metrics-listen= --http-listen= $(pg_args "$uri")
 done
 # The load outlasts the probe (LAG_SAMPLES samples, about 25 ms each).
 load_seconds=$((lag_samples / 20 + 10))

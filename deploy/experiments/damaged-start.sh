@@ -32,7 +32,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 log="$out/server.log"
 started_ns="$(date +%s%N)"
 "$build/server/hier-server" --dim 128 --c 0.1 --state-dir "$out/state" --runs-dir "$out/runs" \
-  --listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 --log-format json >"$log" 2>&1 &
+  --listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-format json >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 

@@ -25,7 +25,7 @@ trap stop_hier_servers EXIT
 
 rm -rf "$out/state" "$out/loaded"
 start_hier_server growth "$out/logs/server.log" --state-dir "$out/state" --dim 128 --c 0.1 \
-  --index-kind "$index_kind" --index-threads 1 --metrics-listen=
+  --index-kind "$index_kind" --index-threads 1 --metrics-listen= --http-listen=
 # The first batch, so that searches find something from their first call.
 bench_hier_server growth "$out/json/first.json" --method add-vectors --dim 128 --batch 1000 \
   --in-flight 1 --requests 1 --warmup 0 --first-id 0

@@ -1,22 +1,22 @@
 # Sourced by the experiment scripts: hier-server processes on free loopback ports, by name.
 #
-#   start_hier_server NAME LOG ARGS...  starts "$server_bin" ARGS... (plus --listen 127.0.0.1:0,
-#                                       --metrics-listen 127.0.0.1:0 and a port file next to LOG),
-#                                       waits up to 120 s until it listens; sets
-#                                       HIER_PORT[NAME], HIER_METRICS_PORT[NAME]
+#   start_hier_server NAME LOG ARGS...  starts "$server_bin" ARGS... (plus --listen, --metrics-listen
+#                                       and --http-listen on 127.0.0.1:0, and a port file next to
+#                                       LOG), waits up to 120 s until it listens; sets
+#                                       HIER_PORT[NAME], HIER_METRICS_PORT[NAME], HIER_HTTP_PORT[NAME]
 #   stop_hier_server NAME               SIGTERM, then waits for it
 #   stop_hier_servers                   every server still running (the scripts' EXIT trap)
 #   bench_hier_server NAME JSON ARGS... one "$bench_bin" run against server NAME (--json JSON, its
 #                                       output beside it); exits the script when it fails
 # Needs server_bin (and bench_bin for bench_hier_server) and jq.
-declare -A HIER_PID=() HIER_PORT=() HIER_METRICS_PORT=()
+declare -A HIER_PID=() HIER_PORT=() HIER_METRICS_PORT=() HIER_HTTP_PORT=()
 
 start_hier_server() {
   local name="$1" log="$2"
   shift 2
   local port_file="${log%.log}.port.json"
   rm -f "$port_file"
-  "$server_bin" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --port-file "$port_file" "$@" \
+  "$server_bin" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --port-file "$port_file" "$@" \
     >"$log" 2>&1 &
   HIER_PID[$name]=$!
   for _ in $(seq 600); do
@@ -31,6 +31,7 @@ start_hier_server() {
   [[ -s "$port_file" ]] || { echo "hier-server $name: no port file after 120 s; see $log" >&2; exit 1; }
   HIER_PORT[$name]="$(jq -r .grpc "$port_file")"
   HIER_METRICS_PORT[$name]="$(jq -r .metrics "$port_file")"
+  HIER_HTTP_PORT[$name]="$(jq -r .http "$port_file")"
 }
 
 stop_hier_server() {

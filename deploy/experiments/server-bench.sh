@@ -81,7 +81,7 @@ for kind in exact ivf-flat; do
     "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 \
       --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-p$pass.json"
     start_server "$out/logs/server-$kind-p$pass.log" --state-dir "$state" --dim 128 --c 0.1 \
-      --metrics-listen= --index-threads 1
+      --metrics-listen= --http-listen= --index-threads 1
     for n in 1 8 64; do
       bench "$out/json/vector-$kind-grpc-n$n-p$pass.json" --method search-vector \
         --vectors-from-items 1000 --k 10 --in-flight "$n"
@@ -139,7 +139,7 @@ if [[ ! -d "$out/gallery-images" ]]; then
   "$train_bin" export-images --out "$out/gallery-images" --limit 2000 >/dev/null
 fi
 start_server "$out/logs/server-image-add.log" --state-dir "$model_state" --model "$model" \
-  --metrics-listen=
+  --metrics-listen= --http-listen=
 "$cli_bin" --server "127.0.0.1:$server_port" items add "$out/gallery-images" \
   >"$out/logs/items-add.txt" 2>&1
 "$cli_bin" --server "127.0.0.1:$server_port" stats >"$out/logs/stats.txt" 2>&1
@@ -147,7 +147,7 @@ stop_server
 for pass in $(seq "$passes"); do
   echo "search-image, pass $pass"
   start_server "$out/logs/server-image-p$pass.log" --state-dir "$model_state" --model "$model" \
-    --metrics-listen= --index-threads 1
+    --metrics-listen= --http-listen= --index-threads 1
   for n in 1 8; do
     bench "$out/json/image-n$n-p$pass.json" --method search-image --images "$out/images" \
       --k 10 --in-flight "$n"

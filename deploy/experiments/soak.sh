@@ -138,7 +138,7 @@ lifetime=-1
 start_server() {
   lifetime=$((lifetime + 1))
   rm -f "$out/port.json"
-  "$bin/hier-server" --listen "$server" --metrics-listen "127.0.0.1:$metrics_port" \
+  "$bin/hier-server" --listen "$server" --metrics-listen "127.0.0.1:$metrics_port" --http-listen= \
     --port-file "$out/port.json" --state-dir "$state" --runs-dir "$runs" \
     --model "$runs/model-a" --trainer "$bin/hier-train" --torch-threads 1 --index-threads 1 \
     >>"$out/logs/server-$lifetime.log" 2>&1 &

@@ -58,6 +58,7 @@ struct ServerApp::State {
   std::vector<std::string> notices;  // what the operator should know, printed at start
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<HttpApi> http;  // after `server`, so it goes first
   std::unique_ptr<ReplicationMonitor> replication;  // a replica of a cluster store only
 };
 
@@ -281,12 +282,22 @@ bool IsLoopbackAddress(const std::string& address) {
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
 
+absl::StatusOr<std::unique_ptr<HttpApi>> StartHttpApi(const ServerOptions& options,
+                                                      grpc::Server& server) {
+  HttpApiOptions http;
+  http.listen = options.http_listen;
+  http.max_message_bytes = options.max_message_bytes;
+  http.threads = options.http_threads;
+  return HttpApi::Start(http, server);
+}
+
 absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options) {
   for (const absl::Status& status : {
            AtLeast(options.dim, 0, "--dim"),
            AtLeast(options.index_threads, 1, "--index-threads"),
            AtLeast(options.torch_threads, 0, "--torch-threads"),
            AtLeast(options.grpc_threads, 0, "--grpc-threads"),
+           AtLeast(options.http_threads, 1, "--http-threads"),
            AtLeast(options.batching.max_batch, 1, "--max-batch"),
            AtLeast(options.batching.max_delay_us, 0, "--max-delay-us"),
            AtLeast(options.max_k, 1, "--max-k"),
@@ -308,15 +319,26 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
     return absl::InvalidArgumentError(
         absl::StrCat("--max-message-bytes: at most ", std::numeric_limits<int>::max()));
   }
-  if (options.token.empty() && !options.allow_unauthenticated &&
-      !IsLoopbackAddress(options.listen)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--listen: ", options.listen,
-        " is reachable from other machines and no token is set, so anyone who reaches it could "
-        "add and delete items, load models and start training jobs; give --token-file FILE, "
-        "listen on a loopback address (127.0.0.1:PORT), or accept it with "
-        "--allow-unauthenticated"));
+  for (const auto& [flag, address] : {std::pair<std::string, std::string>{"--listen", options.listen},
+                                      {"--http-listen", options.http_listen}}) {
+    if (options.token.empty() && !options.allow_unauthenticated && !address.empty() &&
+        !IsLoopbackAddress(address)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": ", address,
+          " is reachable from other machines and no token is set, so anyone who reaches it could "
+          "add and delete items, load models and start training jobs; give --token-file FILE, "
+          "listen on a loopback address (127.0.0.1:PORT), or accept it with "
+          "--allow-unauthenticated"));
+    }
   }
+  if (!options.tls_cert.empty() && !options.http_listen.empty() &&
+      !IsLoopbackAddress(options.http_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http-listen: ", options.http_listen,
+        " is plain HTTP reachable from other machines while gRPC uses TLS: tokens would cross the "
+        "network in clear; listen on a loopback address behind a TLS proxy, or leave it empty"));
+  }
+
   if (!options.store.uri.empty() && !index::IsPostgresUri(options.store.uri)) {
     return absl::InvalidArgumentError(
         "--store: not a postgresql:// URI (leave it empty to keep the state in --state-dir)");
@@ -550,6 +572,11 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
     health->SetServingStatus(true);
   }
   (*startup)->Stop();
+  if (!options.http_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HttpApi>> http = StartHttpApi(options, *state->server);
+    if (!http.ok()) return http.status();
+    state->http = *std::move(http);
+  }
   // The state folder's model wins over --model, which only seeds a new state: a restart never
   // undoes a hot swap or re-embeds a gallery unasked.
   if (!wanted.empty() && wanted != checkpoint) {
@@ -573,6 +600,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
 ServerApp::ServerApp(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 ServerApp::~ServerApp() {
+  state_->http.reset();
   if (state_->server != nullptr) state_->server->Shutdown();
 }
 
@@ -581,6 +609,7 @@ const std::vector<std::string>& ServerApp::notices() const { return state_->noti
 int ServerApp::metrics_port() const {
   return state_->metrics_endpoint ? state_->metrics_endpoint->port() : 0;
 }
+int ServerApp::http_port() const { return state_->http ? state_->http->port() : 0; }
 
 absl::Status ServerApp::Shutdown() {
   using Clock = std::chrono::steady_clock;
@@ -610,6 +639,7 @@ absl::Status ServerApp::Shutdown() {
   phase_done("jobs", "stopped training jobs and swaps");
   state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
   state_->server->Wait();
+  state_->http.reset();  // its calls in flight were the server's: answered or cancelled by now
   phase_done("drain", "drained calls in flight");
   absl::Status written = state_->serving.Get().collection->WriteSnapshot();
   if (written.ok()) phase_done("snapshot", "wrote the index snapshot");

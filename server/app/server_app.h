@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "index/item_store.h"
 #include "index/shard.h"
+#include "server/http/http_api.h"
 #include "server/model/embedding_batcher.h"
 #include "server/rpc/retrieval_service.h"
 
@@ -23,6 +24,8 @@ namespace hier::server {
 struct ServerOptions {
   std::string listen = "0.0.0.0:50051";         // port 0: any free port
   std::string metrics_listen = "0.0.0.0:9464";  // empty: no metrics endpoint
+  std::string http_listen = "127.0.0.1:8080";   // the HTTP/JSON API; empty: none
+  int http_threads = 8;                         // HTTP requests answered at once
   std::string state_dir = "state";              // serving.json, galleries/, blobs/, jobs
   // Where items, source images and the serving model's version are kept: uri empty for the state
   // folder (one machine); a PostgreSQL URI makes this server a replica of that cluster store
@@ -72,6 +75,10 @@ struct ServerOptions {
 // machine: a loopback address, localhost, or a unix socket.
 bool IsLoopbackAddress(const std::string& address);
 
+// The HTTP/JSON face of `server` on options.http_listen (which is not empty).
+absl::StatusOr<std::unique_ptr<HttpApi>> StartHttpApi(const ServerOptions& options,
+                                                      grpc::Server& server);
+
 // The options back when every value is in range, else InvalidArgument naming the flag. Like
 // Redis's protected mode, a listener reachable from other machines without a token is refused
 // unless allow_unauthenticated says so.
@@ -83,6 +90,7 @@ class ServingProcess {
   virtual ~ServingProcess() = default;
   virtual int port() const = 0;          // the gRPC port bound
   virtual int metrics_port() const = 0;  // the metrics port bound, 0 without one
+  virtual int http_port() const = 0;     // the HTTP/JSON API's port bound, 0 without one
   // What the operator should know about how the server started, e.g. that the state folder's
   // model was kept over another --model, or that unreferenced stored images were removed.
   virtual const std::vector<std::string>& notices() const = 0;
@@ -106,6 +114,7 @@ class ServerApp : public ServingProcess {
 
   int port() const override;
   int metrics_port() const override;
+  int http_port() const override;
   const std::vector<std::string>& notices() const override;
 
   // Stops the training jobs (interrupted, resumable), stops accepting calls, waits up to

@@ -36,6 +36,7 @@ struct RouterApp::State {
   std::vector<std::string> notices;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<HttpApi> http;  // after `server`, so it goes first
 };
 
 namespace {
@@ -114,12 +115,18 @@ absl::StatusOr<std::unique_ptr<RouterApp>> RouterApp::Start(const ServerOptions&
   state->server->GetHealthCheckService()->SetServingStatus(false);
   state->health.store(state->server->GetHealthCheckService());
   state->topology->Refresh();  // reports the health it finds
+  if (!options.http_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HttpApi>> http = StartHttpApi(options, *state->server);
+    if (!http.ok()) return http.status();
+    state->http = *std::move(http);
+  }
   return std::unique_ptr<RouterApp>(new RouterApp(std::move(state)));
 }
 
 RouterApp::RouterApp(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 RouterApp::~RouterApp() {
+  state_->http.reset();
   if (state_->server != nullptr) state_->server->Shutdown();
   state_->topology.reset();  // joins the thread that reports to the server's health service
 }
@@ -128,6 +135,7 @@ int RouterApp::port() const { return state_->port; }
 int RouterApp::metrics_port() const {
   return state_->metrics_endpoint ? state_->metrics_endpoint->port() : 0;
 }
+int RouterApp::http_port() const { return state_->http ? state_->http->port() : 0; }
 const std::vector<std::string>& RouterApp::notices() const { return state_->notices; }
 
 absl::Status RouterApp::Shutdown() {
@@ -135,6 +143,7 @@ absl::Status RouterApp::Shutdown() {
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   state_->server->Shutdown(std::chrono::system_clock::now() + state_->options.drain);
   state_->server->Wait();
+  state_->http.reset();
   return absl::OkStatus();
 }
 

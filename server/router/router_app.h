@@ -21,6 +21,7 @@ class RouterApp : public ServingProcess {
 
   int port() const override;
   int metrics_port() const override;
+  int http_port() const override;
   const std::vector<std::string>& notices() const override;
   absl::Status Shutdown() override;
 

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "index/item_store.h"
+#include "server/app/memory_trimmer.h"
 #include "server/app/server_app.h"
 #include "server/metrics/event_log.h"
 #include "trainer/io/atomic_file.h"
@@ -23,6 +24,10 @@
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address (empty: none; port 0: any free port)");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
+          "HTTP/JSON API address: POST /v1/<package.Service>/<Method> (empty: none; port 0: any "
+          "free port)");
+ABSL_FLAG(int, http_threads, 8, "HTTP requests answered at once");
 ABSL_FLAG(std::string, state_dir, "state",
           "the serving record, galleries (items in SQLite, index snapshots) and source images");
 ABSL_FLAG(
@@ -88,7 +93,7 @@ ABSL_FLAG(int64_t, job_lease_seconds, 15,
           "with --store postgresql://...: a job whose replica stopped renewing its claim this long "
           "is resumed by another replica");
 ABSL_FLAG(std::string, port_file, "",
-          "write {\"grpc\": port, \"metrics\": port} here once started (for scripts and tests; "
+          "write {\"grpc\": port, \"metrics\": port, \"http\": port} here once started (for scripts and tests; "
           "the ports listen earlier, NOT_SERVING, as the log's first line says)");
 ABSL_FLAG(std::string, log_format, "plain",
           "plain: lines for a person; json: one JSON object per line (time, level, event, "
@@ -149,6 +154,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.http_threads = absl::GetFlag(FLAGS_http_threads);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.model = absl::GetFlag(FLAGS_model);
   options.runs_dir = absl::GetFlag(FLAGS_runs_dir);
@@ -259,6 +266,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Free memory malloc keeps beyond 8 MiB goes back to the system every 10 s (memory_trimmer.h).
+  const hier::server::MemoryTrimmer trimmer(std::chrono::seconds(10), size_t{8} << 20);
   absl::StatusOr<std::unique_ptr<hier::server::ServingProcess>> app =
       hier::server::StartServingProcess(*options);
   if (!app.ok()) {
@@ -268,13 +277,16 @@ int main(int argc, char** argv) {
   for (const std::string& notice : (*app)->notices()) LogEvent(LogLevel::kInfo, "notice", notice);
   LogEvent(LogLevel::kInfo, "serving",
            absl::StrCat("serving gRPC on port ", (*app)->port(), ", metrics on port ",
-                        (*app)->metrics_port()),
-           {{"grpc_port", int64_t{(*app)->port()}}, {"metrics_port", int64_t{(*app)->metrics_port()}}});
+                        (*app)->metrics_port(), ", HTTP on port ", (*app)->http_port()),
+           {{"grpc_port", int64_t{(*app)->port()}},
+            {"metrics_port", int64_t{(*app)->metrics_port()}},
+            {"http_port", int64_t{(*app)->http_port()}}});
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     try {
       hier::io::WriteFileAtomically(port_file,
                                     absl::StrCat("{\"grpc\": ", (*app)->port(),
-                                                 ", \"metrics\": ", (*app)->metrics_port(), "}\n"));
+                                                 ", \"metrics\": ", (*app)->metrics_port(),
+                                                 ", \"http\": ", (*app)->http_port(), "}\n"));
     } catch (const std::exception& e) {
       LogEvent(LogLevel::kError, "bad_flags", absl::StrCat("--port-file: ", e.what()));
       (void)(*app)->Shutdown();

@@ -43,5 +43,32 @@ TEST(ServerOptionsTest, AReachableListenerWithoutATokenIsRefusedUnlessAccepted) 
   EXPECT_TRUE(server::ValidateServerOptions(local).ok());
 }
 
+TEST(ServerOptionsTest, TheHttpListenerFollowsTheSameRulesAndNeverCarriesTokensInClear) {
+  server::ServerOptions options;
+  options.dim = 8;
+  options.listen = "127.0.0.1:50051";
+  options.http_listen = "[::]:8080";
+  const absl::Status refused = server::ValidateServerOptions(options).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("--http-listen: [::]:8080 is reachable"));
+  options.allow_unauthenticated = true;
+  EXPECT_TRUE(server::ValidateServerOptions(options).ok());
+  options.http_listen = "";
+  options.allow_unauthenticated = false;
+  EXPECT_TRUE(server::ValidateServerOptions(options).ok()) << "no HTTP listener";
+
+  // With TLS on gRPC, a plain-HTTP listener other machines reach would send tokens in clear.
+  server::ServerOptions tls = options;
+  tls.token = "secret";
+  tls.tls_cert = "cert.pem";
+  tls.tls_key = "key.pem";
+  tls.http_listen = "0.0.0.0:8080";
+  const absl::Status clear = server::ValidateServerOptions(tls).status();
+  EXPECT_THAT(clear.message(), HasSubstr("--http-listen: 0.0.0.0:8080 is plain HTTP"));
+  tls.http_listen = "127.0.0.1:8080";
+  EXPECT_THAT(std::string(server::ValidateServerOptions(tls).status().message()),
+              ::testing::Not(HasSubstr("--http-listen")));
+}
+
 }  // namespace
 }  // namespace hier::testing

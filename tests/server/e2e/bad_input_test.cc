@@ -16,7 +16,8 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndFieldAndNothingChanges) {
   const LabelledImages images = TestImages(40);
   StartServer();
   AddImages(images, 0, 30);
-  BadRequests requests(retrieval_.get(), models_.get(), hierarchy_.get());
+  const std::unique_ptr<ApiCaller> api = GrpcCaller(channel_);
+  BadRequests requests(api.get());
   requests.ExpectEachRefused(images.png[35]);
 
   // The server is up and serving, and the store holds exactly what it held.

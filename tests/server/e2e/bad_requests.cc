@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "hier/v1/hierarchy.pb.h"
+#include "hier/v1/models.pb.h"
 #include "tests/server/e2e/server_fixture.h"
 
 namespace hier::testing {
@@ -22,57 +24,43 @@ hier::v1::Vector VectorOf(std::vector<float> values) {
 }  // namespace
 
 grpc::Status BadRequests::Embed(const std::vector<std::string>& images) {
-  grpc::ClientContext context;
   hier::v1::EmbedRequest request;
   for (const std::string& image : images) request.add_images(image);
-  hier::v1::EmbedResponse response;
-  return retrieval_->Embed(&context, request, &response);
+  return Send<hier::v1::EmbedResponse>("hier.v1.Retrieval/Embed", request);
 }
 
 grpc::Status BadRequests::Search(const std::function<void(hier::v1::SearchRequest&)>& fill) {
-  grpc::ClientContext context;
   hier::v1::SearchRequest request;
   request.set_k(5);
   fill(request);
-  hier::v1::SearchResponse response;
-  return retrieval_->Search(&context, request, &response);
+  return Send<hier::v1::SearchResponse>("hier.v1.Retrieval/Search", request);
 }
 
 grpc::Status BadRequests::Add(const std::function<void(hier::v1::AddItemsRequest&)>& fill,
                               const std::string& authorization) {
-  grpc::ClientContext context;
-  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
   hier::v1::AddItemsRequest request;
   fill(request);
   hier::v1::AddItemsResponse response;
-  return retrieval_->AddItems(&context, request, &response);
+  return api_->Call("hier.v1.Retrieval/AddItems", request, &response, authorization);
 }
 
 grpc::Status BadRequests::Delete(std::vector<int64_t> ids, bool authorized) {
-  grpc::ClientContext context;
-  if (authorized) context.AddMetadata("authorization", std::string("Bearer ") + kToken);
   hier::v1::DeleteItemsRequest request;
   request.mutable_ids()->Add(ids.begin(), ids.end());
-  hier::v1::DeleteItemsResponse response;
-  return retrieval_->DeleteItems(&context, request, &response);
+  return Send<hier::v1::DeleteItemsResponse>("hier.v1.Retrieval/DeleteItems", request, authorized);
 }
 
 grpc::Status BadRequests::Load(const std::string& version, bool authorized) {
-  grpc::ClientContext context;
-  if (authorized) context.AddMetadata("authorization", std::string("Bearer ") + kToken);
   hier::v1::LoadModelRequest request;
   request.set_version(version);
   request.set_wait(true);
-  hier::v1::LoadModelResponse response;
-  return models_->LoadModel(&context, request, &response);
+  return Send<hier::v1::LoadModelResponse>("hier.v1.Models/LoadModel", request, authorized);
 }
 
 grpc::Status BadRequests::Get(int64_t id) {
-  grpc::ClientContext context;
   hier::v1::GetItemRequest request;
   request.set_id(id);
-  hier::v1::Item item;
-  return retrieval_->GetItem(&context, request, &item);
+  return Send<hier::v1::Item>("hier.v1.Retrieval/GetItem", request);
 }
 
 // Each case owns copies of what it sends: the cases outlive this call.
@@ -208,30 +196,24 @@ std::vector<BadCase> BadRequests::Cases(const std::string& png) {
        "authorization"},
       {"hierarchy of an unknown model",
        [=] {
-         grpc::ClientContext context;
          hier::v1::GetHierarchyRequest request;
          request.set_model_version("nope");
-         hier::v1::HierarchyTree tree;
-         return hierarchy_->GetHierarchy(&context, request, &tree);
+         return Send<hier::v1::HierarchyTree>("hier.v1.Hierarchy/GetHierarchy", request);
        },
        grpc::NOT_FOUND, "model_version"},
       {"ancestors with a negative count",
        [=] {
-         grpc::ClientContext context;
          hier::v1::AncestorsRequest request;
          *request.mutable_vector() = VectorOf(inside);
          request.set_nearest(-2);
-         hier::v1::AncestorsResponse response;
-         return hierarchy_->Ancestors(&context, request, &response);
+         return Send<hier::v1::AncestorsResponse>("hier.v1.Hierarchy/Ancestors", request);
        },
        grpc::INVALID_ARGUMENT, "nearest"},
       {"ancestors of a point outside the ball",
        [=] {
-         grpc::ClientContext context;
          hier::v1::AncestorsRequest request;
          *request.mutable_vector() = VectorOf(outside);
-         hier::v1::AncestorsResponse response;
-         return hierarchy_->Ancestors(&context, request, &response);
+         return Send<hier::v1::AncestorsResponse>("hier.v1.Hierarchy/Ancestors", request);
        },
        grpc::INVALID_ARGUMENT, "vector"},
   };

@@ -11,9 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "hier/v1/hierarchy.grpc.pb.h"
-#include "hier/v1/models.grpc.pb.h"
-#include "hier/v1/retrieval.grpc.pb.h"
+#include "hier/v1/retrieval.pb.h"
+#include "tests/server/e2e/api_caller.h"
 #include "tests/server/e2e/server_fixture.h"
 
 namespace hier::testing {
@@ -27,9 +26,8 @@ struct BadCase {
 
 class BadRequests {
  public:
-  BadRequests(hier::v1::Retrieval::Stub* retrieval, hier::v1::Models::Stub* models,
-              hier::v1::Hierarchy::Stub* hierarchy)
-      : retrieval_(retrieval), models_(models), hierarchy_(hierarchy) {}
+  // Sends the cases through `api` (either face of a server).
+  explicit BadRequests(ApiCaller* api) : api_(api) {}
 
   // The cases (at least 30); `png` is an image the model embeds. They write nothing they are
   // expected to: item 3 must exist, ids 900 and up must not.
@@ -46,10 +44,16 @@ class BadRequests {
                    const std::string& authorization = std::string("Bearer ") + kToken);
   grpc::Status Delete(std::vector<int64_t> ids, bool authorized = true);
   grpc::Status Load(const std::string& version, bool authorized = true);
+  // `method` of the API with `request`, authorized or not; the answer is dropped.
+  template <typename Response>
+  grpc::Status Send(const std::string& method, const google::protobuf::Message& request,
+                    bool authorized = false) {
+    Response response;
+    return api_->Call(method, request, &response,
+                      authorized ? std::string("Bearer ") + kToken : std::string());
+  }
 
-  hier::v1::Retrieval::Stub* const retrieval_;
-  hier::v1::Models::Stub* const models_;
-  hier::v1::Hierarchy::Stub* const hierarchy_;
+  ApiCaller* const api_;
 };
 
 }  // namespace hier::testing

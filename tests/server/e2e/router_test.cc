@@ -361,9 +361,8 @@ TEST_F(RouterTest, BadRequestsGetTheOneNodeCodesAndNothingChanges) {
   std::vector<int64_t> ids;
   for (int64_t id = 1; id <= 30; ++id) ids.push_back(id);
   ASSERT_TRUE(WaitForShards(cluster, ids));
-  auto hierarchy = hier::v1::Hierarchy::NewStub(cluster.router->channel);
-  BadRequests requests(cluster.router->retrieval.get(), cluster.router->models.get(),
-                       hierarchy.get());
+  const std::unique_ptr<ApiCaller> api = GrpcCaller(cluster.router->channel);
+  BadRequests requests(api.get());
   requests.ExpectEachRefused(images.png[35]);
 
   EXPECT_EQ(cluster.router->Health(), HealthCheckResponse::SERVING);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -122,6 +123,10 @@ void StartHierServer(std::vector<std::string> args, const std::string& prefix,
   const std::string port_file = prefix + ".ports";
   fs::remove(port_file);
   args.insert(args.end(), {"--port-file", port_file});
+  // Servers run side by side: the HTTP API on a port of its own unless the test chose one.
+  if (std::find(args.begin(), args.end(), "--http-listen") == args.end()) {
+    args.insert(args.end(), {"--http-listen", "127.0.0.1:0"});
+  }
   std::string binary = HIER_SERVER_BINARY;
   if (!launcher.empty()) {
     args.insert(args.begin(), binary);
@@ -131,7 +136,7 @@ void StartHierServer(std::vector<std::string> args, const std::string& prefix,
   started->process = std::make_unique<ChildProcess>(binary, args, prefix + ".log");
   const ChildProcess& server = *started->process;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+)\})re");
+  const std::regex pattern(R"re(\{"grpc": (\d+), "metrics": (\d+), "http": (\d+)\})re");
   std::smatch ports;
   std::string text;
   while (!std::regex_search(text = ReadText(port_file), ports, pattern)) {
@@ -141,6 +146,7 @@ void StartHierServer(std::vector<std::string> args, const std::string& prefix,
   }
   started->grpc_port = std::stoi(ports[1]);
   started->metrics_port = std::stoi(ports[2]);
+  started->http_port = std::stoi(ports[3]);
 }
 
 void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
@@ -169,6 +175,7 @@ void ServerE2eTest::StartServer(const std::vector<std::string>& extra) {
   server_ = std::move(started.process);
   grpc_port_ = started.grpc_port;
   metrics_port_ = started.metrics_port;
+  http_port_ = started.http_port;
   channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
                                  grpc::InsecureChannelCredentials());
   retrieval_ = hier::v1::Retrieval::NewStub(channel_);

@@ -44,6 +44,7 @@ struct RunningServer {
   std::unique_ptr<ChildProcess> process;
   int grpc_port = 0;
   int metrics_port = 0;
+  int http_port = 0;  // 0: no HTTP API
 };
 
 // Starts hier-server with `args` (and a --port-file), its output in <prefix>.log, and waits up to
@@ -83,6 +84,7 @@ class ServerE2eTest : public ::testing::Test {
   std::unique_ptr<ChildProcess> server_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<hier::v1::Retrieval::Stub> retrieval_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

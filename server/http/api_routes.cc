@@ -1,0 +1,168 @@
+#include "server/http/api_routes.h"
+
+#include <google/protobuf/descriptor.h>
+#include <httplib.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace hier::server {
+namespace {
+
+constexpr char kMethodPattern[] = R"(/v1/([A-Za-z0-9_.]+/[A-Za-z0-9_]+))";
+
+void Write(httplib::Response& response, const HttpAnswer& answer) {
+  response.status = answer.status;
+  response.set_content(answer.body, answer.content_type);
+}
+
+// The media type of a Content-Type header, without parameters, lower-case.
+std::string MediaType(const std::string& content_type) {
+  std::string type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+// The 415 answer when the body's Content-Type is not one the method reads, else nothing.
+std::optional<HttpAnswer> CheckContentType(const httplib::Request& request,
+                                           const google::protobuf::MethodDescriptor& method) {
+  const std::string type = MediaType(request.get_header_value("Content-Type"));
+  if (type.empty() && request.body.empty()) return std::nullopt;
+  if (type == "application/json") return std::nullopt;
+  if (type == "application/x-ndjson" && method.client_streaming()) return std::nullopt;
+  return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+                     "Content-Type: \"" + request.get_header_value("Content-Type") +
+                         "\" is not " +
+                         (method.client_streaming() ? "application/json or application/x-ndjson"
+                                                    : "application/json"),
+                     415);
+}
+
+// Answers one call of `method`: unary as one JSON object, streaming as NDJSON.
+void Call(const JsonGateway& gateway, const google::protobuf::MethodDescriptor& method,
+          const httplib::Request& request, httplib::Response& response) {
+  if (std::optional<HttpAnswer> refused = CheckContentType(request, method)) {
+    return Write(response, *refused);
+  }
+  GatewayCall call;
+  call.authorization = request.get_header_value("Authorization");
+  if (request.has_header("Grpc-Timeout")) {
+    call.timeout = ParseGrpcTimeout(request.get_header_value("Grpc-Timeout"));
+    if (!call.timeout) {
+      return Write(response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+                                         "Grpc-Timeout: \"" +
+                                             request.get_header_value("Grpc-Timeout") +
+                                             "\" is not <1-8 digits><H|M|S|m|u|n>"));
+    }
+  }
+  if (!method.client_streaming() && !method.server_streaming()) {
+    return Write(response, gateway.Unary(method, request.body, call));
+  }
+  std::variant<HttpAnswer, std::unique_ptr<JsonGateway::Stream>> opened =
+      gateway.OpenStream(method, request.body, call);
+  if (auto* answer = std::get_if<HttpAnswer>(&opened)) return Write(response, *answer);
+  std::shared_ptr<JsonGateway::Stream> stream =
+      std::move(std::get<std::unique_ptr<JsonGateway::Stream>>(opened));
+  response.set_header("Cache-Control", "no-store");
+  response.set_chunked_content_provider(
+      "application/x-ndjson",
+      [stream](size_t, httplib::DataSink& sink) {
+        std::string line;
+        const bool more = stream->Next(&line);
+        if (!line.empty() && !sink.write(line.data(), line.size())) {
+          stream->Cancel();
+          return false;
+        }
+        if (!more) sink.done();
+        return true;
+      },
+      [stream](bool success) {
+        if (!success) stream->Cancel();
+      });
+}
+
+// What an error status httplib answers by itself means, in the API's words.
+HttpAnswer OwnError(int status) {
+  switch (status) {
+    case 404:
+      return ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+                         "no such path (the API is POST /v1/<package.Service>/<Method>, e.g. "
+                         "/v1/hier.v1.Retrieval/Search)");
+    case 413:
+      return ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         "request body: larger than this server takes", 413);
+    case 414:
+      return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "the URL is too long", 414);
+    default:
+      return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "malformed HTTP request", status);
+  }
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value) {
+  if (value.size() < 2 || value.size() > 9) return std::nullopt;
+  int64_t amount = 0;
+  for (const char c : value.substr(0, value.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    amount = amount * 10 + (c - '0');
+  }
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  switch (value.back()) {
+    case 'H':
+      return duration_cast<milliseconds>(std::chrono::hours(amount));
+    case 'M':
+      return duration_cast<milliseconds>(std::chrono::minutes(amount));
+    case 'S':
+      return duration_cast<milliseconds>(std::chrono::seconds(amount));
+    case 'm':
+      return milliseconds(amount);
+    case 'u':
+      return duration_cast<milliseconds>(std::chrono::microseconds(amount));
+    case 'n':
+      return duration_cast<milliseconds>(std::chrono::nanoseconds(amount));
+    default:
+      return std::nullopt;
+  }
+}
+
+void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway) {
+  server.Post(kMethodPattern, [&gateway](const httplib::Request& request,
+                                         httplib::Response& response) {
+    const std::string name = request.matches[1].str();
+    const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
+    if (method == nullptr) {
+      return Write(response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+                                         "no method " + name +
+                                             " (POST /v1/<package.Service>/<Method>, e.g. "
+                                             "/v1/hier.v1.Retrieval/Search)"));
+    }
+    Call(gateway, *method, request, response);
+  });
+  const auto post_only = [](const httplib::Request&, httplib::Response& response) {
+    response.set_header("Allow", "POST");
+    Write(response, ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,
+                                "the API's methods are called with POST", 405));
+  };
+  server.Get(kMethodPattern, post_only);
+  server.Put(kMethodPattern, post_only);
+  server.Delete(kMethodPattern, post_only);
+  server.Patch(kMethodPattern, post_only);
+  server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+    if (response.body.empty()) {
+      const HttpAnswer answer = OwnError(response.status);
+      response.set_content(answer.body, answer.content_type);
+    }
+  });
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
+        Write(response, ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
+      });
+}
+
+}  // namespace hier::server

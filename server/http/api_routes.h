@@ -1,0 +1,30 @@
+// The routes of the HTTP/JSON API: POST /v1/<package.Service>/<Method> (e.g.
+// /v1/hier.v1.Retrieval/Search) answered through the JSON gateway, streaming methods as NDJSON
+// (one JSON object per line, both ways); other HTTP methods on those paths 405, unknown paths 404,
+// and every error, the server's own included (a body over the limit, a malformed request), as
+// the gateway's JSON error body.
+//
+// Headers read: Authorization (passed on as the gRPC metadata of that name), Grpc-Timeout (the
+// call's deadline, in gRPC's syntax: "5S", "250m"), Content-Type (application/json, or
+// application/x-ndjson for a client stream; none for an empty body).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include "server/http/json_gateway.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace hier::server {
+
+// A Grpc-Timeout value ("<1-8 digits><H|M|S|m|u|n>") as a duration, or nothing when malformed.
+std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value);
+
+// Registers the routes; `gateway` must outlive the server.
+void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway);
+
+}  // namespace hier::server
