@@ -1,54 +1,25 @@
 #include "server/http/http_listener.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
-#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
+#include "server/http/listen_address.h"
 
 namespace hier::server {
 namespace {
 
 constexpr auto kStartPoll = std::chrono::milliseconds(1);
 
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-// "host:port" or "[ipv6]:port", the port decimal up to 65535.
-absl::StatusOr<HostPort> ParseListen(const HttpListenerOptions& options) {
-  const std::string& address = options.listen;
-  const auto invalid = [&](std::string_view why) {
-    return absl::InvalidArgumentError(options.flag + ": \"" + address + "\" " + std::string(why));
-  };
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return invalid("is not host:port or [ipv6]:port");
-  std::string host = address.substr(0, colon);
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return invalid("has an unclosed '['");
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string::npos) {
-    return invalid("is an IPv6 address without brackets ([ipv6]:port)");
-  }
-  int port = 0;
-  const std::string port_text = address.substr(colon + 1);
-  if (port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
-      !absl::SimpleAtoi(port_text, &port) || port > 65535) {
-    return invalid("has no port in [0, 65535]");
-  }
-  return HostPort{host, port};
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
     const HttpListenerOptions& options, const std::function<void(httplib::Server&)>& routes) {
-  absl::StatusOr<HostPort> address = ParseListen(options);
+  absl::StatusOr<ListenAddress> address = ParseListenAddress(options.listen, options.flag);
   if (!address.ok()) return address.status();
   auto server = std::make_unique<httplib::Server>();
   const int threads = options.threads;
@@ -56,7 +27,14 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   server->set_read_timeout(options.read_timeout);
   server->set_write_timeout(options.write_timeout);
   server->set_keep_alive_timeout(options.read_timeout.count());
+  server->set_keep_alive_max_count(options.requests_per_connection);
   server->set_payload_max_length(options.max_body_bytes);
+  // httplib's default options add SO_REUSEPORT, which would let a second server bind a port in
+  // use and share its connections: a busy port must fail to bind.
+  server->set_socket_options([](int socket) {
+    const int yes = 1;
+    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   routes(*server);
   int port = address->port;
   if (port == 0) {

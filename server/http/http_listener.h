@@ -30,6 +30,7 @@ struct HttpListenerOptions {
   std::chrono::seconds read_timeout{5};   // a client that sends nothing for this long is dropped
   std::chrono::seconds write_timeout{5};  // a client that takes nothing for this long is dropped
   int threads = 8;                        // requests answered at once (each holds one thread)
+  int requests_per_connection = 5;        // then the connection is closed (1: no keep-alive)
 };
 
 class HttpListener {
