@@ -9,10 +9,14 @@
 #include <utility>
 #include <variant>
 
+#include "absl/strings/numbers.h"
+#include "hier/v1/retrieval.pb.h"
+
 namespace hier::server {
 namespace {
 
 constexpr char kMethodPattern[] = R"(/v1/([A-Za-z0-9_.]+/[A-Za-z0-9_]+))";
+constexpr char kItemImagePattern[] = R"(/v1/items/(-?[0-9]{1,19})/image)";
 
 void Write(httplib::Response& response, const HttpAnswer& answer) {
   response.status = answer.status;
@@ -85,6 +89,35 @@ void Call(const JsonGateway& gateway, const google::protobuf::MethodDescriptor& 
       });
 }
 
+// GET /v1/items/<id>/image: the item's stored source image with its media type, an ETag (its
+// SHA-256) that a conditional request revalidates (304), and a short private cache life.
+void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
+               httplib::Response& response) {
+  hier::v1::GetItemRequest item;
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(request.matches[1].str(), &id)) {
+    return Write(response,
+                 ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "id: not a 64-bit integer"));
+  }
+  item.set_id(id);
+  GatewayCall call;
+  call.authorization = request.get_header_value("Authorization");
+  hier::v1::ItemImage image;
+  const grpc::Status status = gateway.CallUnary(
+      *gateway.FindMethod("hier.v1.Retrieval/GetItemImage"), item, &image, call);
+  if (!status.ok()) {
+    return Write(response, ErrorAnswer(status.error_code(), status.error_message()));
+  }
+  const std::string etag = "\"" + image.sha256() + "\"";
+  response.set_header("ETag", etag);
+  response.set_header("Cache-Control", "private, max-age=60");
+  if (request.get_header_value("If-None-Match") == etag) {
+    response.status = 304;
+    return;
+  }
+  response.set_content(image.image(), image.content_type());
+}
+
 // What an error status httplib answers by itself means, in the API's words.
 HttpAnswer OwnError(int status) {
   switch (status) {
@@ -144,6 +177,10 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway) {
     }
     Call(gateway, *method, request, response);
   });
+  server.Get(kItemImagePattern,
+             [&gateway](const httplib::Request& request, httplib::Response& response) {
+               ItemImage(gateway, request, response);
+             });
   const auto post_only = [](const httplib::Request&, httplib::Response& response) {
     response.set_header("Allow", "POST");
     Write(response, ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,

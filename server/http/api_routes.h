@@ -1,6 +1,8 @@
 // The routes of the HTTP/JSON API: POST /v1/<package.Service>/<Method> (e.g.
 // /v1/hier.v1.Retrieval/Search) answered through the JSON gateway, streaming methods as NDJSON
-// (one JSON object per line, both ways); other HTTP methods on those paths 405, unknown paths 404,
+// (one JSON object per line, both ways); GET /v1/items/<id>/image, an item's stored image as
+// itself (GetItemImage), for <img> and caches; other HTTP methods on the method paths 405, unknown
+// paths 404,
 // and every error, the server's own included (a body over the limit, a malformed request), as
 // the gateway's JSON error body.
 //

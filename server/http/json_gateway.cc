@@ -47,16 +47,21 @@ grpc::ByteBuffer ToBuffer(const Message& message) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-// The message of `type` in `buffer`, or null when the bytes do not parse.
-std::unique_ptr<Message> FromBuffer(const grpc::ByteBuffer& buffer, const Descriptor& type) {
+// Parses `buffer` into `*message`; whether the bytes parsed.
+bool ParseBuffer(const grpc::ByteBuffer& buffer, Message* message) {
   std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return nullptr;
+  if (!buffer.Dump(&slices).ok()) return false;
   std::string bytes;
   for (const grpc::Slice& slice : slices) {
     bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
+  return message->ParseFromString(bytes);
+}
+
+// The message of `type` in `buffer`, or null when the bytes do not parse.
+std::unique_ptr<Message> FromBuffer(const grpc::ByteBuffer& buffer, const Descriptor& type) {
   std::unique_ptr<Message> message = NewMessage(type);
-  if (!message->ParseFromString(bytes)) return nullptr;
+  if (!ParseBuffer(buffer, message.get())) return nullptr;
   return message;
 }
 
@@ -172,34 +177,40 @@ void JsonGateway::Prepare(grpc::ClientContext& context, const GatewayCall& call)
   if (call.timeout) context.set_deadline(std::chrono::system_clock::now() + *call.timeout);
 }
 
-HttpAnswer JsonGateway::Unary(const MethodDescriptor& method, std::string_view json,
-                              const GatewayCall& call) const {
+grpc::Status JsonGateway::CallUnary(const MethodDescriptor& method, const Message& request,
+                                    Message* response, const GatewayCall& call) const {
   if (!IsLegalMetadata(call.authorization)) {
-    return ErrorAnswer(grpc::StatusCode::UNAUTHENTICATED,
-                       "Authorization: not a header value gRPC can carry (printable ASCII only)");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "Authorization: not a header value gRPC can carry (printable ASCII only)");
   }
-  std::string error;
-  const std::unique_ptr<Message> request = ParseRequest(*method.input_type(), json, &error);
-  if (request == nullptr) {
-    return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "request body: " + error);
-  }
-
   grpc::ClientContext context;
   Prepare(context, call);
   grpc::CompletionQueue queue;
-  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader = stub_.PrepareUnaryCall(
-      &context, MethodPath(method), ToBuffer(*request), &queue);
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader =
+      stub_.PrepareUnaryCall(&context, MethodPath(method), ToBuffer(request), &queue);
   reader->StartCall();
   grpc::ByteBuffer reply;
   grpc::Status status;
   reader->Finish(&reply, &status, &reply);
   Await(queue);
   Drain(queue);
-  if (!status.ok()) return ErrorAnswer(status.error_code(), status.error_message());
-  std::unique_ptr<Message> response = FromBuffer(reply, *method.output_type());
-  if (response == nullptr) {
-    return ErrorAnswer(grpc::StatusCode::INTERNAL, "the answer did not parse as its message");
+  if (!status.ok()) return status;
+  if (!ParseBuffer(reply, response)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "the answer did not parse as its message");
   }
+  return grpc::Status::OK;
+}
+
+HttpAnswer JsonGateway::Unary(const MethodDescriptor& method, std::string_view json,
+                              const GatewayCall& call) const {
+  std::string error;
+  const std::unique_ptr<Message> request = ParseRequest(*method.input_type(), json, &error);
+  if (request == nullptr) {
+    return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "request body: " + error);
+  }
+  const std::unique_ptr<Message> response = NewMessage(*method.output_type());
+  const grpc::Status status = CallUnary(method, *request, response.get(), call);
+  if (!status.ok()) return ErrorAnswer(status.error_code(), status.error_message());
   return HttpAnswer{200, "application/json", ToJson(*response)};
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 namespace google::protobuf {
+class Message;
 class MethodDescriptor;
 }
 
@@ -53,6 +54,11 @@ class JsonGateway {
   // The method "<service>/<method>" (e.g. "hier.v1.Retrieval/Search") of a reachable service,
   // or null.
   const google::protobuf::MethodDescriptor* FindMethod(std::string_view name) const;
+
+  // A unary call with messages: `*response` holds the answer when the status is OK.
+  grpc::Status CallUnary(const google::protobuf::MethodDescriptor& method,
+                         const google::protobuf::Message& request,
+                         google::protobuf::Message* response, const GatewayCall& call) const;
 
   // A unary call: `json` is the request message (empty: the empty message).
   HttpAnswer Unary(const google::protobuf::MethodDescriptor& method, std::string_view json,

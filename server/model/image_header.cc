@@ -88,4 +88,13 @@ std::optional<ImageSize> EncodedImageSize(std::string_view bytes) {
   return std::nullopt;
 }
 
+const char* EncodedImageMediaType(std::string_view bytes) {
+  if (StartsWith(bytes, "\x89PNG\r\n\x1a\n")) return "image/png";
+  if (StartsWith(bytes, "\xFF\xD8")) return "image/jpeg";
+  if (StartsWith(bytes, "GIF87a") || StartsWith(bytes, "GIF89a")) return "image/gif";
+  if (StartsWith(bytes, "RIFF") && HasAt(bytes, 8, "WEBP")) return "image/webp";
+  if (StartsWith(bytes, "BM")) return "image/bmp";
+  return "application/octet-stream";
+}
+
 }  // namespace hier::server

@@ -16,4 +16,8 @@ struct ImageSize {
 // short to read.
 std::optional<ImageSize> EncodedImageSize(std::string_view bytes);
 
+// The media type a header declares ("image/png", "image/jpeg", "image/gif", "image/bmp",
+// "image/webp"), or "application/octet-stream" for any other bytes.
+const char* EncodedImageMediaType(std::string_view bytes);
+
 }  // namespace hier::server

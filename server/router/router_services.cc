@@ -124,6 +124,13 @@ grpc::Status RouterRetrieval::GetItem(grpc::ServerContext* context,
                &hier::v1::Retrieval::Stub::GetItem, *request, response);
 }
 
+grpc::Status RouterRetrieval::GetItemImage(grpc::ServerContext* context,
+                                           const hier::v1::GetItemRequest* request,
+                                           hier::v1::ItemImage* response) {
+  return Relay(backends_, context, Access::kRead, Retry::kSafe, &ReplicaLink::retrieval,
+               &hier::v1::Retrieval::Stub::GetItemImage, *request, response);
+}
+
 grpc::Status RouterRetrieval::Stats(grpc::ServerContext* context,
                                     const hier::v1::StatsRequest* request,
                                     hier::v1::StatsResponse* response) {

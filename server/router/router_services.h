@@ -47,6 +47,8 @@ class RouterRetrieval final : public hier::v1::Retrieval::Service {
   grpc::Status DeleteItems(grpc::ServerContext* context,
                            const hier::v1::DeleteItemsRequest* request,
                            hier::v1::DeleteItemsResponse* response) override;
+  grpc::Status GetItemImage(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,
+                            hier::v1::ItemImage* response) override;
   grpc::Status GetItem(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,
                        hier::v1::Item* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const hier::v1::StatsRequest* request,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "index/ball_geometry.h"
+#include "server/model/image_header.h"
 #include "server/rpc/ancestors_proto.h"
 #include "server/rpc/call_deadline.h"
 
@@ -426,6 +427,26 @@ grpc::Status RetrievalService::GetItem(grpc::ServerContext* context,
     response->set_model_version(record->model_version);
     response->set_image_sha256(record->image_sha256);
     response->mutable_vector()->mutable_values()->Add(record->vector.begin(), record->vector.end());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::GetItemImage(grpc::ServerContext* context,
+                                            const hier::v1::GetItemRequest* request,
+                                            hier::v1::ItemImage* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    absl::StatusOr<index::ItemRecord> record =
+        backends_.serving->Get().collection->Get(request->id());
+    if (!record.ok()) return record.status();
+    if (record->image_sha256.empty() || backends_.blobs == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("id: item ", request->id(), " was added as a vector, without an image"));
+    }
+    absl::StatusOr<std::string> image = backends_.blobs->Get(record->image_sha256);
+    if (!image.ok()) return image.status();
+    response->set_content_type(EncodedImageMediaType(*image));
+    response->set_sha256(record->image_sha256);
+    response->set_image(*std::move(image));
     return absl::OkStatus();
   });
 }

@@ -1,5 +1,5 @@
 // Fuzz target: every unary gRPC request the server answers, called in-process on the services.
-// The first byte picks the method (kMethods), the rest is parsed as its request message. The
+// The first byte picks the method (Server::Call), the rest is parsed as its request message. The
 // services run as hier-server runs them, over a small collection (dim 4, eight items) served
 // with a small untrained model and its proxy tree; the model's run is the runs folder's only one,
 // and it says it is still training, so LoadModel refuses it before any swap starts (a swap would
@@ -193,7 +193,7 @@ void Server::Call(uint8_t selector, const uint8_t* data, size_t size) {
   using hier::server::RetrievalService;
   using hier::server::TrainingService;
   RetrievalService* r = retrieval_.get();
-  switch (selector % 18) {
+  switch (selector % 19) {
     case 0:
       return Unary(r, &RetrievalService::Embed, data, size);
     case 1:
@@ -235,8 +235,10 @@ void Server::Call(uint8_t selector, const uint8_t* data, size_t size) {
       return Unary(training_.get(), &TrainingService::ListJobs, data, size);
     case 16:
       return Unary(training_.get(), &TrainingService::CancelJob, data, size);
-    default:
+    case 17:
       return Unary(training_.get(), &TrainingService::ResumeJob, data, size);
+    default:
+      return Unary(r, &RetrievalService::GetItemImage, data, size);
   }
 }
 

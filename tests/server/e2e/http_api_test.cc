@@ -213,6 +213,54 @@ TEST_F(HttpApiTest, EveryUnaryRpcAnswersThroughJsonAsThroughGrpc) {
   EXPECT_TRUE(MessageDifferencer::Equals(json_model, grpc_model));
 }
 
+TEST_F(HttpApiTest, AnItemsImageIsServedAsItselfWithItsTypeAndETag) {
+  const LabelledImages images = TestImages(3);
+  StartServer();
+  AddImages(images, 0, 2);
+  httplib::Client client("127.0.0.1", http_port_);
+  const httplib::Result image = client.Get("/v1/items/1/image");
+  ASSERT_TRUE(image);
+  ASSERT_EQ(image->status, 200) << image->body;
+  EXPECT_EQ(image->get_header_value("Content-Type"), "image/png");
+  EXPECT_EQ(image->body, images.png[1]);
+  const std::string etag = image->get_header_value("ETag");
+  EXPECT_EQ(etag.size(), 66u) << etag;  // a quoted SHA-256
+  const httplib::Result again = client.Get("/v1/items/1/image", {{"If-None-Match", etag}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_TRUE(again->body.empty());
+
+  // Through gRPC, the same bytes.
+  const std::unique_ptr<ApiCaller> grpc_api = GrpcCaller(channel_);
+  hier::v1::GetItemRequest request;
+  request.set_id(1);
+  hier::v1::ItemImage through_grpc;
+  ASSERT_TRUE(grpc_api->Call("hier.v1.Retrieval/GetItemImage", request, &through_grpc, "").ok());
+  EXPECT_EQ(through_grpc.image(), images.png[1]);
+  EXPECT_EQ("\"" + through_grpc.sha256() + "\"", etag);
+
+  // An item added as a vector has no image; an unknown id is no item; neither is a path.
+  hier::v1::AddItemsRequest vector_item;
+  hier::v1::NewItem* item = vector_item.add_items();
+  item->set_id(7);
+  item->mutable_vector()->mutable_values()->Resize(32, 0.01f);
+  hier::v1::AddItemsResponse added;
+  ASSERT_TRUE(grpc_api->Call("hier.v1.Retrieval/AddItems", vector_item, &added,
+                             std::string("Bearer ") + kToken).ok());
+  for (const auto& [path, status, part] :
+       std::vector<std::tuple<std::string, int, std::string>>{
+           {"/v1/items/7/image", 404, "without an image"},
+           {"/v1/items/99/image", 404, "99"},
+           {"/v1/items/99999999999999999999/image", 404, "no such path"},
+           {"/v1/items/../../etc/passwd/image", 404, "no such path"},
+           {"/v1/items/%2e%2e/image", 404, "no such path"}}) {
+    const httplib::Result refused = client.Get(path);
+    ASSERT_TRUE(refused) << path;
+    EXPECT_EQ(refused->status, status) << path << ": " << refused->body;
+    EXPECT_NE(refused->body.find(part), std::string::npos) << path << ": " << refused->body;
+  }
+}
+
 TEST_F(HttpApiTest, StreamsGoBothWaysAsJsonLines) {
   const LabelledImages images = TestImages(4);
   StartServer();
