@@ -69,7 +69,7 @@ done
 pid="$(cat "$state/server.pid")"
 echo
 echo "hier-server is serving on 127.0.0.1:$port (pid $pid, log $state/server.log)."
-echo "  HTTP/JSON: curl -X POST http://127.0.0.1:$http_port/v1/hier.v1.Retrieval/Stats"
+echo "  HTTP/JSON: curl -d '' http://127.0.0.1:$http_port/v1/hier.v1.Retrieval/Stats"
 echo "  metrics:   curl http://127.0.0.1:$metrics_port/metrics"
 echo "  more:      $bin/client/hier --server 127.0.0.1:$port --help"
 echo "  stop it:   kill -TERM $pid"

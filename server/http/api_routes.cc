@@ -34,8 +34,8 @@ std::string MediaType(const std::string& content_type) {
 // The 415 answer when the body's Content-Type is not one the method reads, else nothing.
 std::optional<HttpAnswer> CheckContentType(const httplib::Request& request,
                                            const google::protobuf::MethodDescriptor& method) {
+  if (request.body.empty()) return std::nullopt;  // the empty message, whatever the label says
   const std::string type = MediaType(request.get_header_value("Content-Type"));
-  if (type.empty() && request.body.empty()) return std::nullopt;
   if (type == "application/json") return std::nullopt;
   if (type == "application/x-ndjson" && method.client_streaming()) return std::nullopt;
   return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
@@ -131,7 +131,10 @@ HttpAnswer OwnError(int status) {
     case 414:
       return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "the URL is too long", 414);
     default:
-      return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "malformed HTTP request", status);
+      return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+                         "malformed HTTP request (a POST needs a Content-Length, even of 0: "
+                         "curl -d '{}')",
+                         status);
   }
 }
 

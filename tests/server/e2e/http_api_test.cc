@@ -298,7 +298,7 @@ TEST_F(HttpApiTest, StreamsGoBothWaysAsJsonLines) {
 }
 
 TEST_F(HttpApiTest, ATrainingJobIsStartedAndWatchedToItsEndThroughJson) {
-  StartServer();
+  StartServer({"--runs-dir", scratch_ + "/runs"});  // the job's run stays in the test's folder
   std::string request;
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(SmallTrainingJob("http", 1, 5),
                                                           &request)
@@ -402,6 +402,17 @@ TEST_F(HttpApiTest, EveryBadRequestGetsItsHttpStatusAndFieldAndNothingChanges) {
     EXPECT_EQ(get->status, 405);
     EXPECT_EQ(get->get_header_value("Allow"), "POST");
   }
+
+  // A POST without a Content-Length is refused, saying what it lacks (curl -X POST without -d); an
+  // empty body is the empty message whatever its label (curl -d '' says form data).
+  const std::string unsized = Exchange(
+      "POST /v1/hier.v1.Retrieval/Stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(unsized.substr(0, 12), "HTTP/1.1 400") << unsized;
+  EXPECT_NE(unsized.find("Content-Length"), std::string::npos) << unsized;
+  const httplib::Result empty =
+      Post("/v1/hier.v1.Retrieval/Stats", "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200) << empty->body;
 
   // A body over the limit (twice the 4 MiB messages) is refused from its Content-Length alone.
   const std::string oversize = Exchange(
