@@ -600,8 +600,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
 ServerApp::ServerApp(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 ServerApp::~ServerApp() {
-  state_->http.reset();
+  // The server first: it ends the streams an HTTP handler may be relaying (WatchJob).
   if (state_->server != nullptr) state_->server->Shutdown();
+  state_->http.reset();
 }
 
 int ServerApp::port() const { return state_->port; }

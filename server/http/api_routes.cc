@@ -47,8 +47,9 @@ std::optional<HttpAnswer> CheckContentType(const httplib::Request& request,
 }
 
 // Answers one call of `method`: unary as one JSON object, streaming as NDJSON.
-void Call(const JsonGateway& gateway, const google::protobuf::MethodDescriptor& method,
-          const httplib::Request& request, httplib::Response& response) {
+void Call(const JsonGateway& gateway, StreamSlots& slots,
+          const google::protobuf::MethodDescriptor& method, const httplib::Request& request,
+          httplib::Response& response) {
   if (std::optional<HttpAnswer> refused = CheckContentType(request, method)) {
     return Write(response, *refused);
   }
@@ -66,9 +67,19 @@ void Call(const JsonGateway& gateway, const google::protobuf::MethodDescriptor& 
   if (!method.client_streaming() && !method.server_streaming()) {
     return Write(response, gateway.Unary(method, request.body, call));
   }
+  // A slot is taken here and given back when the stream's response is done with (the releaser).
+  if (slots.open.fetch_add(1) >= slots.max) {
+    slots.open.fetch_sub(1);
+    return Write(response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "at most " + std::to_string(slots.max) +
+                                           " streams at once over HTTP (half of --http-threads)"));
+  }
   std::variant<HttpAnswer, std::unique_ptr<JsonGateway::Stream>> opened =
       gateway.OpenStream(method, request.body, call);
-  if (auto* answer = std::get_if<HttpAnswer>(&opened)) return Write(response, *answer);
+  if (auto* answer = std::get_if<HttpAnswer>(&opened)) {
+    slots.open.fetch_sub(1);
+    return Write(response, *answer);
+  }
   std::shared_ptr<JsonGateway::Stream> stream =
       std::move(std::get<std::unique_ptr<JsonGateway::Stream>>(opened));
   response.set_header("Cache-Control", "no-store");
@@ -84,8 +95,9 @@ void Call(const JsonGateway& gateway, const google::protobuf::MethodDescriptor& 
         if (!more) sink.done();
         return true;
       },
-      [stream](bool success) {
+      [stream, &slots](bool success) {
         if (!success) stream->Cancel();
+        slots.open.fetch_sub(1);
       });
 }
 
@@ -167,9 +179,9 @@ std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value
   }
 }
 
-void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway) {
-  server.Post(kMethodPattern, [&gateway](const httplib::Request& request,
-                                         httplib::Response& response) {
+void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlots& slots) {
+  server.Post(kMethodPattern, [&gateway, &slots](const httplib::Request& request,
+                                                 httplib::Response& response) {
     const std::string name = request.matches[1].str();
     const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
     if (method == nullptr) {
@@ -178,7 +190,7 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway) {
                                              " (POST /v1/<package.Service>/<Method>, e.g. "
                                              "/v1/hier.v1.Retrieval/Search)"));
     }
-    Call(gateway, *method, request, response);
+    Call(gateway, slots, *method, request, response);
   });
   server.Get(kItemImagePattern,
              [&gateway](const httplib::Request& request, httplib::Response& response) {

@@ -11,6 +11,7 @@
 // application/x-ndjson for a client stream; none for an empty body).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -26,7 +27,15 @@ namespace hier::server {
 // A Grpc-Timeout value ("<1-8 digits><H|M|S|m|u|n>") as a duration, or nothing when malformed.
 std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value);
 
-// Registers the routes; `gateway` must outlive the server.
-void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway);
+// How many streams the HTTP API relays at once: each holds one of the listener's threads for as
+// long as it lasts (a WatchJob, as long as its job), so beyond `max` they are refused
+// RESOURCE_EXHAUSTED and unary calls always find a thread.
+struct StreamSlots {
+  int max = 4;
+  std::atomic<int> open{0};
+};
+
+// Registers the routes; `gateway` and `slots` must outlive the server.
+void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlots& slots);
 
 }  // namespace hier::server

@@ -2,9 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <utility>
 
-#include "server/http/api_routes.h"
 
 namespace hier::server {
 namespace {
@@ -33,9 +33,13 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   // JSON carries bytes as base64 (4/3) and adds names and punctuation around them.
   listener.max_body_bytes = static_cast<size_t>(options.max_message_bytes) * 2;
   listener.threads = options.threads;
+  api->stream_slots_.max = std::max(1, options.threads / 2);
   const JsonGateway& gateway = *api->gateway_;
-  absl::StatusOr<std::unique_ptr<HttpListener>> started = HttpListener::Start(
-      listener, [&gateway](httplib::Server& routes) { AddApiRoutes(routes, gateway); });
+  StreamSlots& slots = api->stream_slots_;
+  absl::StatusOr<std::unique_ptr<HttpListener>> started =
+      HttpListener::Start(listener, [&gateway, &slots](httplib::Server& routes) {
+        AddApiRoutes(routes, gateway, slots);
+      });
   if (!started.ok()) return started.status();
   api->listener_ = *std::move(started);
   return api;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/http/api_routes.h"
 #include "server/http/http_listener.h"
 #include "server/http/json_gateway.h"
 
@@ -37,6 +38,7 @@ class HttpApi {
   explicit HttpApi(std::unique_ptr<JsonGateway> gateway);
 
   std::unique_ptr<JsonGateway> gateway_;  // used by the listener's handlers
+  StreamSlots stream_slots_;              // likewise
   std::unique_ptr<HttpListener> listener_;  // declared last: stops before the gateway goes
 };
 

@@ -126,8 +126,9 @@ absl::StatusOr<std::unique_ptr<RouterApp>> RouterApp::Start(const ServerOptions&
 RouterApp::RouterApp(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 RouterApp::~RouterApp() {
-  state_->http.reset();
+  // The server first: it ends the streams an HTTP handler may be relaying (WatchJob).
   if (state_->server != nullptr) state_->server->Shutdown();
+  state_->http.reset();
   state_->topology.reset();  // joins the thread that reports to the server's health service
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -298,9 +299,10 @@ TEST_F(HttpApiTest, StreamsGoBothWaysAsJsonLines) {
 }
 
 TEST_F(HttpApiTest, ATrainingJobIsStartedAndWatchedToItsEndThroughJson) {
-  StartServer({"--runs-dir", scratch_ + "/runs"});  // the job's run stays in the test's folder
+  // Two HTTP threads: one stream at a time, so a stream never takes the thread calls need.
+  StartServer({"--runs-dir", scratch_ + "/runs", "--http-threads", "2"});
   std::string request;
-  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(SmallTrainingJob("http", 1, 5),
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(SmallTrainingJob("http", 1, 30),
                                                           &request)
                   .ok());
   const httplib::Headers authorized = {{"Authorization", std::string("Bearer ") + kToken}};
@@ -309,19 +311,53 @@ TEST_F(HttpApiTest, ATrainingJobIsStartedAndWatchedToItsEndThroughJson) {
   ASSERT_TRUE(started);
   ASSERT_EQ(started->status, 200) << started->body;
   const std::string id = nlohmann::json::parse(started->body)["id"];
+  const std::string watch = nlohmann::json{{"id", id}}.dump();
 
-  httplib::Result watched =
-      Post("/v1/hier.v1.Training/WatchJob", nlohmann::json{{"id", id}}.dump());
-  ASSERT_TRUE(watched);
-  ASSERT_EQ(watched->status, 200) << watched->body;
+  // The watch streams its events as they come; it is still open when the first line arrives.
+  std::promise<void> first_line;
+  std::string body;
+  std::thread watcher([&] {
+    httplib::Client client("127.0.0.1", http_port_);
+    client.set_read_timeout(std::chrono::seconds(120));
+    bool signalled = false;
+    httplib::Request streamed;
+    streamed.method = "POST";
+    streamed.path = "/v1/hier.v1.Training/WatchJob";
+    streamed.body = watch;
+    streamed.set_header("Content-Type", "application/json");
+    streamed.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+      body.append(data, size);
+      if (!signalled) {
+        signalled = true;
+        first_line.set_value();
+      }
+      return true;
+    };
+    client.send(streamed);
+    if (!signalled) first_line.set_value();
+  });
+  first_line.get_future().wait();
+  const httplib::Result second = Post("/v1/hier.v1.Training/WatchJob", watch);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 429) << second->body;
+  EXPECT_NE(second->body.find("--http-threads"), std::string::npos) << second->body;
+  const httplib::Result stats = Post("/v1/hier.v1.Retrieval/Stats", "{}");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200) << "a unary call beside the stream";
+  watcher.join();
+
   std::vector<nlohmann::json> events;
-  std::istringstream lines(watched->body);
+  std::istringstream lines(body);
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) events.push_back(nlohmann::json::parse(line));
   }
-  ASSERT_FALSE(events.empty());
-  EXPECT_FALSE(events.back().contains("error")) << watched->body;
-  EXPECT_EQ(events.back()["job"]["state"], "JOB_STATE_SUCCEEDED") << watched->body;
+  ASSERT_GE(events.size(), 2u) << body;
+  EXPECT_FALSE(events.back().contains("error")) << body;
+  EXPECT_EQ(events.back()["job"]["state"], "JOB_STATE_SUCCEEDED") << body;
+  // The slot is free again once the stream is done.
+  const httplib::Result after = Post("/v1/hier.v1.Training/WatchJob", watch);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200) << after->body;
 }
 
 TEST_F(HttpApiTest, EveryBadRequestGetsItsHttpStatusAndFieldAndNothingChanges) {
