@@ -202,6 +202,11 @@ class Collection {
   std::vector<std::optional<ItemSummary>> Summaries(absl::Span<const int64_t> ids) const {
     return summaries_.Get(ids);
   }
+  // A page of the items the index holds, in id order (ItemSummaries::Page).
+  std::vector<ListedItem> ListItems(std::optional<int64_t> after_id, int64_t limit,
+                                    const std::string& label) const {
+    return summaries_.Page(after_id, limit, label);
+  }
   const OpenReport& open_report() const { return open_report_; }
   const std::string& kind() const { return kind_; }
   bool shared() const { return shared_; }

@@ -22,6 +22,12 @@ struct ItemSummary {
   std::string label;
 };
 
+// One item of a page of ItemSummaries::Page.
+struct ListedItem {
+  int64_t id = 0;
+  ItemSummary summary;
+};
+
 class ItemSummaries {
  public:
   // Adds or replaces the summaries of `ids` (keys and labels hold one entry per id).
@@ -33,6 +39,10 @@ class ItemSummaries {
   // The summary of each id, none for an id not held.
   std::vector<std::optional<ItemSummary>> Get(absl::Span<const int64_t> ids) const;
   int64_t size() const;
+  // Up to `limit` summaries with ids above `after_id` (every id when none; only the label's items
+  // when `label` is not empty), in ascending id order: one pass keeping the `limit` smallest ids.
+  std::vector<ListedItem> Page(std::optional<int64_t> after_id, int64_t limit,
+                               const std::string& label) const;
 
  private:
   mutable RwMutex mutex_;

@@ -18,11 +18,6 @@ namespace {
 constexpr char kMethodPattern[] = R"(/v1/([A-Za-z0-9_.]+/[A-Za-z0-9_]+))";
 constexpr char kItemImagePattern[] = R"(/v1/items/(-?[0-9]{1,19})/image)";
 
-void Write(httplib::Response& response, const HttpAnswer& answer) {
-  response.status = answer.status;
-  response.set_content(answer.body, answer.content_type);
-}
-
 // The media type of a Content-Type header, without parameters, lower-case.
 std::string MediaType(const std::string& content_type) {
   std::string type = content_type.substr(0, content_type.find(';'));
@@ -51,26 +46,26 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
           const google::protobuf::MethodDescriptor& method, const httplib::Request& request,
           httplib::Response& response) {
   if (std::optional<HttpAnswer> refused = CheckContentType(request, method)) {
-    return Write(response, *refused);
+    return WriteAnswer(response, *refused);
   }
   GatewayCall call;
   call.authorization = request.get_header_value("Authorization");
   if (request.has_header("Grpc-Timeout")) {
     call.timeout = ParseGrpcTimeout(request.get_header_value("Grpc-Timeout"));
     if (!call.timeout) {
-      return Write(response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+      return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
                                          "Grpc-Timeout: \"" +
                                              request.get_header_value("Grpc-Timeout") +
                                              "\" is not <1-8 digits><H|M|S|m|u|n>"));
     }
   }
   if (!method.client_streaming() && !method.server_streaming()) {
-    return Write(response, gateway.Unary(method, request.body, call));
+    return WriteAnswer(response, gateway.Unary(method, request.body, call));
   }
   // A slot is taken here and given back when the stream's response is done with (the releaser).
   if (slots.open.fetch_add(1) >= slots.max) {
     slots.open.fetch_sub(1);
-    return Write(response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
+    return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                        "at most " + std::to_string(slots.max) +
                                            " streams at once over HTTP (half of --http-threads)"));
   }
@@ -78,7 +73,7 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
       gateway.OpenStream(method, request.body, call);
   if (auto* answer = std::get_if<HttpAnswer>(&opened)) {
     slots.open.fetch_sub(1);
-    return Write(response, *answer);
+    return WriteAnswer(response, *answer);
   }
   std::shared_ptr<JsonGateway::Stream> stream =
       std::move(std::get<std::unique_ptr<JsonGateway::Stream>>(opened));
@@ -108,7 +103,7 @@ void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
   hier::v1::GetItemRequest item;
   int64_t id = 0;
   if (!absl::SimpleAtoi(request.matches[1].str(), &id)) {
-    return Write(response,
+    return WriteAnswer(response,
                  ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "id: not a 64-bit integer"));
   }
   item.set_id(id);
@@ -118,7 +113,7 @@ void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
   const grpc::Status status = gateway.CallUnary(
       *gateway.FindMethod("hier.v1.Retrieval/GetItemImage"), item, &image, call);
   if (!status.ok()) {
-    return Write(response, ErrorAnswer(status.error_code(), status.error_message()));
+    return WriteAnswer(response, ErrorAnswer(status.error_code(), status.error_message()));
   }
   const std::string etag = "\"" + image.sha256() + "\"";
   response.set_header("ETag", etag);
@@ -151,6 +146,11 @@ HttpAnswer OwnError(int status) {
 }
 
 }  // namespace
+
+void WriteAnswer(httplib::Response& response, const HttpAnswer& answer) {
+  response.status = answer.status;
+  response.set_content(answer.body, answer.content_type);
+}
 
 std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value) {
   if (value.size() < 2 || value.size() > 9) return std::nullopt;
@@ -185,7 +185,7 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
     const std::string name = request.matches[1].str();
     const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
     if (method == nullptr) {
-      return Write(response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+      return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
                                          "no method " + name +
                                              " (POST /v1/<package.Service>/<Method>, e.g. "
                                              "/v1/hier.v1.Retrieval/Search)"));
@@ -198,7 +198,7 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
              });
   const auto post_only = [](const httplib::Request&, httplib::Response& response) {
     response.set_header("Allow", "POST");
-    Write(response, ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,
+    WriteAnswer(response, ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,
                                 "the API's methods are called with POST", 405));
   };
   server.Get(kMethodPattern, post_only);
@@ -213,7 +213,7 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
   });
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
-        Write(response, ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
+        WriteAnswer(response, ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
       });
 }
 

@@ -20,9 +20,13 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace hier::server {
+
+// Sets the response's status, body and content type to the answer's.
+void WriteAnswer(httplib::Response& response, const HttpAnswer& answer);
 
 // A Grpc-Timeout value ("<1-8 digits><H|M|S|m|u|n>") as a duration, or nothing when malformed.
 std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value);

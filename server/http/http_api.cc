@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/http/console_routes.h"
+
 
 namespace hier::server {
 namespace {
@@ -39,6 +41,7 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiOptions& op
   absl::StatusOr<std::unique_ptr<HttpListener>> started =
       HttpListener::Start(listener, [&gateway, &slots](httplib::Server& routes) {
         AddApiRoutes(routes, gateway, slots);
+        AddConsoleRoutes(routes);
       });
   if (!started.ok()) return started.status();
   api->listener_ = *std::move(started);

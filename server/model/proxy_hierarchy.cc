@@ -1,6 +1,7 @@
 #include "server/model/proxy_hierarchy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -53,6 +54,31 @@ absl::StatusOr<std::shared_ptr<const ProxyHierarchy>> ProxyHierarchy::Load(
     }
   }
   return std::shared_ptr<const ProxyHierarchy>(new ProxyHierarchy(std::move(proxies), dim, c));
+}
+
+ProxyHierarchy::ProxyHierarchy(std::vector<HierarchyProxy> proxies, int64_t dim, double c)
+    : proxies_(std::move(proxies)), dim_(dim), c_(c) {
+  analysis::BallPoints points;
+  points.rows = static_cast<int64_t>(proxies_.size());
+  points.dim = dim_;
+  for (const HierarchyProxy& proxy : proxies_) {
+    points.coords.insert(points.coords.end(), proxy.point.begin(), proxy.point.end());
+  }
+  // A 1-D ball is its own picture: the fit needs two dimensions.
+  if (dim_ >= 2) projection_ = analysis::FitDiskProjection(points, c_);
+  for (HierarchyProxy& proxy : proxies_) proxy.disk = DiskPosition(proxy.point);
+}
+
+std::array<double, 2> ProxyHierarchy::DiskPosition(absl::Span<const float> point) const {
+  if (dim_ < 2) {
+    // tanh(sqrt(c) |t|) t / |t| with t = logmap0(x): on a line, sqrt(c) x itself.
+    return {point.empty() ? 0.0 : std::sqrt(c_) * point[0], 0.0};
+  }
+  analysis::BallPoints one;
+  one.rows = 1;
+  one.dim = dim_;
+  one.coords.assign(point.begin(), point.end());
+  return analysis::ProjectToDisk(projection_, one, c_).front();
 }
 
 absl::StatusOr<std::vector<std::vector<AncestorStep>>> ProxyHierarchy::ChainsAbove(

@@ -3,6 +3,7 @@
 // and the chains of proxies above a point of the ball.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "trainer/analysis/hierarchy.h"
 
 namespace hier::server {
 
@@ -19,6 +21,7 @@ struct HierarchyProxy {
   int64_t level = 0;         // edges to the root
   double depth = 0;          // distance from the origin
   int64_t members = 0;       // evaluation images nearest to it
+  std::array<double, 2> disk{};  // its place in the 2-D picture (DiskPosition)
 };
 
 // A proxy above a point and the point's distance to it.
@@ -43,12 +46,15 @@ class ProxyHierarchy {
   absl::StatusOr<std::vector<std::vector<AncestorStep>>> ChainsAbove(absl::Span<const float> point,
                                                                      int64_t nearest,
                                                                      const char* field) const;
+  // A point's place in the unit disk of the proxies' 2-D picture: the projection of the trainer's
+  // plots (analysis::FitDiskProjection) fitted on the proxies. `point` has dim() values.
+  std::array<double, 2> DiskPosition(absl::Span<const float> point) const;
 
  private:
-  ProxyHierarchy(std::vector<HierarchyProxy> proxies, int64_t dim, double c)
-      : proxies_(std::move(proxies)), dim_(dim), c_(c) {}
+  ProxyHierarchy(std::vector<HierarchyProxy> proxies, int64_t dim, double c);
 
   std::vector<HierarchyProxy> proxies_;
+  analysis::DiskProjection projection_;
   int64_t dim_ = 0;
   double c_ = 0;
 };

@@ -1,10 +1,12 @@
 #include "server/router/router_services.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/rpc/item_pages.h"
 
 namespace hier::server {
 namespace {
@@ -30,6 +32,26 @@ grpc::Status Relay(const RouterBackends& backends, grpc::ServerContext* context,
           return ((*(link.*stub)).*method)(client, request, response);
         });
   });
+}
+
+// Asks one replica of each shard of `view` (retrying on its twins), their answers in shard order
+// in `parts`; the first shard that cannot answer fails the call.
+template <typename Response, typename Ask>
+absl::Status AskEveryShard(const RouterBackends& backends, const grpc::ServerContext& context,
+                           const TopologyView& view, std::vector<Response>* parts, const Ask& ask) {
+  if (view.shard_count <= 0) return absl::UnavailableError("no replica has recorded its shards");
+  const CallerContext caller = CallerContext::From(context);
+  parts->assign(view.shard_count, Response());
+  for (int shard = 0; shard < view.shard_count; ++shard) {
+    Response* part = &(*parts)[shard];
+    absl::Status answered = backends.calls->OnReplica(
+        caller, shard, /*retry=*/true, [&](ReplicaLink& link, grpc::ClientContext* client) {
+          part->Clear();
+          return ask(link, client, part);
+        });
+    if (!answered.ok()) return answered;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -135,25 +157,61 @@ grpc::Status RouterRetrieval::Stats(grpc::ServerContext* context,
                                     const hier::v1::StatsRequest* request,
                                     hier::v1::StatsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    const CallerContext caller = CallerContext::From(*context);
     const std::shared_ptr<const TopologyView> view = backends_.topology->View();
     if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
-    // One replica of each shard: the gallery's items and memory are the shards' sums.
-    for (int shard = 0; shard < view->shard_count; ++shard) {
-      hier::v1::StatsResponse part;
-      absl::Status answered = backends_.calls->OnReplica(
-          caller, shard, /*retry=*/true, [&](ReplicaLink& link, grpc::ClientContext* client) {
-            part.Clear();
-            return link.retrieval->Stats(client, *request, &part);
-          });
-      if (!answered.ok()) return answered;
-      const int64_t items = response->items() + part.items();
-      const int64_t memory = response->index_memory_bytes() + part.index_memory_bytes();
-      if (shard == 0) *response = part;
-      response->set_items(items);
-      response->set_index_memory_bytes(memory);
+    // The gallery's items and memory are the shards' sums.
+    std::vector<hier::v1::StatsResponse> parts;
+    absl::Status answered =
+        AskEveryShard(backends_, *context, *view, &parts,
+                      [&](ReplicaLink& link, grpc::ClientContext* client, auto* part) {
+                        return link.retrieval->Stats(client, *request, part);
+                      });
+    if (!answered.ok()) return answered;
+    *response = parts.front();
+    for (size_t shard = 1; shard < parts.size(); ++shard) {
+      response->set_items(response->items() + parts[shard].items());
+      response->set_index_memory_bytes(response->index_memory_bytes() +
+                                       parts[shard].index_memory_bytes());
     }
     response->set_model_version(*view->version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RouterRetrieval::ListItems(grpc::ServerContext* context,
+                                        const hier::v1::ListItemsRequest* request,
+                                        hier::v1::ListItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    absl::StatusOr<int64_t> size = PageSizeOf(request->page_size(), backends_.max_queries_per_call);
+    if (!size.ok()) return size.status();
+    if (absl::StatusOr<std::optional<int64_t>> start = PageStartOf(request->page_token());
+        !start.ok()) {
+      return start.status();
+    }
+    const std::shared_ptr<const TopologyView> view = backends_.topology->View();
+    if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
+    std::vector<hier::v1::ListItemsResponse> parts;
+    absl::Status answered =
+        AskEveryShard(backends_, *context, *view, &parts,
+                      [&](ReplicaLink& link, grpc::ClientContext* client, auto* part) {
+                        return link.retrieval->ListItems(client, *request, part);
+                      });
+    if (!answered.ok()) return answered;
+    // Each shard's page holds its `size` smallest ids after the token, so the union's `size`
+    // smallest are the gallery's; more remain when the union is longer or a shard has more.
+    bool more = false;
+    for (hier::v1::ListItemsResponse& part : parts) {
+      more = more || !part.next_page_token().empty();
+      for (hier::v1::ItemSummary& item : *part.mutable_items()) response->add_items()->Swap(&item);
+    }
+    auto* items = response->mutable_items();
+    std::sort(items->begin(), items->end(),
+              [](const auto& a, const auto& b) { return a.id() < b.id(); });
+    if (items->size() > *size) {
+      more = true;
+      items->DeleteSubrange(static_cast<int>(*size), items->size() - static_cast<int>(*size));
+    }
+    if (more && !items->empty()) response->set_next_page_token(PageTokenAfter(items->rbegin()->id()));
     return absl::OkStatus();
   });
 }

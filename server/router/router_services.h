@@ -51,6 +51,9 @@ class RouterRetrieval final : public hier::v1::Retrieval::Service {
                             hier::v1::ItemImage* response) override;
   grpc::Status GetItem(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,
                        hier::v1::Item* response) override;
+  // One replica of each shard lists a page; the router keeps the smallest ids of their union.
+  grpc::Status ListItems(grpc::ServerContext* context, const hier::v1::ListItemsRequest* request,
+                         hier::v1::ListItemsResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const hier::v1::StatsRequest* request,
                      hier::v1::StatsResponse* response) override;
 

@@ -36,6 +36,7 @@ grpc::Status HierarchyService::GetHierarchy(grpc::ServerContext* context,
       proxy->set_depth(static_cast<int32_t>(proxies[p].level));
       proxy->set_distance_to_origin(proxies[p].depth);
       proxy->set_members(proxies[p].members);
+      proxy->mutable_disk()->Add(proxies[p].disk.begin(), proxies[p].disk.end());
     }
     return absl::OkStatus();
   });
@@ -77,6 +78,8 @@ grpc::Status HierarchyService::Ancestors(grpc::ServerContext* context,
     for (const std::vector<AncestorStep>& chain : *chains) {
       AddAncestors(chain, response->add_chains()->mutable_ancestors());
     }
+    const std::array<double, 2> disk = (*model->hierarchy())->DiskPosition(point);
+    response->mutable_disk()->Add(disk.begin(), disk.end());
     response->set_model_version(model->description().version);
     return absl::OkStatus();
   });

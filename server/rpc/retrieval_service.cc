@@ -14,6 +14,7 @@
 #include "server/model/image_header.h"
 #include "server/rpc/ancestors_proto.h"
 #include "server/rpc/call_deadline.h"
+#include "server/rpc/item_pages.h"
 
 namespace hier::server {
 namespace {
@@ -447,6 +448,30 @@ grpc::Status RetrievalService::GetItemImage(grpc::ServerContext* context,
     response->set_content_type(EncodedImageMediaType(*image));
     response->set_sha256(record->image_sha256);
     response->set_image(*std::move(image));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::ListItems(grpc::ServerContext* context,
+                                         const hier::v1::ListItemsRequest* request,
+                                         hier::v1::ListItemsResponse* response) {
+  return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
+    absl::StatusOr<int64_t> size = PageSizeOf(request->page_size(), limits_.max_items_per_call);
+    if (!size.ok()) return size.status();
+    absl::StatusOr<std::optional<int64_t>> after = PageStartOf(request->page_token());
+    if (!after.ok()) return after.status();
+    // One more than the page: whether it exists says whether a next page does.
+    std::vector<index::ListedItem> items =
+        backends_.serving->Get().collection->ListItems(*after, *size + 1, request->label());
+    const bool more = static_cast<int64_t>(items.size()) > *size;
+    if (more) items.pop_back();
+    for (index::ListedItem& item : items) {
+      hier::v1::ItemSummary* summary = response->add_items();
+      summary->set_id(item.id);
+      summary->set_key(std::move(item.summary.key));
+      summary->set_label(std::move(item.summary.label));
+    }
+    if (more) response->set_next_page_token(PageTokenAfter(items.back().id));
     return absl::OkStatus();
   });
 }

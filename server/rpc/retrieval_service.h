@@ -58,6 +58,8 @@ class RetrievalService final : public hier::v1::Retrieval::Service {
                             hier::v1::ItemImage* response) override;
   grpc::Status GetItem(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,
                        hier::v1::Item* response) override;
+  grpc::Status ListItems(grpc::ServerContext* context, const hier::v1::ListItemsRequest* request,
+                         hier::v1::ListItemsResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const hier::v1::StatsRequest* request,
                      hier::v1::StatsResponse* response) override;
 

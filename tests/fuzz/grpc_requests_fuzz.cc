@@ -193,7 +193,7 @@ void Server::Call(uint8_t selector, const uint8_t* data, size_t size) {
   using hier::server::RetrievalService;
   using hier::server::TrainingService;
   RetrievalService* r = retrieval_.get();
-  switch (selector % 19) {
+  switch (selector % 20) {
     case 0:
       return Unary(r, &RetrievalService::Embed, data, size);
     case 1:
@@ -237,8 +237,10 @@ void Server::Call(uint8_t selector, const uint8_t* data, size_t size) {
       return Unary(training_.get(), &TrainingService::CancelJob, data, size);
     case 17:
       return Unary(training_.get(), &TrainingService::ResumeJob, data, size);
-    default:
+    case 18:
       return Unary(r, &RetrievalService::GetItemImage, data, size);
+    default:
+      return Unary(r, &RetrievalService::ListItems, data, size);
   }
 }
 

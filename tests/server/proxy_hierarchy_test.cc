@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "index/ball_geometry.h"
@@ -44,6 +45,31 @@ TEST_F(ProxyHierarchyTest, ChainsRunFromTheNearestProxiesToTheRoot) {
   const std::vector<float> proxy1 = {0.4f, 0.0f};
   EXPECT_DOUBLE_EQ((*chains)[0][1].distance,
                    index::PoincareDistance(point.data(), proxy1.data(), 2, 1.0));
+}
+
+TEST_F(ProxyHierarchyTest, ProxiesAndQueriesHaveTheirPlaceInTheTrainersDiskPicture) {
+  auto hierarchy = LoadText(kChain);
+  ASSERT_TRUE(hierarchy.ok()) << hierarchy.status();
+  // The same projection as the trainer's plots, fitted on the proxies.
+  analysis::BallPoints points;
+  points.rows = 3;
+  points.dim = 2;
+  points.coords = {0.1f, 0.0f, 0.4f, 0.0f, 0.7f, 0.0f};
+  const auto expected =
+      analysis::ProjectToDisk(analysis::FitDiskProjection(points, 1.0), points, 1.0);
+  for (int p = 0; p < 3; ++p) {
+    const std::array<double, 2>& disk = (*hierarchy)->proxies()[p].disk;
+    EXPECT_DOUBLE_EQ(disk[0], expected[p][0]) << p;
+    EXPECT_DOUBLE_EQ(disk[1], expected[p][1]) << p;
+    EXPECT_LT(std::hypot(disk[0], disk[1]), 1.0) << p;
+  }
+  // Farther from the origin in the ball, farther from the centre in the picture.
+  const std::array<double, 2> near = (*hierarchy)->DiskPosition(std::vector<float>{0.0f, 0.05f});
+  const std::array<double, 2> far = (*hierarchy)->DiskPosition(std::vector<float>{0.0f, 0.9f});
+  EXPECT_LT(std::hypot(near[0], near[1]), std::hypot(far[0], far[1]));
+  const std::array<double, 2> origin = (*hierarchy)->DiskPosition(std::vector<float>{0.0f, 0.0f});
+  EXPECT_EQ(origin[0], 0.0);
+  EXPECT_EQ(origin[1], 0.0);
 }
 
 TEST_F(ProxyHierarchyTest, BadQueriesNameTheirField) {

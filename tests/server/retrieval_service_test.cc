@@ -147,6 +147,37 @@ TEST_F(RetrievalServiceTest, ItemsAddedByVectorAreFoundByVectorAndById) {
   EXPECT_EQ(stats.dim(), kDim);
 }
 
+TEST_F(RetrievalServiceTest, ListItemsPagesThroughEveryItemInIdOrderOnce) {
+  ASSERT_TRUE(Add(0, 25).ok());
+  ASSERT_TRUE(Add(-3, 1).ok());  // ids may be negative: the first page starts below them
+  for (const std::string label : {"", "odd"}) {
+    std::vector<int64_t> listed;
+    hier::v1::ListItemsRequest request;
+    request.set_page_size(7);
+    request.set_label(label);
+    int pages = 0;
+    do {
+      hier::v1::ListItemsResponse page;
+      grpc::ClientContext context;
+      ASSERT_TRUE(stub_->ListItems(&context, request, &page).ok());
+      ASSERT_LE(page.items_size(), 7);
+      for (const hier::v1::ItemSummary& item : page.items()) {
+        listed.push_back(item.id());
+        EXPECT_EQ(item.key(), "img/" + std::to_string(item.id()) + ".png");
+        if (!label.empty()) EXPECT_EQ(item.label(), label);
+      }
+      request.set_page_token(page.next_page_token());
+      ++pages;
+    } while (!request.page_token().empty() && pages < 10);
+    std::vector<int64_t> expected;
+    for (int64_t id = -3; id < 25; ++id) {
+      if ((id >= 0 || id == -3) && (label.empty() || (id % 2 != 0))) expected.push_back(id);
+    }
+    EXPECT_EQ(listed, expected) << "label '" << label << "'";
+    EXPECT_EQ(pages, static_cast<int>((expected.size() + 6) / 7)) << "label '" << label << "'";
+  }
+}
+
 TEST_F(RetrievalServiceTest, ABatchAnswersEachQueryAsSearchDoes) {
   ASSERT_TRUE(Add(0, 60).ok());
   // Vectors with two settings (two batches through the index), and ids, interleaved.

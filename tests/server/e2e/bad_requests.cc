@@ -63,6 +63,13 @@ grpc::Status BadRequests::Get(int64_t id) {
   return Send<hier::v1::Item>("hier.v1.Retrieval/GetItem", request);
 }
 
+grpc::Status BadRequests::List(int32_t page_size, const std::string& page_token) {
+  hier::v1::ListItemsRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  return Send<hier::v1::ListItemsResponse>("hier.v1.Retrieval/ListItems", request);
+}
+
 // Each case owns copies of what it sends: the cases outlive this call.
 std::vector<BadCase> BadRequests::Cases(const std::string& png) {
   std::string huge_png = png;
@@ -188,6 +195,11 @@ std::vector<BadCase> BadRequests::Cases(const std::string& png) {
       {"delete without token", [=] { return Delete({3}, false); }, grpc::UNAUTHENTICATED,
        "authorization"},
       {"get unknown id", [=] { return Get(999999); }, grpc::NOT_FOUND, "id"},
+      {"list a page too large", [=] { return List(101, ""); }, grpc::INVALID_ARGUMENT,
+       "page_size: must be in [0, 100]"},
+      {"list a negative page", [=] { return List(-1, ""); }, grpc::INVALID_ARGUMENT, "page_size"},
+      {"list after a made-up token", [=] { return List(10, "../../etc"); },
+       grpc::INVALID_ARGUMENT, "page_token"},
       {"load an unknown model", [=] { return Load("no-such-run/best"); }, grpc::NOT_FOUND,
        "version"},
       {"load a model outside the runs", [=] { return Load("../../etc"); }, grpc::INVALID_ARGUMENT,

@@ -44,6 +44,7 @@ class BadRequests {
                    const std::string& authorization = std::string("Bearer ") + kToken);
   grpc::Status Delete(std::vector<int64_t> ids, bool authorized = true);
   grpc::Status Load(const std::string& version, bool authorized = true);
+  grpc::Status List(int32_t page_size, const std::string& page_token);
   // `method` of the API with `request`, authorized or not; the answer is dropped.
   template <typename Response>
   grpc::Status Send(const std::string& method, const google::protobuf::Message& request,

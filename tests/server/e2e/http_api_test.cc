@@ -154,6 +154,12 @@ TEST_F(HttpApiTest, EveryUnaryRpcAnswersThroughJsonAsThroughGrpc) {
           }),
       Same<hier::v1::GetItemRequest, hier::v1::Item>("hier.v1.Retrieval/GetItem",
                                                      [](auto& r) { r.set_id(101); }),
+      Same<hier::v1::ListItemsRequest, hier::v1::ListItemsResponse>(
+          "hier.v1.Retrieval/ListItems",
+          [](auto& r) {
+            r.set_page_size(3);
+            r.set_page_token("2");
+          }),
       Same<hier::v1::ListModelsRequest, hier::v1::ListModelsResponse>("hier.v1.Models/ListModels",
                                                                       [](auto&) {}),
       Same<hier::v1::GetModelRequest, hier::v1::Model>("hier.v1.Models/GetModel", [](auto&) {}),
@@ -212,6 +218,61 @@ TEST_F(HttpApiTest, EveryUnaryRpcAnswersThroughJsonAsThroughGrpc) {
                              "").ok());
   EXPECT_EQ(json_model.version(), "run2/best");
   EXPECT_TRUE(MessageDifferencer::Equals(json_model, grpc_model));
+}
+
+TEST_F(HttpApiTest, TheConsoleIsServedFromTheBinaryWithoutATokenAndLoadsNothingFromElsewhere) {
+  StartServer({"--protect-reads"});
+  httplib::Client client("127.0.0.1", http_port_);
+  const httplib::Result page = client.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+  const std::string etag = page->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  const httplib::Result again = client.Get("/", {{"If-None-Match", etag}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  // Every script and style the page names is here, with its type; nothing names another host.
+  EXPECT_EQ(page->body.find("http"), std::string::npos) << page->body;
+  for (const auto& [file, type] :
+       std::vector<std::pair<std::string, std::string>>{{"app.js", "text/javascript"},
+                                                        {"api.js", "text/javascript"},
+                                                        {"style.css", "text/css"}}) {
+    const httplib::Result got = client.Get("/console/" + file);
+    ASSERT_TRUE(got) << file;
+    EXPECT_EQ(got->status, 200) << file;
+    EXPECT_EQ(got->get_header_value("Content-Type").rfind(type, 0), 0u) << file;
+    EXPECT_EQ(got->body.find("://"), std::string::npos) << file << " loads from another host";
+  }
+  for (const std::string path : {"/console/nope.js", "/console/../../etc/passwd",
+                                 "/console/%2e%2e%2fapi.js"}) {
+    const httplib::Result missing = client.Get(path);
+    ASSERT_TRUE(missing) << path;
+    EXPECT_EQ(missing->status, 404) << path;
+  }
+  // The form's schema: every TrainingConfig field, in order, with its type.
+  const httplib::Result schema = client.Get("/v1/schema/hier.v1.TrainingConfig");
+  ASSERT_TRUE(schema);
+  ASSERT_EQ(schema->status, 200);
+  const nlohmann::json fields = nlohmann::json::parse(schema->body).at("fields");
+  const auto* descriptor = hier::v1::TrainingConfig::descriptor();
+  ASSERT_EQ(static_cast<int>(fields.size()), descriptor->field_count());
+  EXPECT_EQ(fields[1].at("name"), "data_dir");
+  EXPECT_EQ(fields[1].at("type"), "string");
+  EXPECT_EQ(fields[1].at("optional"), true);
+  EXPECT_EQ(fields[10].at("name"), "mean");
+  EXPECT_EQ(fields[10].at("repeated"), true);
+  for (const std::string name : {"google.protobuf.Empty", "hier.v1.Nope"}) {
+    const httplib::Result missing = client.Get("/v1/schema/" + name);
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404) << name;
+  }
+  // The data stays behind the token.
+  const httplib::Result stats = Post("/v1/hier.v1.Retrieval/Stats", "{}");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 401);
 }
 
 TEST_F(HttpApiTest, AnItemsImageIsServedAsItselfWithItsTypeAndETag) {

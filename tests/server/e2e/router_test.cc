@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -217,6 +218,27 @@ TEST_F(RouterTest, AnswersExactlyAsOneNodeHoldingEveryItem) {
     }
   }
   EXPECT_EQ(compared, 600);
+
+  // The gallery's pages: the router merges its shards' pages into the one node's.
+  for (const auto& [label, size, token] :
+       std::vector<std::tuple<std::string, int, std::string>>{
+           {"", 100, ""}, {"", 37, "9990"}, {"class-3", 60, ""}, {"", 50, "19980"}}) {
+    hier::v1::ListItemsRequest request;
+    request.set_label(label);
+    request.set_page_size(size);
+    request.set_page_token(token);
+    for (int page = 0; page < 3; ++page) {
+      hier::v1::ListItemsResponse routed, expected;
+      grpc::ClientContext router_context, one_context;
+      Prepare(&router_context, std::chrono::seconds(30));
+      Prepare(&one_context, std::chrono::seconds(30));
+      ASSERT_TRUE(cluster.router->retrieval->ListItems(&router_context, request, &routed).ok());
+      ASSERT_TRUE(one->retrieval->ListItems(&one_context, request, &expected).ok());
+      EXPECT_TRUE(MessageDifferencer::Equals(routed, expected))
+          << "label '" << label << "' size " << size << " page " << page;
+      request.set_page_token(expected.next_page_token());
+    }
+  }
 }
 
 TEST_F(RouterTest, AReplicaKilledUnderSearchLoadFailsNoSearch) {

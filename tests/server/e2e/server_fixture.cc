@@ -219,6 +219,7 @@ void ServerE2eTest::AddImages(const LabelledImages& images, int64_t first, int64
 grpc::Status ServerE2eTest::SearchImage(const std::string& png, int k,
                                         hier::v1::SearchResponse* response) {
   grpc::ClientContext context;
+  Authorize(&context);  // read calls carry the token too, for servers that --protect-reads
   hier::v1::SearchRequest request;
   request.set_image(png);
   request.set_k(k);
