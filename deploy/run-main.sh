@@ -2,7 +2,7 @@
 # The main job: installs what the project needs, builds it, trains a HIER model of Fashion-MNIST
 # on the CPU (or reuses the one a previous run trained), starts hier-server with it, indexes the
 # test images, searches for a few of them with the `hier` CLI, and leaves the server running,
-# saying where its metrics are and how to stop it.
+# saying where its metrics and its web console are and how to stop it.
 #
 # HIER_EPOCHS sets the training length (default 3, a few minutes on two cores), HIER_RETRAIN=1
 # trains again, HIER_PORT / HIER_METRICS_PORT / HIER_HTTP_PORT choose the ports (50051 / 9464 /
@@ -73,3 +73,5 @@ echo "  HTTP/JSON: curl -d '' http://127.0.0.1:$http_port/v1/hier.v1.Retrieval/S
 echo "  metrics:   curl http://127.0.0.1:$metrics_port/metrics"
 echo "  more:      $bin/client/hier --server 127.0.0.1:$port --help"
 echo "  stop it:   kill -TERM $pid"
+echo
+echo "The web console: http://127.0.0.1:$http_port/"

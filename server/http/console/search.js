@@ -60,17 +60,20 @@ export async function render(root, route) {
     results.replaceChildren(h('li', { class: 'busy' }, 'Searching…'));
     const request = { ...querySpec, k: Number(k.value), label: label.value.trim(), with_ancestors: true };
     try {
-      const [answer, tree] = await Promise.all([call('hier.v1.Retrieval/Search', request), loadHierarchy()]);
-      results.replaceChildren(...answer.neighbours.map(resultCard));
-      if (answer.neighbours.length === 0) results.replaceChildren(h('li', {}, 'No item matches.'));
-      let ancestors = {};
-      if (tree.proxies.length) {
-        // A stored item's chain is its vector's.
+      // The query's chain is asked for beside the search (an image is embedded once for both:
+      // the server batches them into one forward pass).
+      const chainOf = async (tree) => {
+        if (!tree.proxies.length) return {};
         const point = querySpec.item_id
           ? { vector: (await call('hier.v1.Retrieval/GetItem', { id: querySpec.item_id })).vector }
           : querySpec;
-        ancestors = await call('hier.v1.Hierarchy/Ancestors', { ...point, nearest: 1 }).catch(() => ({}));
-      }
+        return call('hier.v1.Hierarchy/Ancestors', { ...point, nearest: 1 }).catch(() => ({}));
+      };
+      const treeLoaded = loadHierarchy();
+      const [answer, tree, ancestors] = await Promise.all([
+        call('hier.v1.Retrieval/Search', request), treeLoaded, treeLoaded.then(chainOf)]);
+      results.replaceChildren(...answer.neighbours.map(resultCard));
+      if (answer.neighbours.length === 0) results.replaceChildren(h('li', {}, 'No item matches.'));
       query.replaceChildren(queryPanel(preview, ancestors, tree));
     } catch (error) {
       results.replaceChildren();
