@@ -23,6 +23,8 @@ const std::vector<CommandInfo>& AllCommands() {
       {"items add", "(FOLDER | --list FILE) [--batch N] [--first-id N]",
        "add images from class subfolders or a 'path label' list", NewItemsAddCommand},
       {"items get", "ID", "show a stored item", NewItemsGetCommand},
+      {"items list", "[--label L] [--page-size N] [--page-token T]",
+       "the gallery in id order, a page at a time", NewItemsListCommand},
       {"items delete", "ID...", "delete items", NewItemsDeleteCommand},
       {"stats", "", "gallery and index statistics", NewStatsCommand},
       {"train start", "--config FILE.json [--name NAME] [--deploy]",

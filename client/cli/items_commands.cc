@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli/output.h"
@@ -152,6 +153,52 @@ class ItemsGetCommand : public Command {
   int64_t id_ = 0;
 };
 
+class ItemsListCommand : public Command {
+ public:
+  void AddFlags(FlagSet* flags) override {
+    flags->AddString("label", &label_, "L", "only items with this label");
+    flags->AddInt("page-size", &page_size_, "N", "items per page (default 50)");
+    flags->AddString("page-token", &page_token_, "T", "the next page of an earlier listing");
+  }
+
+  absl::Status SetArgs(const std::vector<std::string>& args, const FlagSet& flags) override {
+    if (!args.empty()) return absl::InvalidArgumentError("items list: takes no arguments");
+    if (page_size_ < 1 || page_size_ > std::numeric_limits<int32_t>::max()) {
+      return absl::InvalidArgumentError("--page-size: must be at least 1");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> Run(const CommandEnv& env) override {
+    auto stub = Retrieval::NewStub(env.connection->channel());
+    hier::v1::ListItemsRequest request;
+    request.set_label(label_);
+    request.set_page_size(static_cast<int32_t>(page_size_));
+    request.set_page_token(page_token_);
+    HIER_ASSIGN_OR_RETURN(
+        hier::v1::ListItemsResponse page,
+        UnaryCall(*env.connection, stub.get(), &Retrieval::Stub::ListItems, request));
+    if (env.json) {
+      *env.out << ProtoJson(page) << "\n";
+      return 0;
+    }
+    TextTable table({{"id", TextTable::Align::kRight}, {"label"}, {"key"}});
+    for (const hier::v1::ItemSummary& item : page.items()) {
+      table.AddRow({absl::StrCat(item.id()), item.label(), item.key()});
+    }
+    *env.out << table.Render();
+    if (!page.next_page_token().empty()) {
+      *env.out << "next page: --page-token " << page.next_page_token() << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  std::string label_;
+  int64_t page_size_ = 50;
+  std::string page_token_;
+};
+
 class ItemsDeleteCommand : public Command {
  public:
   absl::Status SetArgs(const std::vector<std::string>& args, const FlagSet& flags) override {
@@ -184,5 +231,6 @@ class ItemsDeleteCommand : public Command {
 std::unique_ptr<Command> NewItemsAddCommand() { return std::make_unique<ItemsAddCommand>(); }
 std::unique_ptr<Command> NewItemsGetCommand() { return std::make_unique<ItemsGetCommand>(); }
 std::unique_ptr<Command> NewItemsDeleteCommand() { return std::make_unique<ItemsDeleteCommand>(); }
+std::unique_ptr<Command> NewItemsListCommand() { return std::make_unique<ItemsListCommand>(); }
 
 }  // namespace hier::client::cli

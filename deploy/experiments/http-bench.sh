@@ -9,7 +9,8 @@
 #     of test images: bytes transferred (the console's files, the API's answers and thumbnails),
 #     time until the page loaded, time from picking an image to k results with their thumbnails,
 #     and what a reload transfers; medians of RUNS fresh browser contexts.
-# Usage: http-bench.sh OUT_DIR. Writes OUT_DIR/http-bench.md, the measurements under OUT_DIR/json.
+# Usage: http-bench.sh OUT_DIR. Writes OUT_DIR/http-bench.md, the measurements under OUT_DIR/json
+# and a screenshot of the console's results, OUT_DIR/console-search.png.
 # Environment: HIER_BUILD_DIR (default build), DURATION (seconds per face and count, default 10),
 # PASSES (rounds, default 3), ITEMS (gallery of part a, default 100000), BENCH_CACHE (default
 # OUT_DIR/cache), HIER_MODEL (a run directory for part b; default runs/fmnist-main when trained,
@@ -66,7 +67,7 @@ start_hier_server images "$out/logs/server-images.log" --state-dir "$out/state-i
 query="$(find "$out/queries" -name '*.png' | head -n 1)"
 (cd "$root/tests/console" &&
   node first_load.mjs "http://127.0.0.1:${HIER_HTTP_PORT[images]}/" "$query" 12 "$runs" \
-    "$out/json/first-load.json")
+    "$out/json/first-load.json" "$out/console-search.png")
 stop_hier_server images
 
 # ---- the report ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "absl/strings/numbers.h"
+#include "server/http/compressed_body.h"
 #include "hier/v1/retrieval.pb.h"
 
 namespace hier::server {
@@ -46,26 +47,26 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
           const google::protobuf::MethodDescriptor& method, const httplib::Request& request,
           httplib::Response& response) {
   if (std::optional<HttpAnswer> refused = CheckContentType(request, method)) {
-    return WriteAnswer(response, *refused);
+    return WriteAnswer(request, response, *refused);
   }
   GatewayCall call;
   call.authorization = request.get_header_value("Authorization");
   if (request.has_header("Grpc-Timeout")) {
     call.timeout = ParseGrpcTimeout(request.get_header_value("Grpc-Timeout"));
     if (!call.timeout) {
-      return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+      return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
                                          "Grpc-Timeout: \"" +
                                              request.get_header_value("Grpc-Timeout") +
                                              "\" is not <1-8 digits><H|M|S|m|u|n>"));
     }
   }
   if (!method.client_streaming() && !method.server_streaming()) {
-    return WriteAnswer(response, gateway.Unary(method, request.body, call));
+    return WriteAnswer(request, response, gateway.Unary(method, request.body, call));
   }
   // A slot is taken here and given back when the stream's response is done with (the releaser).
   if (slots.open.fetch_add(1) >= slots.max) {
     slots.open.fetch_sub(1);
-    return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
+    return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                        "at most " + std::to_string(slots.max) +
                                            " streams at once over HTTP (half of --http-threads)"));
   }
@@ -73,7 +74,7 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
       gateway.OpenStream(method, request.body, call);
   if (auto* answer = std::get_if<HttpAnswer>(&opened)) {
     slots.open.fetch_sub(1);
-    return WriteAnswer(response, *answer);
+    return WriteAnswer(request, response, *answer);
   }
   std::shared_ptr<JsonGateway::Stream> stream =
       std::move(std::get<std::unique_ptr<JsonGateway::Stream>>(opened));
@@ -103,7 +104,7 @@ void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
   hier::v1::GetItemRequest item;
   int64_t id = 0;
   if (!absl::SimpleAtoi(request.matches[1].str(), &id)) {
-    return WriteAnswer(response,
+    return WriteAnswer(request, response,
                  ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "id: not a 64-bit integer"));
   }
   item.set_id(id);
@@ -113,7 +114,7 @@ void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
   const grpc::Status status = gateway.CallUnary(
       *gateway.FindMethod("hier.v1.Retrieval/GetItemImage"), item, &image, call);
   if (!status.ok()) {
-    return WriteAnswer(response, ErrorAnswer(status.error_code(), status.error_message()));
+    return WriteAnswer(request, response, ErrorAnswer(status.error_code(), status.error_message()));
   }
   const std::string etag = "\"" + image.sha256() + "\"";
   response.set_header("ETag", etag);
@@ -147,9 +148,10 @@ HttpAnswer OwnError(int status) {
 
 }  // namespace
 
-void WriteAnswer(httplib::Response& response, const HttpAnswer& answer) {
+void WriteAnswer(const httplib::Request& request, httplib::Response& response,
+                 const HttpAnswer& answer) {
   response.status = answer.status;
-  response.set_content(answer.body, answer.content_type);
+  SetBody(request, response, answer.body, answer.content_type);
 }
 
 std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value) {
@@ -185,7 +187,7 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
     const std::string name = request.matches[1].str();
     const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
     if (method == nullptr) {
-      return WriteAnswer(response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+      return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
                                          "no method " + name +
                                              " (POST /v1/<package.Service>/<Method>, e.g. "
                                              "/v1/hier.v1.Retrieval/Search)"));
@@ -196,24 +198,23 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
              [&gateway](const httplib::Request& request, httplib::Response& response) {
                ItemImage(gateway, request, response);
              });
-  const auto post_only = [](const httplib::Request&, httplib::Response& response) {
+  const auto post_only = [](const httplib::Request& request, httplib::Response& response) {
     response.set_header("Allow", "POST");
-    WriteAnswer(response, ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,
-                                "the API's methods are called with POST", 405));
+    WriteAnswer(request, response,
+                ErrorAnswer(grpc::StatusCode::UNIMPLEMENTED,
+                            "the API's methods are called with POST", 405));
   };
   server.Get(kMethodPattern, post_only);
   server.Put(kMethodPattern, post_only);
   server.Delete(kMethodPattern, post_only);
   server.Patch(kMethodPattern, post_only);
-  server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
-    if (response.body.empty()) {
-      const HttpAnswer answer = OwnError(response.status);
-      response.set_content(answer.body, answer.content_type);
-    }
+  server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (response.body.empty()) WriteAnswer(request, response, OwnError(response.status));
   });
   server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
-        WriteAnswer(response, ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
+      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
+        WriteAnswer(request, response,
+                    ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
       });
 }
 

@@ -20,13 +20,16 @@
 
 namespace httplib {
 class Server;
+struct Request;
 struct Response;
 }
 
 namespace hier::server {
 
-// Sets the response's status, body and content type to the answer's.
-void WriteAnswer(httplib::Response& response, const HttpAnswer& answer);
+// Sets the response's status, body and content type to the answer's (the body compressed when
+// the request allows, compressed_body.h).
+void WriteAnswer(const httplib::Request& request, httplib::Response& response,
+                 const HttpAnswer& answer);
 
 // A Grpc-Timeout value ("<1-8 digits><H|M|S|m|u|n>") as a duration, or nothing when malformed.
 std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value);

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "server/http/api_routes.h"
+#include "server/http/compressed_body.h"
 #include "server/http/embedded_files.h"
 #include "server/http/message_schema.h"
 
@@ -24,17 +25,18 @@ constexpr char kContentSecurityPolicy[] =
 
 std::string MediaTypeOf(const std::string& name) {
   if (absl::EndsWith(name, ".html")) return "text/html; charset=utf-8";
-  if (absl::EndsWith(name, ".js")) return "text/javascript; charset=utf-8";
+  if (absl::EndsWith(name, ".js")) return "application/javascript";  // SetBody adds the charset
   if (absl::EndsWith(name, ".css")) return "text/css; charset=utf-8";
   if (absl::EndsWith(name, ".svg")) return "image/svg+xml";
   return "application/octet-stream";
 }
 
-// A strong ETag from the bytes (FNV-1a): the files change only with the binary.
+// A weak ETag from the bytes (FNV-1a): the files change only with the binary, and one tag serves
+// the plain and the gzip-compressed forms.
 std::string EtagOf(std::string_view bytes) {
   uint64_t hash = 14695981039346656037ull;
   for (const char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return absl::StrFormat("\"%016x\"", hash);
+  return absl::StrFormat("W/\"%016x\"", hash);
 }
 
 void ServeFile(const EmbeddedFile& file, const std::string& etag, const httplib::Request& request,
@@ -47,7 +49,7 @@ void ServeFile(const EmbeddedFile& file, const std::string& etag, const httplib:
     response.status = 304;
     return;
   }
-  response.set_content(file.bytes.data(), file.bytes.size(), MediaTypeOf(file.name));
+  SetBody(request, response, std::string(file.bytes), MediaTypeOf(file.name));
 }
 
 }  // namespace
@@ -61,16 +63,16 @@ void AddConsoleRoutes(httplib::Server& server) {
     });
   }
   server.Get(kFilePattern, [](const httplib::Request& request, httplib::Response& response) {
-    WriteAnswer(response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+    WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
                                       "the console has no file " + request.matches[1].str()));
   });
   server.Get(kSchemaPattern, [](const httplib::Request& request, httplib::Response& response) {
     const std::string name = request.matches[1].str();
     if (std::optional<std::string> schema = MessageSchemaJson(name)) {
-      response.set_content(*schema, "application/json");
+      SetBody(request, response, *std::move(schema), "application/json");
       return;
     }
-    WriteAnswer(response,
+    WriteAnswer(request, response,
                 ErrorAnswer(grpc::StatusCode::NOT_FOUND, "no message " + name + " in hier.v1"));
   });
 }

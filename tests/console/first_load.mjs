@@ -1,14 +1,15 @@
 // The console's first load, measured in headless chromium (deploy/experiments/http-bench.sh):
-// node first_load.mjs URL IMAGE K RUNS OUT.json. Each run opens the console in a fresh browser
+// node first_load.mjs URL IMAGE K RUNS OUT.json [SCREENSHOT.png]. Each run opens the console in a fresh browser
 // context (an empty cache), picks IMAGE in the Search view and waits until K results show with
 // their thumbnails; it records the bytes transferred (the console's own files, and the API's
 // answers and images, from the page's resource timing), the time until the page had loaded, and
 // the time from picking the image to the results. A reload in the same context then shows what a
-// second visit costs (the files revalidated, 304). OUT.json holds every run.
+// second visit costs (the files revalidated, 304). OUT.json holds every run; SCREENSHOT.png, when
+// given, the first run's results.
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
-const [url, image, k, runs, out] = process.argv.slice(2);
+const [url, image, k, runs, out, screenshot] = process.argv.slice(2);
 
 function bytesOf(entries) {
   const sum = (pick) => entries.filter(pick).reduce((total, e) => total + e.transferSize, 0);
@@ -39,6 +40,7 @@ try {
       return images.length === n && images.every((i) => i.complete && i.naturalWidth > 0);
     }, Number(k), { polling: 'raf', timeout: 60_000 });
     const done = await page.evaluate(() => performance.now());
+    if (screenshot && run === 0) await page.screenshot({ path: screenshot });
     const first = bytesOf(await page.evaluate(entriesScript));
     await page.reload({ waitUntil: 'load' });
     const again = bytesOf(await page.evaluate(entriesScript));

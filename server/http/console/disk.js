@@ -28,10 +28,12 @@ export function drawDisk(proxies, { size = 420, query = null, chain = [], onFocu
   const at = ([x, y]) => [size / 2 + x * zoom * radius, size / 2 - y * zoom * radius];
   const svg = node('svg', { viewBox: `0 0 ${size} ${size}`, class: 'disk', role: 'group',
     'aria-label': `${proxies.length} proxies in the Poincaré disk` });
-  svg.append(node('circle', { cx: size / 2, cy: size / 2, r: radius, class: 'boundary' }));
+  svg.append(node('circle', { cx: size / 2, cy: size / 2, r: radius,
+    class: zoom > 1 ? 'boundary zoomed' : 'boundary' }));
   if (zoom > 1) {
-    svg.append(node('text', { x: 8, y: size - 8, class: 'zoom' },
-      `magnified ×${zoom.toFixed(1)}: the ball's edge lies beyond this circle`));
+    const caption = node('text', { x: 4, y: size - 4, class: 'zoom' }, `×${zoom.toFixed(1)}`);
+    caption.append(node('title', {}, `magnified ${zoom.toFixed(1)} times: the edge of the ball lies beyond the dashed circle`));
+    svg.append(caption);
   }
   const highlighted = new Set(chain);
   const origin = at([0, 0]);

@@ -237,8 +237,8 @@ TEST_F(HttpApiTest, TheConsoleIsServedFromTheBinaryWithoutATokenAndLoadsNothingF
   // Every script and style the page names is here, with its type; nothing names another host.
   EXPECT_EQ(page->body.find("http"), std::string::npos) << page->body;
   for (const auto& [file, type] :
-       std::vector<std::pair<std::string, std::string>>{{"app.js", "text/javascript"},
-                                                        {"api.js", "text/javascript"},
+       std::vector<std::pair<std::string, std::string>>{{"app.js", "application/javascript"},
+                                                        {"api.js", "application/javascript"},
                                                         {"style.css", "text/css"}}) {
     const httplib::Result got = client.Get("/console/" + file);
     ASSERT_TRUE(got) << file;
@@ -269,6 +269,14 @@ TEST_F(HttpApiTest, TheConsoleIsServedFromTheBinaryWithoutATokenAndLoadsNothingF
     ASSERT_TRUE(missing);
     EXPECT_EQ(missing->status, 404) << name;
   }
+  // Compressed once, with gzip, for a client that asks; the same bytes once inflated.
+  const httplib::Result plain = client.Get("/console/training.js");
+  const httplib::Result gzipped = client.Get("/console/training.js", {{"Accept-Encoding", "gzip, br"}});
+  ASSERT_TRUE(plain && gzipped);
+  EXPECT_EQ(plain->get_header_value_count("Content-Encoding"), 0u);
+  EXPECT_EQ(gzipped->get_header_value_count("Content-Encoding"), 1u);
+  EXPECT_EQ(gzipped->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(gzipped->body, plain->body);  // httplib's client inflates it
   // The data stays behind the token.
   const httplib::Result stats = Post("/v1/hier.v1.Retrieval/Stats", "{}");
   ASSERT_TRUE(stats);

@@ -75,6 +75,27 @@ TEST_F(ServerE2eTest, ImagesAreIndexedAndFindNeighboursOfTheirClass) {
   for (int i = 0; i < item.vector().values_size(); ++i) {
     EXPECT_NEAR(embedded.embeddings(0).values(i), item.vector().values(i), 1e-5);
   }
+
+  // `hier items list` pages through the gallery: one label's items, in id order, with the token
+  // of the next page.
+  const std::string label = images.labels[0];
+  std::vector<int64_t> expected;
+  for (int64_t id = 0; id < 1000 && expected.size() < 4; ++id) {
+    if (images.labels[id] == label) expected.push_back(id);
+  }
+  const std::string output = scratch_ + "/list.json";
+  ChildProcess cli(HIER_CLI_BINARY,
+                   {"--server", "127.0.0.1:" + std::to_string(grpc_port_), "--json", "items",
+                    "list", "--label", label, "--page-size", "3"},
+                   output);
+  ASSERT_EQ(cli.Wait(std::chrono::seconds(60)), 0) << ReadText(output);
+  const nlohmann::json page = nlohmann::json::parse(ReadText(output));
+  ASSERT_EQ(page["items"].size(), 3u) << page.dump();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(page["items"][i]["id"], std::to_string(expected[i]));
+    EXPECT_EQ(page["items"][i]["label"], label);
+  }
+  EXPECT_EQ(page["next_page_token"], std::to_string(expected[2]));
 }
 
 TEST_F(ServerE2eTest, SearchBatchAndTheCliFolderSearchAnswerAsSearchDoes) {
