@@ -12,6 +12,7 @@ PACKAGES=(
   curl ca-certificates patch xz-utils libblas-dev liblapack-dev
   # trainer: LibTorch (CPU) with an optimised BLAS behind it, Gloo for multi-process training
   libtorch-dev libopenblas0-openmp libgloo-dev zlib1g-dev
+  libssl-dev libpng-dev  # SHA-256 (OpenSSL), PNG output (libpng)
   # index and server
   libfaiss-dev libsqlite3-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev

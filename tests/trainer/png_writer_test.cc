@@ -17,7 +17,7 @@ std::vector<uint8_t> Pattern(int width, int height, int channels) {
 }
 
 TEST(PngWriterTest, DecodersReadBackEveryPixel) {
-  // 300 x 250 RGB spans two stored deflate blocks.
+  // Gray and RGB, from one pixel to a 300 x 250 image.
   for (const auto& [width, height, channels] :
        std::vector<std::tuple<int, int, int>>{{28, 28, 1}, {1, 1, 1}, {300, 250, 3}}) {
     const std::vector<uint8_t> pixels = Pattern(width, height, channels);

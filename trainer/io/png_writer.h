@@ -1,5 +1,4 @@
-// Writes 8-bit images as PNG files without an image library: stored (uncompressed) deflate
-// blocks, so any PNG reader opens them; used to export Fashion-MNIST as an image folder.
+// Writes 8-bit images as PNG files with libpng; used to export Fashion-MNIST as an image folder.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// SHA-256 (FIPS 180-4) digests as lowercase hex, for content-addressing artifacts and checking
-// downloads without pulling in a crypto library.
+// SHA-256 digests as lowercase hex (OpenSSL's), for content-addressing artifacts and checking
+// downloads.
 #pragma once
 
 #include <string>
