@@ -8,6 +8,9 @@
 #   stop_hier_servers                   every server still running (the scripts' EXIT trap)
 #   bench_hier_server NAME JSON ARGS... one "$bench_bin" run against server NAME (--json JSON, its
 #                                       output beside it); exits the script when it fails
+#   bench_model OUT                     prints the run directory a benchmark embeds with: $HIER_MODEL,
+#                                       else runs/fmnist-main when trained, else a small model trained
+#                                       once into OUT/model (log: OUT/logs/train.log; needs train_bin)
 # Needs server_bin (and bench_bin for bench_hier_server) and jq.
 declare -A HIER_PID=() HIER_PORT=() HIER_METRICS_PORT=() HIER_HTTP_PORT=()
 
@@ -57,4 +60,18 @@ bench_hier_server() {
     cat "${json%.json}.txt" >&2
     exit 1
   }
+}
+
+bench_model() {
+  local model="${HIER_MODEL:-$root/runs/fmnist-main}"
+  if [[ ! -f "$model/best/manifest.json" ]]; then
+    model="$1/model"
+    if [[ ! -f "$model/best/manifest.json" ]]; then
+      echo "training a small model into $model" >&2
+      mkdir -p "$1/logs"
+      "$train_bin" --run-dir "$model" --epochs 1 --steps-per-epoch 50 --threads 2 \
+        >"$1/logs/train.log" 2>&1
+    fi
+  fi
+  echo "$model"
 }

@@ -46,15 +46,7 @@ start_hier_server vectors "$out/logs/server-vectors.log" --state-dir "$out/state
 stop_hier_server vectors
 
 # ---- b) the console's first load ----------------------------------------------------------------
-model="${HIER_MODEL:-$root/runs/fmnist-main}"
-if [[ ! -f "$model/best/manifest.json" ]]; then
-  model="$out/model"
-  if [[ ! -f "$model/best/manifest.json" ]]; then
-    echo "http-bench: training a small model into $model"
-    "$train_bin" --run-dir "$model" --epochs 1 --steps-per-epoch 50 --threads 2 \
-      >"$out/logs/train.log" 2>&1
-  fi
-fi
+model="$(bench_model "$out")"
 if [[ ! -d "$out/gallery-images" ]]; then
   "$train_bin" export-images --out "$out/gallery-images" --limit "${IMAGES:-500}" >/dev/null
   "$train_bin" export-images --out "$out/queries" --from 9990 --limit 1 >/dev/null

@@ -96,15 +96,7 @@ for kind in exact ivf-flat; do
 done
 
 # ---- b) Embed: dynamic batching against batch size 1 -------------------------------------------
-model="${HIER_MODEL:-$root/runs/fmnist-main}"
-if [[ ! -f "$model/best/manifest.json" ]]; then
-  model="$out/model"
-  if [[ ! -f "$model/best/manifest.json" ]]; then
-    echo "server-bench: training a small model into $model"
-    "$train_bin" --run-dir "$model" --epochs 1 --steps-per-epoch 50 --threads 2 \
-      >"$out/logs/train.log" 2>&1
-  fi
-fi
+model="$(bench_model "$out")"
 # hier-bench reads a flat folder; export-images writes class folders.
 flatten() {  # flatten FROM TO
   rm -rf "$2"

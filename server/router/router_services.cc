@@ -34,15 +34,19 @@ grpc::Status Relay(const RouterBackends& backends, grpc::ServerContext* context,
   });
 }
 
-// Asks one replica of each shard of `view` (retrying on its twins), their answers in shard order
-// in `parts`; the first shard that cannot answer fails the call.
+// Asks one replica of each shard (retrying on its twins) of the topology now serving, their
+// answers in shard order in `parts`; returns that topology. Unavailable when no version is served
+// or the first shard that cannot answer fails the call.
 template <typename Response, typename Ask>
-absl::Status AskEveryShard(const RouterBackends& backends, const grpc::ServerContext& context,
-                           const TopologyView& view, std::vector<Response>* parts, const Ask& ask) {
-  if (view.shard_count <= 0) return absl::UnavailableError("no replica has recorded its shards");
+absl::StatusOr<std::shared_ptr<const TopologyView>> AskEveryShard(
+    const RouterBackends& backends, const grpc::ServerContext& context,
+    std::vector<Response>* parts, const Ask& ask) {
+  std::shared_ptr<const TopologyView> view = backends.topology->View();
+  if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
+  if (view->shard_count <= 0) return absl::UnavailableError("no replica has recorded its shards");
   const CallerContext caller = CallerContext::From(context);
-  parts->assign(view.shard_count, Response());
-  for (int shard = 0; shard < view.shard_count; ++shard) {
+  parts->assign(view->shard_count, Response());
+  for (int shard = 0; shard < view->shard_count; ++shard) {
     Response* part = &(*parts)[shard];
     absl::Status answered = backends.calls->OnReplica(
         caller, shard, /*retry=*/true, [&](ReplicaLink& link, grpc::ClientContext* client) {
@@ -51,7 +55,7 @@ absl::Status AskEveryShard(const RouterBackends& backends, const grpc::ServerCon
         });
     if (!answered.ok()) return answered;
   }
-  return absl::OkStatus();
+  return view;
 }
 
 }  // namespace
@@ -157,23 +161,21 @@ grpc::Status RouterRetrieval::Stats(grpc::ServerContext* context,
                                     const hier::v1::StatsRequest* request,
                                     hier::v1::StatsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    const std::shared_ptr<const TopologyView> view = backends_.topology->View();
-    if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
     // The gallery's items and memory are the shards' sums.
     std::vector<hier::v1::StatsResponse> parts;
-    absl::Status answered =
-        AskEveryShard(backends_, *context, *view, &parts,
+    absl::StatusOr<std::shared_ptr<const TopologyView>> view =
+        AskEveryShard(backends_, *context, &parts,
                       [&](ReplicaLink& link, grpc::ClientContext* client, auto* part) {
                         return link.retrieval->Stats(client, *request, part);
                       });
-    if (!answered.ok()) return answered;
+    if (!view.ok()) return view.status();
     *response = parts.front();
     for (size_t shard = 1; shard < parts.size(); ++shard) {
       response->set_items(response->items() + parts[shard].items());
       response->set_index_memory_bytes(response->index_memory_bytes() +
                                        parts[shard].index_memory_bytes());
     }
-    response->set_model_version(*view->version);
+    response->set_model_version(*(*view)->version);
     return absl::OkStatus();
   });
 }
@@ -182,21 +184,16 @@ grpc::Status RouterRetrieval::ListItems(grpc::ServerContext* context,
                                         const hier::v1::ListItemsRequest* request,
                                         hier::v1::ListItemsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    absl::StatusOr<int64_t> size = PageSizeOf(request->page_size(), backends_.max_queries_per_call);
-    if (!size.ok()) return size.status();
-    if (absl::StatusOr<std::optional<int64_t>> start = PageStartOf(request->page_token());
-        !start.ok()) {
-      return start.status();
-    }
-    const std::shared_ptr<const TopologyView> view = backends_.topology->View();
-    if (!view->version.has_value()) return absl::UnavailableError(view->WhyUnavailable());
+    absl::StatusOr<PageRequest> page = ReadPageRequest(
+        request->page_size(), request->page_token(), backends_.max_queries_per_call);
+    if (!page.ok()) return page.status();
     std::vector<hier::v1::ListItemsResponse> parts;
-    absl::Status answered =
-        AskEveryShard(backends_, *context, *view, &parts,
+    absl::StatusOr<std::shared_ptr<const TopologyView>> view =
+        AskEveryShard(backends_, *context, &parts,
                       [&](ReplicaLink& link, grpc::ClientContext* client, auto* part) {
                         return link.retrieval->ListItems(client, *request, part);
                       });
-    if (!answered.ok()) return answered;
+    if (!view.ok()) return view.status();
     // Each shard's page holds its `size` smallest ids after the token, so the union's `size`
     // smallest are the gallery's; more remain when the union is longer or a shard has more.
     bool more = false;
@@ -207,9 +204,10 @@ grpc::Status RouterRetrieval::ListItems(grpc::ServerContext* context,
     auto* items = response->mutable_items();
     std::sort(items->begin(), items->end(),
               [](const auto& a, const auto& b) { return a.id() < b.id(); });
-    if (items->size() > *size) {
+    if (items->size() > page->size) {
       more = true;
-      items->DeleteSubrange(static_cast<int>(*size), items->size() - static_cast<int>(*size));
+      items->DeleteSubrange(static_cast<int>(page->size),
+                            items->size() - static_cast<int>(page->size));
     }
     if (more && !items->empty()) response->set_next_page_token(PageTokenAfter(items->rbegin()->id()));
     return absl::OkStatus();

@@ -12,13 +12,18 @@ namespace hier::server {
 
 inline constexpr int64_t kDefaultPageSize = 50;
 
-// The id a page starts after: none for an empty token; InvalidArgument naming page_token for a
-// token that is not one a page gave.
-absl::StatusOr<std::optional<int64_t>> PageStartOf(const std::string& page_token);
+// The page a ListItems request asks for.
+struct PageRequest {
+  int64_t size = kDefaultPageSize;
+  std::optional<int64_t> after_id;  // none: from the first item
+};
+
+// `page_size` 0 means kDefaultPageSize (or `max_items` when smaller); InvalidArgument naming
+// page_size below 0 or above `max_items`, or page_token for a token that no page gave.
+absl::StatusOr<PageRequest> ReadPageRequest(int32_t page_size, const std::string& page_token,
+                                            int64_t max_items);
+
 // The token of the page after the one ending with item `last_id`.
 std::string PageTokenAfter(int64_t last_id);
-// The page size asked for: 0 means kDefaultPageSize (or `max_items` when smaller); InvalidArgument
-// naming page_size below 0 or above `max_items`.
-absl::StatusOr<int64_t> PageSizeOf(int32_t page_size, int64_t max_items);
 
 }  // namespace hier::server

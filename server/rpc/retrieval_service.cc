@@ -456,14 +456,13 @@ grpc::Status RetrievalService::ListItems(grpc::ServerContext* context,
                                          const hier::v1::ListItemsRequest* request,
                                          hier::v1::ListItemsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    absl::StatusOr<int64_t> size = PageSizeOf(request->page_size(), limits_.max_items_per_call);
-    if (!size.ok()) return size.status();
-    absl::StatusOr<std::optional<int64_t>> after = PageStartOf(request->page_token());
-    if (!after.ok()) return after.status();
+    absl::StatusOr<PageRequest> page = ReadPageRequest(
+        request->page_size(), request->page_token(), limits_.max_items_per_call);
+    if (!page.ok()) return page.status();
     // One more than the page: whether it exists says whether a next page does.
-    std::vector<index::ListedItem> items =
-        backends_.serving->Get().collection->ListItems(*after, *size + 1, request->label());
-    const bool more = static_cast<int64_t>(items.size()) > *size;
+    std::vector<index::ListedItem> items = backends_.serving->Get().collection->ListItems(
+        page->after_id, page->size + 1, request->label());
+    const bool more = static_cast<int64_t>(items.size()) > page->size;
     if (more) items.pop_back();
     for (index::ListedItem& item : items) {
       hier::v1::ItemSummary* summary = response->add_items();
