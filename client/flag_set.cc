@@ -1,7 +1,8 @@
 #include "client/flag_set.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
-#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -34,71 +35,80 @@ void FlagSet::AddBool(const std::string& name, bool* value, std::string help) {
   Add(name, Kind::kBool, value, "", std::move(help), *value ? "true" : "");
 }
 
+FlagSet::FlagSet() : app_(std::make_unique<CLI::App>()) {
+  app_->set_help_flag();  // each tool answers --help itself, from Usage()
+  app_->allow_extras();   // positionals (and unknown flags, refused in Run) are left over
+}
+
+FlagSet::~FlagSet() = default;
+
 void FlagSet::Add(const std::string& name, Kind kind, void* value, std::string value_name,
                   std::string help, std::string default_text) {
   if (flags_.count(name) == 0) order_.push_back(name);
-  flags_[name] = Flag{kind, value, std::move(value_name), std::move(help), std::move(default_text)};
+  Flag& flag = flags_[name];
+  flag = Flag{kind, value, std::move(value_name), std::move(help), std::move(default_text)};
+  const std::string option = name == "help" ? "-h,--help" : "--" + name;
+  // A bool flag alone reads "true"; its text is checked in Assign either way.
+  flag.option = kind == Kind::kBool ? app_->add_flag(option, flag.text)
+                                    : app_->add_option(option, flag.text);
 }
 
-absl::StatusOr<std::vector<std::string>> FlagSet::Parse(absl::Span<const std::string> args) {
+absl::StatusOr<std::vector<std::string>> FlagSet::Run(absl::Span<const std::string> args,
+                                                      bool leading) {
+  app_->clear();
+  app_->prefix_command(leading);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them backwards
+  try {
+    app_->parse(reversed);
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "--k: 1 required TEXT missing": the flag is named before the colon.
+    const std::string what = e.what();
+    return absl::InvalidArgumentError(absl::StrCat(what.substr(0, what.find(':')), ": missing value"));
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  std::vector<std::string> left = app_->remaining();
+  for (const auto& [name, flag] : flags_) {
+    if (flag.option->count() > 0) HIER_RETURN_IF_ERROR(Assign(name, flag));
+  }
+  // What CLI11 left: positionals, "--" and what follows it, and flags this set does not have.
   std::vector<std::string> positional;
-  size_t index = 0;
-  while (index < args.size()) {
-    const std::string& arg = args[index];
-    if (arg == "--") {
-      positional.insert(positional.end(), args.begin() + index + 1, args.end());
+  for (size_t i = 0; i < left.size(); ++i) {
+    if (left[i] == "--") {
+      positional.insert(positional.end(), left.begin() + i + 1, left.end());
       break;
     }
-    if (absl::StartsWith(arg, "-") && arg != "-") {
-      HIER_RETURN_IF_ERROR(ParseFlag(args, &index));
-    } else {
-      positional.push_back(arg);
-      ++index;
+    if (leading && !positional.empty()) {
+      positional.insert(positional.end(), left.begin() + i, left.end());
+      break;
     }
+    if (absl::StartsWith(left[i], "-") && left[i] != "-") {
+      const std::string flag = left[i].substr(0, left[i].find('='));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", flag.substr(absl::StartsWith(flag, "--") ? 2 : 1)));
+    }
+    positional.push_back(left[i]);
   }
   return positional;
 }
 
+absl::StatusOr<std::vector<std::string>> FlagSet::Parse(absl::Span<const std::string> args) {
+  return Run(args, /*leading=*/false);
+}
+
 absl::StatusOr<size_t> FlagSet::ParseLeading(absl::Span<const std::string> args) {
-  size_t index = 0;
-  while (index < args.size() && absl::StartsWith(args[index], "-") && args[index] != "-") {
-    if (args[index] == "--") return index + 1;
-    HIER_RETURN_IF_ERROR(ParseFlag(args, &index));
-  }
-  return index;
+  HIER_ASSIGN_OR_RETURN(std::vector<std::string> rest, Run(args, /*leading=*/true));
+  return args.size() - rest.size();
 }
 
-absl::Status FlagSet::ParseFlag(absl::Span<const std::string> args, size_t* index) {
-  const std::string& arg = args[*index];
-  std::string body = arg.substr(absl::StartsWith(arg, "--") ? 2 : 1);
-  std::string name = body;
-  std::optional<std::string> inline_value;
-  if (size_t eq = body.find('='); eq != std::string::npos) {
-    name = body.substr(0, eq);
-    inline_value = body.substr(eq + 1);
-  }
-  if (name == "h") name = "help";
-  auto it = flags_.find(name);
-  if (it == flags_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-  const Flag& flag = it->second;
-  ++*index;
-  std::string text;
-  if (inline_value) {
-    text = *inline_value;
-  } else if (flag.kind == Kind::kBool) {
-    text = "true";
-  } else if (*index < args.size()) {
-    text = args[(*index)++];
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
-  }
-  HIER_RETURN_IF_ERROR(Assign(name, flag, text));
-  set_.insert(name);
-  return absl::OkStatus();
+bool FlagSet::IsSet(const std::string& name) const {
+  const auto found = flags_.find(name);
+  return found != flags_.end() && found->second.option->count() > 0;
 }
 
-absl::Status FlagSet::Assign(const std::string& name, const Flag& flag, const std::string& text) {
+absl::Status FlagSet::Assign(const std::string& name, const Flag& flag) const {
   const std::string what = absl::StrCat("--", name);
+  const std::string& text = flag.text;
   switch (flag.kind) {
     case Kind::kString:
       *static_cast<std::string*>(flag.value) = text;

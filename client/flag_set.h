@@ -1,23 +1,34 @@
-// A small command-line parser for the tools: typed flags bound to variables, positional
+// The tools' command-line flags, parsed by CLI11: typed flags bound to variables, positional
 // arguments, and usage text; every error names the flag.
 //
 // Flags read "--name=value" or "--name value"; a bool flag reads "--name" or "--name=true|false".
-// "--" ends the flags. Values keep their defaults unless given.
+// "--" ends the flags. Values keep their defaults unless given. CLI11 splits the command line;
+// the values are converted here, so that a bad one is reported the same way everywhere.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <set>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace hier::client {
 
 class FlagSet {
  public:
+  FlagSet();
+  ~FlagSet();
+  FlagSet(const FlagSet&) = delete;
+  FlagSet& operator=(const FlagSet&) = delete;
+
   // `value_name` is shown in the usage text ("--k N"); the current value is shown as the default
   // unless it is empty, zero or false.
   void AddString(const std::string& name, std::string* value, std::string value_name,
@@ -32,7 +43,7 @@ class FlagSet {
   absl::StatusOr<size_t> ParseLeading(absl::Span<const std::string> args);
 
   // Whether the flag appeared on the command line.
-  bool IsSet(const std::string& name) const { return set_.count(name) > 0; }
+  bool IsSet(const std::string& name) const;
 
   // One line per flag: "  --k N  neighbours per query (default 10)".
   std::string Usage() const;
@@ -45,17 +56,20 @@ class FlagSet {
     std::string value_name;
     std::string help;
     std::string default_text;
+    std::string text;                 // what CLI11 read for it
+    CLI::Option* option = nullptr;    // owned by app_
   };
 
   void Add(const std::string& name, Kind kind, void* value, std::string value_name,
            std::string help, std::string default_text);
-  // Parses args[*index] (a flag) and, when it takes one, its value; advances *index past them.
-  absl::Status ParseFlag(absl::Span<const std::string> args, size_t* index);
-  absl::Status Assign(const std::string& name, const Flag& flag, const std::string& text);
+  // Runs CLI11 over `args` (stopping at the first positional when `leading`) and converts each
+  // flag it read; returns what it left: positionals, and anything after them when `leading`.
+  absl::StatusOr<std::vector<std::string>> Run(absl::Span<const std::string> args, bool leading);
+  absl::Status Assign(const std::string& name, const Flag& flag) const;
 
+  std::unique_ptr<CLI::App> app_;
   std::map<std::string, Flag> flags_;
   std::vector<std::string> order_;  // for the usage text
-  std::set<std::string> set_;
 };
 
 }  // namespace hier::client

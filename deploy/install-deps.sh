@@ -17,6 +17,7 @@ PACKAGES=(
   libfaiss-dev libsqlite3-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libabsl-dev prometheus-cpp-dev nlohmann-json3-dev
   libcpp-httplib-dev  # the HTTP/JSON API (server/http)
+  libcli11-dev  # the client tools' command lines
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   # the PostgreSQL store of record (index/postgres_item_store.h: libpqxx 6.4 over libpq), and the
   # server binaries the item store tests and deploy/postgres-scratch.sh start throwaway servers with
