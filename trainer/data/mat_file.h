@@ -1,4 +1,9 @@
 // Reader for MATLAB level-5 MAT files, enough for Stanford Cars-196's cars_annos.mat.
+//
+// Not Debian's matio (1.5.23): measured on this reader's fuzz corpus with every byte flipped and
+// every truncation, matio allocates whatever size a damaged header claims (0xff0000010 bytes after
+// one flipped byte of a cars_annos-like file) and reads a truncated file without an error (a
+// variable of the corpus's `truncated`), where this reader refuses both, naming the byte.
 #pragma once
 
 #include <cstddef>
