@@ -1,7 +1,6 @@
 #include "client/flag_set.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <utility>
 
@@ -49,8 +48,8 @@ void FlagSet::Add(const std::string& name, Kind kind, void* value, std::string v
   flag = Flag{kind, value, std::move(value_name), std::move(help), std::move(default_text)};
   const std::string option = name == "help" ? "-h,--help" : "--" + name;
   // A bool flag alone reads "true"; its text is checked in Assign either way.
-  flag.option = kind == Kind::kBool ? app_->add_flag(option, flag.text)
-                                    : app_->add_option(option, flag.text);
+  flag.option =
+      kind == Kind::kBool ? app_->add_flag(option, flag.text) : app_->add_option(option, flag.text);
 }
 
 absl::StatusOr<std::vector<std::string>> FlagSet::Run(absl::Span<const std::string> args,
@@ -63,7 +62,8 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Run(absl::Span<const std::stri
   } catch (const CLI::ArgumentMismatch& e) {
     // "--k: 1 required TEXT missing": the flag is named before the colon.
     const std::string what = e.what();
-    return absl::InvalidArgumentError(absl::StrCat(what.substr(0, what.find(':')), ": missing value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what.substr(0, what.find(':')), ": missing value"));
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
   }

@@ -56,8 +56,8 @@ class FlagSet {
     std::string value_name;
     std::string help;
     std::string default_text;
-    std::string text;                 // what CLI11 read for it
-    CLI::Option* option = nullptr;    // owned by app_
+    std::string text;               // what CLI11 read for it
+    CLI::Option* option = nullptr;  // owned by app_
   };
 
   void Add(const std::string& name, Kind kind, void* value, std::string value_name,

@@ -44,7 +44,8 @@ std::vector<ListedItem> ItemSummaries::Page(std::optional<int64_t> after_id, int
   std::priority_queue<int64_t> smallest;
   ReaderLock lock(&mutex_);
   summaries_.ForEach([&](int64_t id, const ItemSummary& summary) {
-    if ((after_id.has_value() && id <= *after_id) || (!label.empty() && summary.label != label)) return;
+    if ((after_id.has_value() && id <= *after_id) || (!label.empty() && summary.label != label))
+      return;
     if (static_cast<int64_t>(smallest.size()) < limit) {
       smallest.push(id);
     } else if (limit > 0 && id < smallest.top()) {

@@ -10,8 +10,8 @@
 #include <variant>
 
 #include "absl/strings/numbers.h"
-#include "server/http/compressed_body.h"
 #include "hier/v1/retrieval.pb.h"
+#include "server/http/compressed_body.h"
 
 namespace hier::server {
 namespace {
@@ -35,8 +35,7 @@ std::optional<HttpAnswer> CheckContentType(const httplib::Request& request,
   if (type == "application/json") return std::nullopt;
   if (type == "application/x-ndjson" && method.client_streaming()) return std::nullopt;
   return ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
-                     "Content-Type: \"" + request.get_header_value("Content-Type") +
-                         "\" is not " +
+                     "Content-Type: \"" + request.get_header_value("Content-Type") + "\" is not " +
                          (method.client_streaming() ? "application/json or application/x-ndjson"
                                                     : "application/json"),
                      415);
@@ -54,10 +53,10 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
   if (request.has_header("Grpc-Timeout")) {
     call.timeout = ParseGrpcTimeout(request.get_header_value("Grpc-Timeout"));
     if (!call.timeout) {
-      return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
-                                         "Grpc-Timeout: \"" +
-                                             request.get_header_value("Grpc-Timeout") +
-                                             "\" is not <1-8 digits><H|M|S|m|u|n>"));
+      return WriteAnswer(request, response,
+                         ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT,
+                                     "Grpc-Timeout: \"" + request.get_header_value("Grpc-Timeout") +
+                                         "\" is not <1-8 digits><H|M|S|m|u|n>"));
     }
   }
   if (!method.client_streaming() && !method.server_streaming()) {
@@ -66,9 +65,10 @@ void Call(const JsonGateway& gateway, StreamSlots& slots,
   // A slot is taken here and given back when the stream's response is done with (the releaser).
   if (slots.open.fetch_add(1) >= slots.max) {
     slots.open.fetch_sub(1);
-    return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                       "at most " + std::to_string(slots.max) +
-                                           " streams at once over HTTP (half of --http-threads)"));
+    return WriteAnswer(request, response,
+                       ErrorAnswer(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                   "at most " + std::to_string(slots.max) +
+                                       " streams at once over HTTP (half of --http-threads)"));
   }
   std::variant<HttpAnswer, std::unique_ptr<JsonGateway::Stream>> opened =
       gateway.OpenStream(method, request.body, call);
@@ -105,14 +105,14 @@ void ItemImage(const JsonGateway& gateway, const httplib::Request& request,
   int64_t id = 0;
   if (!absl::SimpleAtoi(request.matches[1].str(), &id)) {
     return WriteAnswer(request, response,
-                 ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "id: not a 64-bit integer"));
+                       ErrorAnswer(grpc::StatusCode::INVALID_ARGUMENT, "id: not a 64-bit integer"));
   }
   item.set_id(id);
   GatewayCall call;
   call.authorization = request.get_header_value("Authorization");
   hier::v1::ItemImage image;
-  const grpc::Status status = gateway.CallUnary(
-      *gateway.FindMethod("hier.v1.Retrieval/GetItemImage"), item, &image, call);
+  const grpc::Status status =
+      gateway.CallUnary(*gateway.FindMethod("hier.v1.Retrieval/GetItemImage"), item, &image, call);
   if (!status.ok()) {
     return WriteAnswer(request, response, ErrorAnswer(status.error_code(), status.error_message()));
   }
@@ -182,18 +182,19 @@ std::optional<std::chrono::milliseconds> ParseGrpcTimeout(std::string_view value
 }
 
 void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlots& slots) {
-  server.Post(kMethodPattern, [&gateway, &slots](const httplib::Request& request,
-                                                 httplib::Response& response) {
-    const std::string name = request.matches[1].str();
-    const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
-    if (method == nullptr) {
-      return WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
-                                         "no method " + name +
-                                             " (POST /v1/<package.Service>/<Method>, e.g. "
-                                             "/v1/hier.v1.Retrieval/Search)"));
-    }
-    Call(gateway, slots, *method, request, response);
-  });
+  server.Post(kMethodPattern,
+              [&gateway, &slots](const httplib::Request& request, httplib::Response& response) {
+                const std::string name = request.matches[1].str();
+                const google::protobuf::MethodDescriptor* method = gateway.FindMethod(name);
+                if (method == nullptr) {
+                  return WriteAnswer(request, response,
+                                     ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+                                                 "no method " + name +
+                                                     " (POST /v1/<package.Service>/<Method>, e.g. "
+                                                     "/v1/hier.v1.Retrieval/Search)"));
+                }
+                Call(gateway, slots, *method, request, response);
+              });
   server.Get(kItemImagePattern,
              [&gateway](const httplib::Request& request, httplib::Response& response) {
                ItemImage(gateway, request, response);
@@ -211,11 +212,10 @@ void AddApiRoutes(httplib::Server& server, const JsonGateway& gateway, StreamSlo
   server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (response.body.empty()) WriteAnswer(request, response, OwnError(response.status));
   });
-  server.set_exception_handler(
-      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
-        WriteAnswer(request, response,
-                    ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
-      });
+  server.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
+                                  std::exception_ptr) {
+    WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::INTERNAL, "the request failed"));
+  });
 }
 
 }  // namespace hier::server

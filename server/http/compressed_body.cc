@@ -3,17 +3,19 @@
 #include <httplib.h>
 #include <zlib.h>
 
+#include <cstdlib>
+
 namespace hier::server {
 namespace {
 
-// Whether `request` accepts gzip ("gzip" among Accept-Encoding's codings, without q=0).
+// Whether `request` accepts gzip: "gzip" among Accept-Encoding's codings, its q above 0.
 bool AcceptsGzip(const httplib::Request& request) {
   const std::string accepted = request.get_header_value("Accept-Encoding");
   const size_t at = accepted.find("gzip");
   if (at == std::string::npos) return false;
-  const size_t end = accepted.find(',', at);
-  const std::string coding = accepted.substr(at, end == std::string::npos ? end : end - at);
-  return coding.find("q=0") == std::string::npos || coding.find("q=0.") != std::string::npos;
+  const std::string coding = accepted.substr(at, accepted.find(',', at) - at);
+  const size_t q = coding.find("q=");
+  return q == std::string::npos || std::strtod(coding.c_str() + q + 2, nullptr) > 0;
 }
 
 }  // namespace

@@ -63,8 +63,9 @@ void AddConsoleRoutes(httplib::Server& server) {
     });
   }
   server.Get(kFilePattern, [](const httplib::Request& request, httplib::Response& response) {
-    WriteAnswer(request, response, ErrorAnswer(grpc::StatusCode::NOT_FOUND,
-                                      "the console has no file " + request.matches[1].str()));
+    WriteAnswer(request, response,
+                ErrorAnswer(grpc::StatusCode::NOT_FOUND,
+                            "the console has no file " + request.matches[1].str()));
   });
   server.Get(kSchemaPattern, [](const httplib::Request& request, httplib::Response& response) {
     const std::string name = request.matches[1].str();

@@ -16,11 +16,11 @@
 namespace hier::server {
 
 struct HierarchyProxy {
-  std::vector<float> point;  // Poincaré coordinates
-  int64_t parent = -1;       // -1: the root (the origin)
-  int64_t level = 0;         // edges to the root
-  double depth = 0;          // distance from the origin
-  int64_t members = 0;       // evaluation images nearest to it
+  std::vector<float> point;      // Poincaré coordinates
+  int64_t parent = -1;           // -1: the root (the origin)
+  int64_t level = 0;             // edges to the root
+  double depth = 0;              // distance from the origin
+  int64_t members = 0;           // evaluation images nearest to it
   std::array<double, 2> disk{};  // its place in the 2-D picture (DiskPosition)
 };
 

@@ -25,12 +25,12 @@ grpc::Status Relay(const RouterBackends& backends, grpc::ServerContext* context,
                    UnaryMethod<Stub, Request, Response> method, const Request& request,
                    Response* response) {
   return backends.authorizer->Run(*context, access, [&] {
-    return backends.calls->OnReplica(
-        CallerContext::From(*context), /*shard=*/-1, retry == Retry::kSafe,
-        [&](ReplicaLink& link, grpc::ClientContext* client) {
-          response->Clear();
-          return ((*(link.*stub)).*method)(client, request, response);
-        });
+    return backends.calls->OnReplica(CallerContext::From(*context), /*shard=*/-1,
+                                     retry == Retry::kSafe,
+                                     [&](ReplicaLink& link, grpc::ClientContext* client) {
+                                       response->Clear();
+                                       return ((*(link.*stub)).*method)(client, request, response);
+                                     });
   });
 }
 
@@ -89,8 +89,8 @@ grpc::Status RouterRetrieval::SearchBatch(grpc::ServerContext* context,
     const int count = request->queries_size();
     if (count == 0) return absl::InvalidArgumentError("queries: no query given");
     if (count > backends_.max_queries_per_call) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "queries: ", count, " in one call, at most ", backends_.max_queries_per_call));
+      return absl::ResourceExhaustedError(absl::StrCat("queries: ", count, " in one call, at most ",
+                                                       backends_.max_queries_per_call));
     }
     std::vector<const hier::v1::SearchRequest*> queries;
     for (int i = 0; i < count; ++i) {
@@ -184,8 +184,8 @@ grpc::Status RouterRetrieval::ListItems(grpc::ServerContext* context,
                                         const hier::v1::ListItemsRequest* request,
                                         hier::v1::ListItemsResponse* response) {
   return backends_.authorizer->Run(*context, Access::kRead, [&]() -> absl::Status {
-    absl::StatusOr<PageRequest> page = ReadPageRequest(
-        request->page_size(), request->page_token(), backends_.max_queries_per_call);
+    absl::StatusOr<PageRequest> page = ReadPageRequest(request->page_size(), request->page_token(),
+                                                       backends_.max_queries_per_call);
     if (!page.ok()) return page.status();
     std::vector<hier::v1::ListItemsResponse> parts;
     absl::StatusOr<std::shared_ptr<const TopologyView>> view =
@@ -209,7 +209,8 @@ grpc::Status RouterRetrieval::ListItems(grpc::ServerContext* context,
       items->DeleteSubrange(static_cast<int>(page->size),
                             items->size() - static_cast<int>(page->size));
     }
-    if (more && !items->empty()) response->set_next_page_token(PageTokenAfter(items->rbegin()->id()));
+    if (more && !items->empty())
+      response->set_next_page_token(PageTokenAfter(items->rbegin()->id()));
     return absl::OkStatus();
   });
 }

@@ -58,8 +58,8 @@ struct Measured {
 Measured RunFor(int threads, double seconds, const Call& call) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now() + std::chrono::seconds(1);
-  const Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(seconds));
+  const Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::vector<double>> latencies(threads);
   std::atomic<int64_t> errors{0};
   std::vector<std::thread> workers;
@@ -71,7 +71,8 @@ Measured RunFor(int threads, double seconds, const Call& call) {
         const bool ok = call(t, sequence);
         if (began < start) continue;
         if (!ok) ++errors;
-        latencies[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - began).count());
+        latencies[t].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - began).count());
       }
     });
   }
@@ -83,7 +84,9 @@ Measured RunFor(int threads, double seconds, const Call& call) {
   measured.errors = errors;
   if (all.empty()) return measured;
   measured.qps = static_cast<double>(all.size()) / seconds;
-  const auto rank = [&](double q) { return all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))]; };
+  const auto rank = [&](double q) {
+    return all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
+  };
   measured.p50_ms = rank(0.50);
   measured.p99_ms = rank(0.99);
   return measured;
@@ -138,8 +141,8 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<httplib::Client>> clients;
   const Call through_http = [&](int thread, int64_t sequence) {
     httplib::Client& client = *clients[thread];
-    const httplib::Result answer =
-        client.Post("/v1/hier.v1.Retrieval/Search", bodies[sequence % kQueries], "application/json");
+    const httplib::Result answer = client.Post("/v1/hier.v1.Retrieval/Search",
+                                               bodies[sequence % kQueries], "application/json");
     hier::v1::SearchResponse response;
     return answer && answer->status == 200 &&
            google::protobuf::util::JsonStringToMessage(answer->body, &response).ok() &&

@@ -29,8 +29,7 @@ TEST(ItemSummariesTest, PagesHoldTheSmallestIdsAfterTheStartInOrder) {
   summaries.Put(ids, keys, labels);
 
   const std::vector<ListedItem> first = summaries.Page(std::nullopt, 4, "");
-  EXPECT_EQ(IdsOf(first),
-            (std::vector<int64_t>{std::numeric_limits<int64_t>::min(), -7, 0, 3}));
+  EXPECT_EQ(IdsOf(first), (std::vector<int64_t>{std::numeric_limits<int64_t>::min(), -7, 0, 3}));
   EXPECT_EQ(first[1].summary.key, "k-7");
   EXPECT_EQ(IdsOf(summaries.Page(3, 4, "")), (std::vector<int64_t>{5, 64, 99, 128}));
   EXPECT_EQ(IdsOf(summaries.Page(128, 4, "")),

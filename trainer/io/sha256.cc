@@ -17,8 +17,9 @@ namespace {
 class Sha256 {
  public:
   Sha256() : context_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
-    TORCH_CHECK(context_ != nullptr && EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr) == 1,
-                "sha256: OpenSSL could not start a digest");
+    TORCH_CHECK(
+        context_ != nullptr && EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr) == 1,
+        "sha256: OpenSSL could not start a digest");
   }
 
   void Update(std::string_view bytes) {

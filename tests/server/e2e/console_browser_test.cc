@@ -47,7 +47,8 @@ TEST_F(ConsoleBrowserTest, EveryViewWorksInHeadlessChromium) {
   hier::v1::SearchResponse found;
   ASSERT_TRUE(SearchImage(images.png[kGalleryItems], kNeighbours, &found).ok());
   nlohmann::json labels = nlohmann::json::array();
-  for (const hier::v1::Neighbour& neighbour : found.neighbours()) labels.push_back(neighbour.label());
+  for (const hier::v1::Neighbour& neighbour : found.neighbours())
+    labels.push_back(neighbour.label());
   hier::v1::HierarchyTree tree;
   {
     grpc::ClientContext context;
@@ -63,24 +64,23 @@ TEST_F(ConsoleBrowserTest, EveryViewWorksInHeadlessChromium) {
 
   const std::string artifacts = std::string(HIER_TEST_ARTIFACTS_DIR) + "/console";
   fs::remove_all(artifacts);
-  const nlohmann::json spec = {
-      {"url", "http://127.0.0.1:" + std::to_string(http_port_) + "/"},
-      {"token", kToken},
-      {"artifacts", artifacts},
-      {"query_image", query_path},
-      {"expected_labels", labels},
-      {"proxies", tree.proxies_size()},
-      {"items", kGalleryItems},
-      {"training", nlohmann::json::parse(training)},
-      {"training_seconds", 600},
-      // Outside the server's data roots: the server names the field.
-      {"bad_field", {{"name", "data_dir"}, {"value", "/etc"}}}};
+  const nlohmann::json spec = {{"url", "http://127.0.0.1:" + std::to_string(http_port_) + "/"},
+                               {"token", kToken},
+                               {"artifacts", artifacts},
+                               {"query_image", query_path},
+                               {"expected_labels", labels},
+                               {"proxies", tree.proxies_size()},
+                               {"items", kGalleryItems},
+                               {"training", nlohmann::json::parse(training)},
+                               {"training_seconds", 600},
+                               // Outside the server's data roots: the server names the field.
+                               {"bad_field", {{"name", "data_dir"}, {"value", "/etc"}}}};
   const std::string spec_path = scratch_ + "/spec.json";
   std::ofstream(spec_path) << spec.dump(2);
 
   const std::string log = scratch_ + "/browser.log";
-  const std::string command = "cd '" + tests_dir + "' && node console_test.mjs '" + spec_path +
-                              "' > '" + log + "' 2>&1";
+  const std::string command =
+      "cd '" + tests_dir + "' && node console_test.mjs '" + spec_path + "' > '" + log + "' 2>&1";
   const int status = std::system(command.c_str());
   const std::string output = ReadAll(log);
   EXPECT_EQ(status, 0) << output;
