@@ -4,14 +4,15 @@ import { base64Of, call, ApiError } from './api.js';
 import { drawDisk } from './disk.js';
 import { h, notify, thumbnail } from './ui.js';
 
-let hierarchy = null;  // GetHierarchy's answer for the serving model, fetched once per page
+let hierarchy = null;  // GetHierarchy's answer for the serving model, fetched again after a swap
 
-async function loadHierarchy() {
-  if (hierarchy === null) {
+// The serving model's tree; fetched again when `version` (a search's model) is not its model.
+async function loadHierarchy(version = '') {
+  if (hierarchy === null || (version && hierarchy.model_version !== version)) {
     try {
       hierarchy = await call('hier.v1.Hierarchy/GetHierarchy');
     } catch (error) {
-      hierarchy = { proxies: [], unavailable: error.message };
+      hierarchy = { proxies: [], model_version: version, unavailable: error.message };
     }
   }
   return hierarchy;
@@ -70,8 +71,10 @@ export async function render(root, route) {
         return call('hier.v1.Hierarchy/Ancestors', { ...point, nearest: 1 }).catch(() => ({}));
       };
       const treeLoaded = loadHierarchy();
-      const [answer, tree, ancestors] = await Promise.all([
+      const [answer, cached, ancestors] = await Promise.all([
         call('hier.v1.Retrieval/Search', request), treeLoaded, treeLoaded.then(chainOf)]);
+      const tree = cached.model_version === answer.model_version
+        ? cached : await loadHierarchy(answer.model_version);
       results.replaceChildren(...answer.neighbours.map(resultCard));
       if (answer.neighbours.length === 0) results.replaceChildren(h('li', {}, 'No item matches.'));
       query.replaceChildren(queryPanel(preview, ancestors, tree));

@@ -196,11 +196,11 @@ export async function render(root, _route, signal) {
   const panelBox = h('div');
   const modelsBox = h('div');
   let watching = null;  // aborts the watch of the job shown
+  signal.addEventListener('abort', () => watching?.abort());
 
   function open(job) {
     watching?.abort();
     watching = new AbortController();
-    signal.addEventListener('abort', () => watching.abort());
     panelBox.replaceChildren(jobPanel(job, watching.signal, refresh));
   }
 
