@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package hier-serve needs to build, test and run, then (on AVX2 CPUs)
 # builds Debian's FAISS source for AVX2 (build-faiss-avx2.sh), then the web console's browser-test
-# driver from npm at the versions its lockfile pins (tests/console). Idempotent: packages already
+# driver from npm at the versions its lockfile pins (tests/console; HIER_BROWSER_TESTS=0 skips the
+# browser, Node.js and the driver). Idempotent: packages already
 # present are skipped, and the package lists are refreshed at most once per call.
 set -euo pipefail
 
@@ -29,12 +30,16 @@ PACKAGES=(
   yamllint  # deploy/check-deploy.sh (with promtool from prometheus, python3-yaml via yamllint)
   # deploy/fuzz.sh: clang with libFuzzer and the sanitizers, and its OpenMP runtime
   clang-14 libclang-rt-14-dev libomp-14-dev
-  # the web console's browser tests (tests/console): a real browser, driven headless from Node
-  chromium
 )
-# Node.js and npm from Debian, unless a Node.js with npm is installed already (from elsewhere,
-# whose package would conflict with Debian's npm).
-if ! command -v npm > /dev/null; then PACKAGES+=(nodejs npm); fi
+# The web console's browser tests (tests/console): a real browser driven headless from Node.js,
+# and npm for the driver. Node.js and npm come from Debian unless a Node.js with npm is installed
+# already (from elsewhere, whose package would conflict with Debian's npm). HIER_BROWSER_TESTS=0
+# leaves them out (the container image's build stage, which runs no tests).
+browser_tests="${HIER_BROWSER_TESTS:-1}"
+if [ "$browser_tests" = 1 ]; then
+  PACKAGES+=(chromium)
+  if ! command -v npm > /dev/null; then PACKAGES+=(nodejs npm); fi
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -55,5 +60,7 @@ else
 fi
 bash "$(dirname "${BASH_SOURCE[0]}")/build-faiss-avx2.sh"
 # playwright-core only (no browser download: the tests drive Debian's chromium).
-npm ci --prefix "$(dirname "${BASH_SOURCE[0]}")/../tests/console" --prefer-offline --no-audit \
-  --no-fund --loglevel=error
+if [ "$browser_tests" = 1 ]; then
+  npm ci --prefix "$(dirname "${BASH_SOURCE[0]}")/../tests/console" --prefer-offline --no-audit \
+    --no-fund --loglevel=error
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with a CUDA GPU and PyTorch installed: builds hier_core + hier-train against the
-# LibTorch inside that PyTorch (LibTorch alone: no OpenCV, no tests) into build-cuda/, then trains
-# the default model on CUDA for 2 short epochs and prints the run's images/s. Usage:
+# LibTorch inside that PyTorch (LibTorch, OpenSSL's and libpng's headers; no OpenCV, no tests)
+# into build-cuda/, then trains the default model on CUDA for 2 short epochs and prints the run's
+# images/s. Usage:
 #   cuda-train.sh FASHION_MNIST_DIR [extra hier-train flags]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
