@@ -66,10 +66,17 @@ try {
     await screenshot(page, 'status');
   });
 
-  await step('an image search renders k thumbnails with the expected labels', async () => {
+  await step('a dropped image renders k thumbnails with the expected labels', async () => {
     await openView(page, 'search');
     await page.fill('#k', String(spec.expected_labels.length));
-    await page.setInputFiles('#query-file', spec.query_image);
+    // The file dropped on the drop zone, as a browser delivers it (a DataTransfer holding a File).
+    const dropped = await page.evaluateHandle((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'query.png', { type: 'image/png' }));
+      return transfer;
+    }, readFileSync(spec.query_image).toString('base64'));
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
     await page.waitForFunction((k) => document.querySelectorAll('#results .result').length === k, spec.expected_labels.length);
     const labels = await page.$$eval('#results .result', (items) => items.map((i) => i.dataset.label));
     check(JSON.stringify(labels) === JSON.stringify(spec.expected_labels),
