@@ -111,6 +111,23 @@ try {
     await screenshot(page, 'gallery');
   });
 
+  await step('an uploaded image is listed under its label, then deleted', async () => {
+    await page.setInputFiles('#upload-files', spec.query_image);
+    await page.fill('#upload-label', 'uploaded-by-browser');
+    await page.click('.upload button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('.upload [role=status]').textContent === '1 of 1 added');
+    await page.fill('#gallery-label', 'uploaded-by-browser');
+    await page.dispatchEvent('#gallery-label', 'change');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery-grid .item').length === 1);
+    check((await page.textContent('#gallery-grid .item .label')) === 'uploaded-by-browser',
+      'the upload is listed under its label');
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click('#gallery-grid .item .delete');
+    await page.waitForFunction(() => document.querySelector('#gallery-grid').textContent.includes('No items.'));
+    const left = await page.locator('#gallery-grid .item').count();
+    check(left === 0, `${left} items left under the label after the delete`);
+  });
+
   await step("a bad training field shows the server's message beside it", async () => {
     await openView(page, 'training');
     await page.locator('#job-form').waitFor();
