@@ -13,7 +13,6 @@
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +20,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/bench/bench_queries.h"
+#include "client/latency_stats.h"
 #include "hier/v1/retrieval.grpc.pb.h"
 
 ABSL_FLAG(int, grpc_port, 0, "the server's gRPC port on 127.0.0.1");
@@ -79,16 +80,13 @@ Measured RunFor(int threads, double seconds, const Call& call) {
   for (std::thread& worker : workers) worker.join();
   std::vector<double> all;
   for (const std::vector<double>& some : latencies) all.insert(all.end(), some.begin(), some.end());
-  std::sort(all.begin(), all.end());
+  // The load generator's nearest-rank percentiles, so both benchmarks quote latency alike.
+  const client::LatencySummary summary = client::SummarizeLatencies(std::move(all));
   Measured measured;
   measured.errors = errors;
-  if (all.empty()) return measured;
-  measured.qps = static_cast<double>(all.size()) / seconds;
-  const auto rank = [&](double q) {
-    return all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
-  };
-  measured.p50_ms = rank(0.50);
-  measured.p99_ms = rank(0.99);
+  measured.qps = static_cast<double>(summary.count) / seconds;
+  measured.p50_ms = summary.p50;
+  measured.p99_ms = summary.p99;
   return measured;
 }
 
