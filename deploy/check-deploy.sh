@@ -231,7 +231,8 @@ for name in sorted(os.listdir(metrics_dir)):
 for name in sorted(names - defined):
     fail(f"{dashboard_path}: metric {name} is not defined under server/metrics/")
 for required in () if dashboard is None else ("grpc_server_handled_total", "grpc_server_handling_seconds", "hier_index_items",
-                 "hier_embed_batch_size", "hier_search_stage_seconds", "hier_model_info",
+                 "hier_embed_batch_size", "hier_search_stage_seconds", "hier_search_recall",
+                 "hier_search_effort", "hier_model_info",
                  "hier_training_jobs", "hier_job_loss", "hier_job_recall_at_1",
                  "process_resident_memory_bytes", "process_cpu_seconds_total"):
     if required not in names:

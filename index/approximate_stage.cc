@@ -36,6 +36,8 @@ namespace {
 constexpr uint32_t kSnapshotFormat = 1;
 // An automatically sized IVF is retrained once it holds this many times its training size.
 constexpr int64_t kRetrainGrowth = 4;
+// The longest HNSW candidate list worth trying.
+constexpr int64_t kMostEfSearch = 4096;
 
 // The FAISS factory string for a named kind, or the kind itself.
 std::string FactoryString(const CandidateStageOptions& options, int64_t nlist) {
@@ -228,7 +230,7 @@ class ApproximateStage final : public CandidateStage {
   }
 
   void Search(absl::Span<const float> queries, int64_t wanted, int threads,
-              int64_t* out) const override {
+              const SearchEffort& effort, int64_t* out) const override {
     const int64_t count = static_cast<int64_t>(queries.size()) / dim_;
     std::fill(out, out + count * wanted, -1);
     const int64_t live = static_cast<int64_t>(label_of_.size());
@@ -240,13 +242,34 @@ class ApproximateStage final : public CandidateStage {
     std::vector<float> distances(count * fetch);
     std::vector<faiss::Index::idx_t> labels(count * fetch);
     omp_set_num_threads(threads);
-    index_->search(count, rows.data(), fetch, distances.data(), labels.data());
+    // Per-search parameters, so that searches with different efforts run side by side.
+    faiss::SearchParametersIVF ivf_effort;
+    faiss::SearchParametersHNSW hnsw_effort;
+    const faiss::SearchParameters* parameters = nullptr;
+    if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get())) {
+      ivf_effort.nprobe = static_cast<size_t>(std::clamp<int64_t>(effort.nprobe, 1, ivf->nlist));
+      parameters = &ivf_effort;
+    } else if (dynamic_cast<const faiss::IndexHNSW*>(index_.get()) != nullptr) {
+      hnsw_effort.efSearch = static_cast<int>(std::max<int64_t>(effort.ef_search, 1));
+      parameters = &hnsw_effort;
+    }
+    index_->search(count, rows.data(), fetch, distances.data(), labels.data(), parameters);
     for (int64_t q = 0; q < count; ++q) {
       int64_t kept = 0;
       for (int64_t j = 0; j < fetch && kept < wanted; ++j) {
         if (const int64_t* id = id_of_.Find(labels[q * fetch + j])) out[q * wanted + kept++] = *id;
       }
     }
+  }
+
+  SearchEffort MostEffort() const override {
+    SearchEffort most{0, 0, 0};
+    if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get())) {
+      most.nprobe = static_cast<int64_t>(ivf->nlist);
+    } else if (dynamic_cast<const faiss::IndexHNSW*>(index_.get()) != nullptr) {
+      most.ef_search = kMostEfSearch;
+    }
+    return most;
   }
 
   bool WantsRebuild() const override {
@@ -365,12 +388,8 @@ class ApproximateStage final : public CandidateStage {
     }
     std::string text = absl::StrCat(options_.kind, ": ", factory_, " on ", options_.coordinates,
                                     " coordinates, ", label_of_.size(), " items");
-    if (const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get())) {
-      absl::StrAppend(&text, ", nprobe ", ivf->nprobe, ", trained on ", train_sample_, " of ",
-                      trained_on_);
-    }
-    if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
-      absl::StrAppend(&text, ", efSearch ", hnsw->hnsw.efSearch);
+    if (faiss::ivflib::try_extract_index_ivf(index_.get()) != nullptr) {
+      absl::StrAppend(&text, ", trained on ", train_sample_, " of ", trained_on_);
     }
     if (deleted_entries_ > 0) absl::StrAppend(&text, ", ", deleted_entries_, " deleted entries");
     return text;
@@ -395,7 +414,8 @@ class ApproximateStage final : public CandidateStage {
   }
 
  private:
-  // Applies the search settings and the removal mode to a fresh or read index.
+  // Applies the build settings, the removal mode and (for an index wrapped in a transform, which
+  // takes no per-search effort) the options' search settings to a fresh or read index.
   std::unique_ptr<faiss::Index> Configure(std::unique_ptr<faiss::Index> index) {
     if (faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get())) {
       ivf->nprobe = static_cast<size_t>(std::min<int64_t>(options_.nprobe, ivf->nlist));

@@ -27,6 +27,16 @@
 
 namespace hier::index {
 
+// How hard a search looks: IVF lists visited, HNSW's candidate list, and how many candidates the
+// index re-ranks exactly (each stage reads its own knob; the exact scan none). More of each finds
+// more of the true neighbours, slower. HyperbolicIndex starts from the options' values and may
+// tune them for a recall target (recall_tuning.h).
+struct SearchEffort {
+  int64_t nprobe = 64;
+  int64_t ef_search = 256;
+  int64_t overfetch = 100;
+};
+
 struct CandidateStageOptions {
   std::string kind = "exact";
   // What approximate kinds index with L2: "poincare" (the points) or "tangent" (logmap0).
@@ -76,9 +86,14 @@ class CandidateStage {
   virtual void Remove(absl::Span<const int64_t> ids) = 0;
 
   // For each query row (Poincaré coordinates) up to `wanted` candidate ids, most promising
-  // first, written to out[q * wanted...]; -1 fills what is left. FAISS and OpenMP use `threads`.
+  // first, written to out[q * wanted...]; -1 fills what is left. FAISS and OpenMP use `threads`;
+  // an IVF visits effort.nprobe lists, HNSW keeps effort.ef_search candidates.
   virtual void Search(absl::Span<const float> queries, int64_t wanted, int threads,
-                      int64_t* out) const = 0;
+                      const SearchEffort& effort, int64_t* out) const = 0;
+
+  // The most effort worth trying on this stage: nprobe is the IVF's list count (0: the stage
+  // has no lists), ef_search a ceiling for HNSW (0: no graph); overfetch is left 0.
+  virtual SearchEffort MostEffort() const = 0;
 
   // True when the stage would serve better rebuilt from all items now: it has enough items to
   // train, it has outgrown its training, or deleted entries crowd it.
@@ -97,7 +112,7 @@ class CandidateStage {
   virtual std::vector<uint8_t> Serialize() const = 0;
   virtual absl::Status Deserialize(absl::Span<const uint8_t> bytes) = 0;
 
-  // What the stage is now, e.g. "IVF4000,Flat nprobe 64, trained on 160000 of 1000000 items".
+  // What the stage is now, e.g. "IVF4000,Flat, trained on 160000 of 1000000 items".
   virtual std::string Describe() const = 0;
 
   // Bytes the stage holds, roughly (vectors, lists, graph).

@@ -197,6 +197,10 @@ class Collection {
 
   // Searches go straight to the index.
   const HyperbolicIndex& index() const { return *index_; }
+  // HyperbolicIndex::TuneForRecall.
+  absl::StatusOr<RecallTuning> TuneSearch(const RecallTarget& target) {
+    return index_->TuneForRecall(target);
+  }
   // The key and label of each id the index holds (none for an id it does not), from memory: what
   // a search result shows, without reading the store (item_summaries.h).
   std::vector<std::optional<ItemSummary>> Summaries(absl::Span<const int64_t> ids) const {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -23,11 +25,20 @@ class Stopwatch {
     last_ = now;
     return seconds;
   }
+  // Seconds since the previous lap (or construction), without starting a new one.
+  double Elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_).count();
+  }
 
  private:
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// The index tunes itself (IndexOptions::target_recall) once it holds this many items.
+constexpr int64_t kLeastItemsToTune = 1000;
+// Ground truth for tuning computes about this many query-item distances per hold of the shared
+// lock (a few milliseconds).
+constexpr int64_t kExactPairsPerHold = 200000;
 // A rebuild copies the items this many rows per hold of the shared lock.
 constexpr int64_t kCopyChunkRows = 16384;
 // It swaps its stage in once a catch-up round has replayed at most this many rows (the last round
@@ -65,6 +76,10 @@ absl::StatusOr<std::unique_ptr<HyperbolicIndex>> HyperbolicIndex::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("threads: must be in [1, 1024], got ", options.threads));
   }
+  if (!(options.target_recall >= 0 && options.target_recall <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_recall: must be in [0, 1], got ", options.target_recall));
+  }
   if (options.label_scan_max < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("label_scan_max: must be >= 0, got ", options.label_scan_max));
@@ -77,16 +92,18 @@ absl::StatusOr<std::unique_ptr<HyperbolicIndex>> HyperbolicIndex::Create(
 
 HyperbolicIndex::HyperbolicIndex(const IndexOptions& options,
                                  std::unique_ptr<CandidateStage> candidates)
-    : options_(options), candidates_(std::move(candidates)), points_(options.dim) {}
+    : options_(options),
+      tunes_itself_(options.target_recall > 0 && options.candidates.kind != "exact"),
+      candidates_(std::move(candidates)),
+      points_(options.dim) {
+  settings_.effort = {options.candidates.nprobe, options.candidates.ef_search,
+                      options.default_overfetch};
+}
 
 HyperbolicIndex::~HyperbolicIndex() {
   stopping_ = true;
-  std::thread builder;
-  {
-    std::lock_guard<std::mutex> lock(builder_mutex_);
-    builder = std::move(builder_);
-  }
-  if (builder.joinable()) builder.join();
+  builder_.Stop();
+  tuner_.Stop();
 }
 
 absl::Status HyperbolicIndex::CheckRows(absl::Span<const float> points, int64_t rows,
@@ -174,6 +191,7 @@ absl::Status HyperbolicIndex::Upsert(absl::Span<const int64_t> ids, absl::Span<c
   candidates_->AddPrepared(added_ids, added, prepared);
   Journal(added_ids, added);
   RebuildCandidatesIfWanted();
+  TuneIfGrown();
   return absl::OkStatus();
 }
 
@@ -233,18 +251,21 @@ void HyperbolicIndex::RemoveRow(int64_t id) {
 
 void HyperbolicIndex::RebuildCandidatesIfWanted() {
   if (journaling_ || !candidates_->WantsRebuild()) return;
-  std::lock_guard<std::mutex> lock(builder_mutex_);
   // A rebuild Restore made stale may still be finishing: a later write starts the next one.
-  if (building_ || stopping_) return;
-  if (builder_.joinable()) builder_.join();  // a finished one
-  building_ = true;
-  journaling_ = true;
-  builder_ = std::thread([this, generation = generation_] {
-    RunRebuild(generation);
-    std::lock_guard<std::mutex> done(builder_mutex_);
-    building_ = false;
-    builder_idle_.notify_all();
-  });
+  journaling_ = builder_.Start([this, generation = generation_] { RunRebuild(generation); });
+}
+
+void HyperbolicIndex::TuneIfGrown() {
+  const int64_t items = static_cast<int64_t>(ids_.size());
+  if (!tunes_itself_ || items < std::max(kLeastItemsToTune, 2 * tuned_at_items_)) return;
+  if (tuner_.Start([this] { TuneForOptionsTarget(); })) tuned_at_items_ = items;
+}
+
+void HyperbolicIndex::TuneForOptionsTarget() {
+  if (!tunes_itself_) return;
+  RecallTarget target;
+  target.recall = options_.target_recall;
+  TuneForRecall(target).IgnoreError();  // too few items yet, or the index is going away
 }
 
 void HyperbolicIndex::Journal(absl::Span<const int64_t> ids, absl::Span<const float> points) {
@@ -328,12 +349,135 @@ void HyperbolicIndex::RunRebuild(uint64_t generation) {
     ++stage_epoch_;
     journaling_ = false;
   }
-  // The old stage is freed here, outside the lock.
+  replaced.reset();  // outside the lock
+  TuneForOptionsTarget();
+}
+
+absl::StatusOr<RecallTuning> HyperbolicIndex::TuneForRecall(const RecallTarget& target) {
+  if (const std::string problem = RecallTargetProblem(target); !problem.empty()) {
+    return absl::InvalidArgumentError(problem);
+  }
+  std::lock_guard<std::mutex> one_at_a_time(tuning_);
+  const Stopwatch clock;
+  std::vector<int64_t> sample_ids;
+  std::vector<float> sample_points;
+  if (SampleItems(target, &sample_ids, &sample_points) <= target.k) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index: tuning for recall@", target.k, " needs more than ", target.k, " items"));
+  }
+  const std::vector<std::vector<int64_t>> exact =
+      ExactNeighbours(sample_ids, sample_points, target.k);
+  SearchEffort start, most;
+  {
+    ReaderLock lock(&mutex_);
+    start = settings_.effort;
+    most = candidates_->MostEffort();
+  }
+  // Each sample item searched for as a search by id would (itself left out), one at a time.
+  const auto measure = [&](const SearchEffort& effort) {
+    SearchOptions options;
+    options.k = target.k;
+    options.overfetch = effort.overfetch;
+    double found = 0;
+    const Stopwatch timer;
+    for (size_t q = 0; q < sample_ids.size(); ++q) {
+      std::vector<Neighbour> neighbours;
+      {
+        ReaderLock lock(&mutex_);
+        neighbours =
+            SearchLocked(&sample_points[q * options_.dim], options, effort, sample_ids[q]);
+      }
+      const std::vector<int64_t>& truth = exact[q];
+      int64_t hits = 0;
+      for (const Neighbour& neighbour : neighbours) {
+        hits += std::count(truth.begin(), truth.end(), neighbour.id);
+      }
+      found += truth.empty() ? 1.0 : static_cast<double>(hits) / truth.size();
+    }
+    return EffortMeasurement{found / sample_ids.size(), timer.Elapsed()};
+  };
+  RecallTuning tuning =
+      ChooseEffort(target, most, start, measure, [this] { return stopping_.load(); });
+  if (stopping_) return absl::CancelledError("index: shutting down");
+  tuning.queries = static_cast<int64_t>(sample_ids.size());
+  tuning.seconds = clock.Elapsed();
+  WriterLock lock(&mutex_);
+  settings_.effort = tuning.effort;
+  settings_.tuning = tuning;
+  tuned_at_items_ = std::max(tuned_at_items_, static_cast<int64_t>(ids_.size()));
+  return tuning;
+}
+
+int64_t HyperbolicIndex::SampleItems(const RecallTarget& target, std::vector<int64_t>* ids,
+                                     std::vector<float>* points) const {
+  ReaderLock lock(&mutex_);
+  const int64_t rows = static_cast<int64_t>(ids_.size());
+  const int64_t count = std::min(rows, target.queries);
+  std::vector<int64_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 random(target.seed);
+  for (int64_t i = 0; i < count; ++i) {
+    std::swap(order[i], order[std::uniform_int_distribution<int64_t>(i, rows - 1)(random)]);
+  }
+  ids->resize(count);
+  points->resize(count * options_.dim);
+  for (int64_t i = 0; i < count; ++i) {
+    (*ids)[i] = ids_[order[i]];
+    std::copy_n(points_.row(order[i]), options_.dim, points->data() + i * options_.dim);
+  }
+  return rows;
+}
+
+std::vector<std::vector<int64_t>> HyperbolicIndex::ExactNeighbours(
+    absl::Span<const int64_t> ids, absl::Span<const float> points, int64_t k) const {
+  const int64_t queries = static_cast<int64_t>(ids.size());
+  // Each query's k nearest so far, as a max-heap by Nearer.
+  std::vector<std::vector<Neighbour>> nearest(queries);
+  // Rows are visited from the last down, a few at a time under the shared lock (as a rebuild
+  // copies them: a delete moves the last row into the hole, so an item is seen at most twice).
+  const int64_t rows_per_hold = std::max<int64_t>(1, kExactPairsPerHold / queries);
+  absl::flat_hash_set<int64_t> seen;
+  int64_t below = -1;
+  while (below != 0 && !stopping_) {
+    ReaderLock lock(&mutex_);
+    const int64_t rows = static_cast<int64_t>(ids_.size());
+    const int64_t end = below < 0 ? rows : std::min(below, rows);
+    const int64_t begin = std::max<int64_t>(0, end - rows_per_hold);
+    std::vector<int64_t> fresh;
+    for (int64_t row = begin; row < end; ++row) {
+      if (seen.insert(ids_[row]).second) fresh.push_back(row);
+    }
+#pragma omp parallel for num_threads(options_.threads) schedule(static)
+    for (int64_t q = 0; q < queries; ++q) {
+      std::vector<Neighbour>& heap = nearest[q];
+      for (const int64_t row : fresh) {
+        if (ids_[row] == ids[q]) continue;
+        const Neighbour candidate{
+            ids_[row], PoincareDistance(&points[q * options_.dim], points_.row(row), options_.dim,
+                                        options_.c)};
+        if (static_cast<int64_t>(heap.size()) < k) {
+          heap.push_back(candidate);
+          std::push_heap(heap.begin(), heap.end(), Nearer);
+        } else if (Nearer(candidate, heap.front())) {
+          std::pop_heap(heap.begin(), heap.end(), Nearer);
+          heap.back() = candidate;
+          std::push_heap(heap.begin(), heap.end(), Nearer);
+        }
+      }
+    }
+    below = begin;
+  }
+  std::vector<std::vector<int64_t>> exact(queries);
+  for (int64_t q = 0; q < queries; ++q) {
+    for (const Neighbour& neighbour : nearest[q]) exact[q].push_back(neighbour.id);
+  }
+  return exact;
 }
 
 void HyperbolicIndex::WaitForRebuild() const {
-  std::unique_lock<std::mutex> lock(builder_mutex_);
-  builder_idle_.wait(lock, [this] { return !building_; });
+  builder_.WaitIdle();
+  tuner_.WaitIdle();
+  builder_.WaitIdle();  // (a tuning starts no rebuild, but a write meanwhile may have)
 }
 
 absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::Search(absl::Span<const float> query,
@@ -345,7 +489,7 @@ absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::Search(absl::Span<const 
   if (!options.label.empty() && !ids_by_label_.contains(options.label)) {
     return NoSuchLabelError(options.label);
   }
-  return SearchLocked(query.data(), options, /*exclude=*/-1);
+  return SearchLocked(query.data(), options, settings_.effort, /*exclude=*/-1);
 }
 
 absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::SearchById(
@@ -357,16 +501,17 @@ absl::StatusOr<std::vector<Neighbour>> HyperbolicIndex::SearchById(
   if (!options.label.empty() && !ids_by_label_.contains(options.label)) {
     return NoSuchLabelError(options.label);
   }
-  return SearchLocked(points_.row(*found), options, id);
+  return SearchLocked(points_.row(*found), options, settings_.effort, id);
 }
 
 std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
                                                      const SearchOptions& options,
+                                                     const SearchEffort& effort,
                                                      int64_t exclude) const {
   const int64_t size = static_cast<int64_t>(ids_.size());
   const int64_t k = options.k;
   int64_t wanted = std::max(k + (exclude >= 0 ? 1 : 0),
-                            options.overfetch > 0 ? options.overfetch : options_.default_overfetch);
+                            options.overfetch > 0 ? options.overfetch : effort.overfetch);
   if (!options.label.empty()) {
     const int64_t members = ids_by_label_.at(options.label).size();
     if (members <= options_.label_scan_max) wanted = size;
@@ -382,7 +527,7 @@ std::vector<Neighbour> HyperbolicIndex::SearchLocked(const float* query,
   for (; wanted < size; wanted *= 2) {
     candidates.resize(wanted);
     candidates_->Search(absl::MakeConstSpan(query, options_.dim), wanted, ThreadsFor(options),
-                        candidates.data());
+                        effort, candidates.data());
     timings.candidate_seconds += stopwatch.Lap();
     std::vector<Neighbour> neighbours =
         Rerank(query, candidates.data(), wanted, options.label, exclude);
@@ -407,16 +552,17 @@ absl::StatusOr<std::vector<std::vector<Neighbour>>> HyperbolicIndex::SearchBatch
       return NoSuchLabelError(options.label);
     }
     for (int64_t q = 0; q < count; ++q) {
-      results[q] = SearchLocked(&queries[q * options_.dim], options, /*exclude=*/-1);
+      results[q] = SearchLocked(&queries[q * options_.dim], options, settings_.effort,
+                                /*exclude=*/-1);
     }
     return results;
   }
   const int64_t wanted = std::min<int64_t>(
       static_cast<int64_t>(ids_.size()),
-      std::max(options.k, options.overfetch > 0 ? options.overfetch : options_.default_overfetch));
+      std::max(options.k, options.overfetch > 0 ? options.overfetch : settings_.effort.overfetch));
   std::vector<int64_t> candidates(count * wanted);
   const int threads = ThreadsFor(options);
-  candidates_->Search(queries, wanted, threads, candidates.data());
+  candidates_->Search(queries, wanted, threads, settings_.effort, candidates.data());
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
   for (int64_t q = 0; q < count; ++q) {
     results[q] = Nearest(Rerank(&queries[q * options_.dim], &candidates[q * wanted], wanted,
@@ -509,6 +655,8 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
   }
   if (!used) {
     candidates_->Rebuild(ids, points, options_.threads);  // the store's ids: no duplicates
+    tuned_at_items_ = 0;
+    TuneIfGrown();
     return false;
   }
   // Bring the stage up to date: the changed items leave it, and those still here come back.
@@ -524,6 +672,8 @@ absl::StatusOr<bool> HyperbolicIndex::Restore(absl::Span<const int64_t> ids,
   }
   candidates_->Add(present, present_points);
   RebuildCandidatesIfWanted();
+  tuned_at_items_ = 0;
+  if (!journaling_) TuneIfGrown();  // else after the rebuild
   return true;
 }
 
@@ -574,7 +724,22 @@ int64_t HyperbolicIndex::size() const {
 
 std::string HyperbolicIndex::Describe() const {
   ReaderLock lock(&mutex_);
-  return candidates_->Describe();
+  const SearchEffort most = candidates_->MostEffort();
+  std::string text = candidates_->Describe();
+  if (most.nprobe > 0) absl::StrAppend(&text, ", nprobe ", settings_.effort.nprobe);
+  if (most.ef_search > 0) absl::StrAppend(&text, ", efSearch ", settings_.effort.ef_search);
+  absl::StrAppend(&text, ", overfetch ", settings_.effort.overfetch);
+  if (settings_.tuning.has_value()) {
+    absl::StrAppend(&text, ", tuned for recall@", settings_.tuning->target.k, " ",
+                    settings_.tuning->target.recall, ": measured ",
+                    settings_.tuning->measured.recall);
+  }
+  return text;
+}
+
+SearchSettings HyperbolicIndex::search_settings() const {
+  ReaderLock lock(&mutex_);
+  return settings_;
 }
 
 int64_t HyperbolicIndex::memory_bytes() const {

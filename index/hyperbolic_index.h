@@ -22,23 +22,29 @@
 // (kept in a journal) in rounds, and once a round is short replays the last one with writers held
 // off (searches go on), so the exclusive lock is held for the exchange of the stages alone.
 // Meanwhile the index holds two stages and a copy of the coordinates.
+//
+// How hard a search looks (SearchEffort: IVF lists visited, HNSW's candidate list, candidates
+// re-ranked) starts from the options and may be tuned for a recall target (TuneForRecall, also
+// done by the index itself with IndexOptions::target_recall): settings are measured on a sample of
+// the items against their exact neighbours, beside searches and writes, and the fastest that
+// reaches the target is used from then on.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "index/background_worker.h"
 #include "index/candidate_stage.h"
+#include "index/recall_tuning.h"
 #include "index/row_blocks.h"
 #include "index/sharded_id_map.h"
 #include "index/rw_mutex.h"
@@ -50,6 +56,11 @@ struct IndexOptions {
   double c = 0.1;
   CandidateStageOptions candidates;
   int64_t default_overfetch = 100;  // candidates re-ranked when a search names none
+  // Above 0, for approximate kinds: after each build of the stage (training, retraining, a
+  // rebuild, a restore) and each doubling of the items from 1,000 on, the effort is tuned in the
+  // background for this recall@10 (TuneForRecall); until then, and at 0, searches use
+  // candidates.nprobe, candidates.ef_search and default_overfetch.
+  double target_recall = 0;
   int64_t max_k = 1000;
   int threads = 1;                 // FAISS and OpenMP threads per call
   int64_t label_scan_max = 20000;  // a label with at most this many items is scanned exactly
@@ -61,9 +72,15 @@ struct SearchTimings {
   double rerank_seconds = 0;     // exact distances of the candidates
 };
 
+// How searches look now, and the tuning that chose it (none: the options' settings).
+struct SearchSettings {
+  SearchEffort effort;
+  std::optional<RecallTuning> tuning;
+};
+
 struct SearchOptions {
   int64_t k = 10;
-  int64_t overfetch = 0;             // 0: the index's default; raised to k when smaller
+  int64_t overfetch = 0;             // 0: the index's (search_settings()); raised to k if smaller
   std::string label;                 // non-empty: only items with this label
   int threads = 0;                   // FAISS and OpenMP threads; 0: the index's
   SearchTimings* timings = nullptr;  // Search and SearchById fill it in when set
@@ -123,8 +140,16 @@ class HyperbolicIndex {
   // False when the candidate stage is rebuilt from the items as fast as it is read back.
   bool snapshots_worthwhile() const;
 
-  // Blocks until no rebuild of the candidate stage is running (its result swapped in or given
-  // up); for tests and benchmarks that look at the stage.
+  // Measures settings of the search effort on a sample of the items against their exact
+  // neighbours (recall_tuning.h), and has searches use the fastest that reaches the target (or,
+  // when none does, the one with the most recall). Searches and writes go on meanwhile; one
+  // tuning runs at a time. InvalidArgument naming a bad field of `target`, FailedPrecondition
+  // when the index holds k items or fewer, Cancelled when the index is being destroyed.
+  absl::StatusOr<RecallTuning> TuneForRecall(const RecallTarget& target);
+  SearchSettings search_settings() const;
+
+  // Blocks until no rebuild of the candidate stage (its result swapped in or given up) and no
+  // background tuning is running; for tests and benchmarks that look at the stage.
   void WaitForRebuild() const;
 
   bool Contains(int64_t id) const;
@@ -145,7 +170,8 @@ class HyperbolicIndex {
   absl::Status CheckSearch(const SearchOptions& options) const;
   int ThreadsFor(const SearchOptions& options) const;
   std::vector<Neighbour> SearchLocked(const float* query, const SearchOptions& options,
-                                      int64_t exclude) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+                                      const SearchEffort& effort, int64_t exclude) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   // Exact distances from `query` to the candidates that are live, carry `label` (when
   // non-empty) and are not `exclude`.
   std::vector<Neighbour> Rerank(const float* query, const int64_t* candidates, int64_t count,
@@ -162,12 +188,28 @@ class HyperbolicIndex {
   // Notes a write for the rebuild in progress, if any (`points` empty: a delete).
   void Journal(absl::Span<const int64_t> ids, absl::Span<const float> points)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // The rebuild thread's work: copy, build, catch up, swap (unless `generation` is stale).
+  // Tunes for options_.target_recall, when set and the stage approximate (tunes_itself_).
+  void TuneForOptionsTarget() ABSL_LOCKS_EXCLUDED(mutex_);
+  // Starts TuneForOptionsTarget on the tuner when the items have doubled since the last start
+  // (and number kLeastItemsToTune): an HNSW graph is never retrained, and IVF lists fill up.
+  void TuneIfGrown() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The rebuild thread's work: copy, build, catch up, swap (unless `generation` is stale), then
+  // tune when a target is set.
   void RunRebuild(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
+  // TuneForRecall's parts: a sample of items (ids and their rows; returns the items held), and
+  // each one's exact k nearest other items, found a few rows at a time under the shared lock.
+  int64_t SampleItems(const RecallTarget& target, std::vector<int64_t>* ids,
+                      std::vector<float>* points) const ABSL_LOCKS_EXCLUDED(mutex_);
+  std::vector<std::vector<int64_t>> ExactNeighbours(absl::Span<const int64_t> ids,
+                                                    absl::Span<const float> points,
+                                                    int64_t k) const ABSL_LOCKS_EXCLUDED(mutex_);
 
   const IndexOptions options_;
+  const bool tunes_itself_;  // options_.target_recall is set and the kind approximate
   mutable RwMutex mutex_;
   std::unique_ptr<CandidateStage> candidates_ ABSL_PT_GUARDED_BY(mutex_);
+  SearchSettings settings_ ABSL_GUARDED_BY(mutex_);
+  std::mutex tuning_;  // held by a tuning throughout
   // Writes since a rebuild copied the items, while one runs; each entry is ids and their rows
   // (an upsert) or ids alone (a delete).
   struct JournalEntry {
@@ -184,12 +226,11 @@ class HyperbolicIndex {
   // Held by Upsert and Delete throughout, and by a rebuild's last catch-up round, which then
   // needs no index lock (Restore does not take it: a rebuild it makes stale gives up at the swap).
   std::mutex writers_;
-  // The rebuild thread (one at a time).
-  mutable std::mutex builder_mutex_;
-  mutable std::condition_variable builder_idle_;
-  bool building_ ABSL_GUARDED_BY(builder_mutex_) = false;
-  std::thread builder_ ABSL_GUARDED_BY(builder_mutex_);
   std::atomic<bool> stopping_{false};
+  BackgroundWorker builder_;  // rebuilds of the candidate stage (then a tuning, when wanted)
+  BackgroundWorker tuner_;    // tunings started by growth or a restore
+  // Items when a tuning last started from growth or ended (TuneIfGrown tunes again at twice this).
+  int64_t tuned_at_items_ ABSL_GUARDED_BY(mutex_) = 0;
   // Dense rows (a removed row is filled with the last one): id, Poincaré coordinates, label.
   std::vector<int64_t> ids_ ABSL_GUARDED_BY(mutex_);
   RowBlocks points_ ABSL_GUARDED_BY(mutex_);

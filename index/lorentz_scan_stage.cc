@@ -117,7 +117,7 @@ class LorentzScanStage final : public CandidateStage {
     }
   }
 
-  void Search(absl::Span<const float> queries, int64_t wanted, int threads,
+  void Search(absl::Span<const float> queries, int64_t wanted, int threads, const SearchEffort&,
               int64_t* out) const override {
     const int64_t count = static_cast<int64_t>(queries.size()) / dim_;
     const int64_t rows = static_cast<int64_t>(ids_.size());
@@ -146,6 +146,8 @@ class LorentzScanStage final : public CandidateStage {
       }
     }
   }
+
+  SearchEffort MostEffort() const override { return {0, 0, 0}; }
 
   bool WantsRebuild() const override { return false; }
 

@@ -27,6 +27,10 @@ const std::vector<CommandInfo>& AllCommands() {
        "the gallery in id order, a page at a time", NewItemsListCommand},
       {"items delete", "ID...", "delete items", NewItemsDeleteCommand},
       {"stats", "", "gallery and index statistics", NewStatsCommand},
+      {"index tune", "[--target-recall R] [--k K] [--sample-queries N]",
+       "tune nprobe / efSearch / overfetch for a recall target on a sample of the gallery; exit 1 "
+       "when no setting reached it (raise --timeout for large galleries)",
+       NewIndexTuneCommand},
       {"train start", "--config FILE.json [--name NAME] [--deploy]",
        "start a training job (TrainingConfig as proto JSON)", NewTrainStartCommand},
       {"train watch", "JOB", "follow a job until it ends; exit 0 only when it SUCCEEDED",

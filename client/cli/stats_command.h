@@ -1,4 +1,5 @@
-// `hier stats`: the gallery's size, the candidate stage and the serving model.
+// `hier stats`: the gallery's size, the candidate stage, how searches look and the serving
+// model; `hier index tune`: tune how searches look for a recall target (TuneSearch).
 #pragma once
 
 #include <memory>
@@ -8,5 +9,6 @@
 namespace hier::client::cli {
 
 std::unique_ptr<Command> NewStatsCommand();
+std::unique_ptr<Command> NewIndexTuneCommand();
 
 }  // namespace hier::client::cli

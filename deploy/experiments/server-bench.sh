@@ -80,8 +80,9 @@ for kind in exact ivf-flat; do
     echo "search-vector $kind, pass $pass"
     "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 \
       --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-p$pass.json"
+    # The in-process side searches with the kind's fixed defaults: so does the server.
     start_server "$out/logs/server-$kind-p$pass.log" --state-dir "$state" --dim 128 --c 0.1 \
-      --metrics-listen= --http-listen= --index-threads 1
+      --metrics-listen= --http-listen= --index-threads 1 --target-recall 0
     for n in 1 8 64; do
       bench "$out/json/vector-$kind-grpc-n$n-p$pass.json" --method search-vector \
         --vectors-from-items 1000 --k 10 --in-flight "$n"

@@ -60,6 +60,11 @@ struct ServerApp::State {
   int port = 0;
   std::unique_ptr<HttpApi> http;  // after `server`, so it goes first
   std::unique_ptr<ReplicationMonitor> replication;  // a replica of a cluster store only
+
+  // A scrape while the members go must not read the serving gallery's settings.
+  ~State() {
+    if (metrics != nullptr) metrics->SetCollectHook(nullptr);
+  }
 };
 
 namespace {
@@ -145,6 +150,18 @@ absl::Status AnnounceReplica(ClusterRecord& cluster, ServingSlot& serving, Clust
   return absl::OkStatus();
 }
 
+SearchSettingsSample SearchSettingsSampleOf(const index::SearchSettings& settings) {
+  SearchSettingsSample sample;
+  sample.nprobe = settings.effort.nprobe;
+  sample.ef_search = settings.effort.ef_search;
+  sample.overfetch = settings.effort.overfetch;
+  if (settings.tuning.has_value()) {
+    sample.target_recall = settings.tuning->target.recall;
+    sample.measured_recall = settings.tuning->measured.recall;
+  }
+  return sample;
+}
+
 // The gallery's geometry: the model's when one is loaded, else the options'.
 absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOptions& options,
                                                               const std::string& directory,
@@ -159,6 +176,7 @@ absl::StatusOr<index::CollectionOptions> CollectionOptionsFor(const ServerOption
   }
   collection.index.candidates.kind = options.index_kind;
   collection.index.threads = options.index_threads;
+  collection.index.target_recall = options.target_recall;
   collection.index.max_k = options.max_k;
   if (model != nullptr) {
     const ModelDescription& description = model->description();
@@ -295,6 +313,10 @@ absl::StatusOr<ServerOptions> ValidateServerOptions(const ServerOptions& options
   for (const absl::Status& status : {
            AtLeast(options.dim, 0, "--dim"),
            AtLeast(options.index_threads, 1, "--index-threads"),
+           options.target_recall >= 0 && options.target_recall <= 1
+               ? absl::OkStatus()
+               : absl::InvalidArgumentError(absl::StrCat("--target-recall: must be in [0, 1], got ",
+                                                         options.target_recall)),
            AtLeast(options.torch_threads, 0, "--torch-threads"),
            AtLeast(options.grpc_threads, 0, "--grpc-threads"),
            AtLeast(options.http_threads, 1, "--http-threads"),
@@ -477,6 +499,10 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(const ServerOptions&
   const int64_t items = (*collection)->index().size();
   metrics->SetIndexItems(items);
   state->serving.Set({model, std::shared_ptr<index::Collection>(*std::move(collection))});
+  metrics->SetCollectHook([metrics, serving = &state->serving] {
+    metrics->SetSearchSettings(SearchSettingsSampleOf(
+        serving->Get().collection->index().search_settings()));
+  });
   phases.End(absl::StrCat(items, " items"));
 
   phases.Begin("images", "removing stored images no item refers to");

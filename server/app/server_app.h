@@ -43,6 +43,8 @@ struct ServerOptions {
   double c = 0.1;                               // without a model: the ball's curvature
   std::string index_kind;                       // empty: the persisted kind (exact when new)
   int index_threads = 1;                        // FAISS / OpenMP threads per search
+  // Approximate stages tune their search effort for this recall@10 after each training (0: fixed).
+  double target_recall = 0.99;
   int torch_threads = 0;                        // intra-op threads of the model (0: LibTorch's)
   int grpc_threads = 0;                         // gRPC handler threads (0: gRPC's default)
   int64_t max_k = 1000;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <iterator>
+#include <mutex>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -59,10 +60,20 @@ std::pair<std::string_view, std::string_view> SplitMethodPath(std::string_view p
 }
 
 // prometheus-cpp 1.0's Registry holds only the families built on it; this one appends the process
-// metrics to what it collects, so MetricsEndpoint and Serialize read everything from one registry.
+// metrics to what it collects, so MetricsEndpoint and Serialize read everything from one registry,
+// and runs a hook first that refreshes gauges read from elsewhere.
 class RegistryWithProcessMetrics final : public prometheus::Registry {
  public:
+  void SetCollectHook(std::function<void()> refresh) {
+    std::lock_guard<std::mutex> lock(hook_mutex_);
+    refresh_ = std::move(refresh);
+  }
+
   std::vector<prometheus::MetricFamily> Collect() const override {
+    {
+      std::lock_guard<std::mutex> lock(hook_mutex_);
+      if (refresh_) refresh_();
+    }
     std::vector<prometheus::MetricFamily> families = Registry::Collect();
     std::vector<prometheus::MetricFamily> process = process_.Collect();
     families.insert(families.end(), std::make_move_iterator(process.begin()),
@@ -72,6 +83,8 @@ class RegistryWithProcessMetrics final : public prometheus::Registry {
 
  private:
   ProcessMetrics process_;
+  mutable std::mutex hook_mutex_;
+  std::function<void()> refresh_;  // guarded by hook_mutex_
 };
 
 }  // namespace
@@ -229,6 +242,12 @@ ServerMetrics::ServerMetrics()
           search_stage_seconds_.Add({{"stage", "rerank"}}, SearchStageBuckets())),
       index_items_(
           GaugeFamily(*registry_, "hier_index_items", "Items in the search index.").Add({})),
+      search_effort_(GaugeFamily(*registry_, "hier_search_effort",
+                                 "How hard searches look: IVF lists visited (nprobe), HNSW's "
+                                 "candidate list (ef_search), candidates re-ranked (overfetch).")),
+      search_recall_(GaugeFamily(*registry_, "hier_search_recall",
+                                 "The recall@k the search settings were tuned for (target) and "
+                                 "measured with them on a sample of the gallery (measured).")),
       startup_phase_seconds_(GaugeFamily(*registry_, "hier_startup_phase_seconds",
                                          "How long each phase of this process's start took.")),
       replication_lag_seconds_(
@@ -276,6 +295,23 @@ void ServerMetrics::ObserveSearchStage(SearchStage stage, double seconds) {
 }
 
 void ServerMetrics::SetIndexItems(int64_t items) { index_items_.Set(static_cast<double>(items)); }
+
+void ServerMetrics::SetSearchSettings(const SearchSettingsSample& sample) {
+  for (const auto& [knob, value] : {std::pair<const char*, int64_t>{"nprobe", sample.nprobe},
+                                    {"ef_search", sample.ef_search},
+                                    {"overfetch", sample.overfetch}}) {
+    search_effort_.Add({{"knob", knob}}).Set(static_cast<double>(value));
+  }
+  for (const auto& [of, value] : {std::pair<const char*, std::optional<double>>{
+                                      "target", sample.target_recall},
+                                  {"measured", sample.measured_recall}}) {
+    if (value.has_value()) search_recall_.Add({{"of", of}}).Set(*value);
+  }
+}
+
+void ServerMetrics::SetCollectHook(std::function<void()> refresh) {
+  static_cast<RegistryWithProcessMetrics&>(*registry_).SetCollectHook(std::move(refresh));
+}
 
 void ServerMetrics::SetStartupPhase(const std::string& phase, double seconds) {
   startup_phase_seconds_.Add({{"phase", phase}}).Set(seconds);

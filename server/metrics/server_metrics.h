@@ -11,6 +11,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,15 @@ struct JobProgressSample {
   std::optional<double> recall_at_1;  // unset until the job's first evaluation
   double progress_ratio = 0;          // steps done / total steps; clamped to 0..1
   int64_t epoch = 0;
+};
+
+// How searches look now (index::SearchSettings's gist); the recalls are set once tuned.
+struct SearchSettingsSample {
+  int64_t nprobe = 0;
+  int64_t ef_search = 0;
+  int64_t overfetch = 0;
+  std::optional<double> target_recall;
+  std::optional<double> measured_recall;
 };
 
 // Where a replica stands with the store it follows (index::ReplicationStatus's gist).
@@ -64,6 +74,12 @@ class ServerMetrics {
   void ObserveSearchStage(SearchStage stage, double seconds);
   // hier_index_items.
   void SetIndexItems(int64_t items);
+  // hier_search_effort{knob="nprobe"|"ef_search"|"overfetch"} and, once tuned,
+  // hier_search_recall{of="target"|"measured"}.
+  void SetSearchSettings(const SearchSettingsSample& sample);
+  // Runs `refresh` at the start of every collection (each scrape), for gauges whose values live
+  // elsewhere; replaces the previous one (nullptr: none). It must not call SetCollectHook.
+  void SetCollectHook(std::function<void()> refresh);
   // hier_startup_phase_seconds{phase}: how long a phase of this process's start took (reading
   // the state, loading the model, each step of loading the index, ...), set as each one ends.
   void SetStartupPhase(const std::string& phase, double seconds);
@@ -98,6 +114,8 @@ class ServerMetrics {
   prometheus::Histogram& search_candidate_seconds_;
   prometheus::Histogram& search_rerank_seconds_;
   prometheus::Gauge& index_items_;
+  prometheus::Family<prometheus::Gauge>& search_effort_;
+  prometheus::Family<prometheus::Gauge>& search_recall_;
   prometheus::Family<prometheus::Gauge>& startup_phase_seconds_;
   prometheus::Gauge& replication_lag_seconds_;
   prometheus::Gauge& replication_changes_behind_;

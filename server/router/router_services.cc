@@ -58,6 +58,12 @@ absl::StatusOr<std::shared_ptr<const TopologyView>> AskEveryShard(
   return view;
 }
 
+// Orders shards' search settings by what they measured: untuned ones (nothing measured) first.
+bool LowerRecall(const hier::v1::SearchSettings& a, const hier::v1::SearchSettings& b) {
+  if (a.tuned() != b.tuned()) return !a.tuned();
+  return a.measured_recall() < b.measured_recall();
+}
+
 }  // namespace
 
 grpc::Status RouterRetrieval::Embed(grpc::ServerContext* context,
@@ -174,8 +180,28 @@ grpc::Status RouterRetrieval::Stats(grpc::ServerContext* context,
       response->set_items(response->items() + parts[shard].items());
       response->set_index_memory_bytes(response->index_memory_bytes() +
                                        parts[shard].index_memory_bytes());
+      if (LowerRecall(parts[shard].search_settings(), response->search_settings())) {
+        *response->mutable_search_settings() = parts[shard].search_settings();
+      }
     }
     response->set_model_version(*(*view)->version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RouterRetrieval::TuneSearch(grpc::ServerContext* context,
+                                         const hier::v1::TuneSearchRequest* request,
+                                         hier::v1::SearchSettings* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite, [&]() -> absl::Status {
+    // Every shard tunes its own index (on one of its replicas).
+    std::vector<hier::v1::SearchSettings> parts;
+    absl::StatusOr<std::shared_ptr<const TopologyView>> view =
+        AskEveryShard(backends_, *context, &parts,
+                      [&](ReplicaLink& link, grpc::ClientContext* client, auto* part) {
+                        return link.retrieval->TuneSearch(client, *request, part);
+                      });
+    if (!view.ok()) return view.status();
+    *response = *std::min_element(parts.begin(), parts.end(), LowerRecall);
     return absl::OkStatus();
   });
 }

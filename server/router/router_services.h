@@ -47,6 +47,9 @@ class RouterRetrieval final : public hier::v1::Retrieval::Service {
   grpc::Status DeleteItems(grpc::ServerContext* context,
                            const hier::v1::DeleteItemsRequest* request,
                            hier::v1::DeleteItemsResponse* response) override;
+  grpc::Status TuneSearch(grpc::ServerContext* context,
+                          const hier::v1::TuneSearchRequest* request,
+                          hier::v1::SearchSettings* response) override;
   grpc::Status GetItemImage(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,
                             hier::v1::ItemImage* response) override;
   grpc::Status GetItem(grpc::ServerContext* context, const hier::v1::GetItemRequest* request,

@@ -19,6 +19,29 @@
 namespace hier::server {
 namespace {
 
+// The largest sample a TuneSearch call may ask for (each item is searched for many times).
+constexpr int64_t kMostSampleQueries = 10000;
+
+void WriteSearchSettings(const index::SearchSettings& settings, hier::v1::SearchSettings* out) {
+  out->set_nprobe(settings.effort.nprobe);
+  out->set_ef_search(settings.effort.ef_search);
+  out->set_overfetch(settings.effort.overfetch);
+  if (!settings.tuning.has_value()) return;
+  const index::RecallTuning& tuning = *settings.tuning;
+  out->set_tuned(true);
+  out->set_target_recall(tuning.target.recall);
+  out->set_recall_k(static_cast<int32_t>(tuning.target.k));
+  out->set_measured_recall(tuning.measured.recall);
+  out->set_target_reached(tuning.reached);
+  out->set_sample_queries(tuning.queries);
+  if (tuning.measured.seconds > 0) {
+    out->set_sample_queries_per_second(static_cast<double>(tuning.queries) /
+                                       tuning.measured.seconds);
+  }
+  out->set_settings_tried(tuning.settings_tried);
+  out->set_tuning_seconds(tuning.seconds);
+}
+
 std::string VersionOf(const std::shared_ptr<ServingModel>& model) {
   return model ? model->description().version : std::string();
 }
@@ -486,6 +509,35 @@ grpc::Status RetrievalService::Stats(grpc::ServerContext* context, const hier::v
     response->set_dim(static_cast<int32_t>(index.options().dim));
     response->set_c(index.options().c);
     response->set_model_version(VersionOf(serving.model));
+    WriteSearchSettings(index.search_settings(), response->mutable_search_settings());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RetrievalService::TuneSearch(grpc::ServerContext* context,
+                                          const hier::v1::TuneSearchRequest* request,
+                                          hier::v1::SearchSettings* response) {
+  return backends_.authorizer->Run(*context, Access::kWrite, [&]() -> absl::Status {
+    const Serving serving = backends_.serving->Get();
+    index::RecallTarget target;
+    if (request->target_recall() != 0) {
+      target.recall = request->target_recall();
+    } else if (serving.collection->index().options().target_recall > 0) {
+      target.recall = serving.collection->index().options().target_recall;
+    }
+    if (request->k() != 0) target.k = request->k();
+    if (request->sample_queries() != 0) target.queries = request->sample_queries();
+    if (target.k > serving.collection->index().options().max_k) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "k: must be at most ", serving.collection->index().options().max_k, ", got ", target.k));
+    }
+    if (target.queries > kMostSampleQueries) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sample_queries: must be at most ", kMostSampleQueries, ", got ", target.queries));
+    }
+    absl::StatusOr<index::RecallTuning> tuned = serving.collection->TuneSearch(target);
+    if (!tuned.ok()) return tuned.status();
+    WriteSearchSettings(serving.collection->index().search_settings(), response);
     return absl::OkStatus();
   });
 }

@@ -62,6 +62,9 @@ class RetrievalService final : public hier::v1::Retrieval::Service {
                          hier::v1::ListItemsResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const hier::v1::StatsRequest* request,
                      hier::v1::StatsResponse* response) override;
+  grpc::Status TuneSearch(grpc::ServerContext* context,
+                          const hier::v1::TuneSearchRequest* request,
+                          hier::v1::SearchSettings* response) override;
 
  private:
   // Embeds `images` with the serving model within the call's deadline.

@@ -64,6 +64,9 @@ ABSL_FLAG(std::string, index_kind, "",
           "candidate stage: exact, ivf-flat, ivf-sq8, hnsw or a FAISS factory string (empty: the "
           "persisted one, exact when new)");
 ABSL_FLAG(int, index_threads, 1, "FAISS / OpenMP threads per search");
+ABSL_FLAG(double, target_recall, 0.99,
+          "approximate index kinds tune nprobe / efSearch / overfetch for this recall@10 after "
+          "each training, on a sample of the gallery (0: keep the fixed defaults)");
 ABSL_FLAG(int, torch_threads, 0, "model intra-op threads (0: LibTorch's default)");
 ABSL_FLAG(int, grpc_threads, 0, "most gRPC handler threads (0: gRPC's default)");
 ABSL_FLAG(int64_t, max_batch, 32, "images per forward pass (dynamic batching)");
@@ -163,6 +166,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.c = absl::GetFlag(FLAGS_c);
   options.index_kind = absl::GetFlag(FLAGS_index_kind);
   options.index_threads = absl::GetFlag(FLAGS_index_threads);
+  options.target_recall = absl::GetFlag(FLAGS_target_recall);
   options.torch_threads = absl::GetFlag(FLAGS_torch_threads);
   options.grpc_threads = absl::GetFlag(FLAGS_grpc_threads);
   options.batching.max_batch = absl::GetFlag(FLAGS_max_batch);

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!(*stage)->Deserialize(absl::MakeConstSpan(data, size)).ok()) continue;
     const std::vector<float> query(kDim, 0.01f);
     std::vector<int64_t> found(4);
-    (*stage)->Search(query, 4, 1, found.data());
+    (*stage)->Search(query, 4, 1, hier::index::SearchEffort(), found.data());
+    (void)(*stage)->MostEffort();
     (void)(*stage)->Describe();
   }
   return 0;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -432,7 +433,6 @@ TEST(HyperbolicIndexTest, PreparedAddsGrowFullListsBeforehandAndLoseNoItem) {
   index::CandidateStageOptions options;
   options.kind = "ivf-flat";
   options.nlist = 8;
-  options.nprobe = 8;  // every list: each item must come back as its own first candidate
   options.min_train_items = 200;
   std::unique_ptr<index::CandidateStage> stage =
       std::move(index::MakeCandidateStage(options, kDim, kC)).value();
@@ -462,8 +462,117 @@ TEST(HyperbolicIndexTest, PreparedAddsGrowFullListsBeforehandAndLoseNoItem) {
   }
   EXPECT_GT(grown, 0);
   std::vector<int64_t> found(ids.size());
-  stage->Search(points, 1, 1, found.data());
+  index::SearchEffort every_list;  // each item must come back as its own first candidate
+  every_list.nprobe = 8;
+  stage->Search(points, 1, 1, every_list, found.data());
   EXPECT_EQ(found, ids);
+}
+
+// Recall@k of the index's searches by id (the item itself left out) over every item, against
+// brute force.
+double RecallOverEveryItem(const index::HyperbolicIndex& index, const std::vector<float>& points,
+                           const std::vector<int64_t>& ids, int64_t k) {
+  double found = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::vector<int64_t> exact = BruteForce(points, ids, &points[i * kDim], k + 1);
+    exact.erase(std::find(exact.begin(), exact.end(), ids[i]));
+    const absl::StatusOr<std::vector<index::Neighbour>> searched = index.SearchById(ids[i], Top(k));
+    EXPECT_TRUE(searched.ok()) << searched.status();
+    if (!searched.ok()) return 0;
+    int64_t hits = 0;
+    for (const index::Neighbour& neighbour : *searched) {
+      hits += std::count(exact.begin(), exact.end(), neighbour.id);
+    }
+    found += static_cast<double>(hits) / k;
+  }
+  return found / static_cast<double>(ids.size());
+}
+
+// Settings too small for the target miss it; tuning finds ones that reach it, searches use them,
+// and the recall it reports (every item in the sample) is the one brute force measures.
+class RecallTuningTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecallTuningTest, TunedSettingsReachTheTargetTheDefaultsMiss) {
+  index::IndexOptions options = Options(GetParam());
+  options.candidates.nlist = 64;
+  options.candidates.nprobe = 1;
+  options.candidates.hnsw_m = 4;
+  options.candidates.ef_search = 1;
+  options.default_overfetch = 10;
+  auto index = std::move(index::HyperbolicIndex::Create(options)).value();
+  const std::vector<float> points = EmbeddingLikePoints(3000, 41);
+  const std::vector<int64_t> ids = Sequence(3000, 0);
+  ASSERT_TRUE(index->Upsert(ids, points).ok());
+  index->WaitForRebuild();
+  EXPECT_FALSE(index->search_settings().tuning.has_value());
+  const double before = RecallOverEveryItem(*index, points, ids, 10);
+  EXPECT_LT(before, 0.99);
+
+  index::RecallTarget target;
+  target.recall = 0.99;
+  target.k = 10;
+  target.queries = 100000;  // every item
+  const absl::StatusOr<index::RecallTuning> tuned = index->TuneForRecall(target);
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  EXPECT_TRUE(tuned->reached);
+  EXPECT_EQ(tuned->queries, 3000);
+  EXPECT_GE(tuned->measured.recall, 0.99);
+  EXPECT_GT(tuned->settings_tried, 1);
+  EXPECT_NEAR(RecallOverEveryItem(*index, points, ids, 10), tuned->measured.recall, 1e-12);
+  const index::SearchSettings settings = index->search_settings();
+  ASSERT_TRUE(settings.tuning.has_value());
+  EXPECT_EQ(settings.effort.overfetch, tuned->effort.overfetch);
+  EXPECT_EQ(settings.effort.nprobe, tuned->effort.nprobe);
+  EXPECT_EQ(settings.effort.ef_search, tuned->effort.ef_search);
+  EXPECT_THAT(index->Describe(), HasSubstr("tuned for recall@10 0.99"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, RecallTuningTest, ::testing::Values("ivf-flat", "ivf-sq8", "hnsw"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+// With a target in the options, the index tunes itself once the stage is trained.
+TEST(HyperbolicIndexTest, ATargetInTheOptionsIsTunedForAfterTraining) {
+  index::IndexOptions options = Options("ivf-flat");
+  options.candidates.nprobe = 1;
+  options.default_overfetch = 10;
+  options.target_recall = 0.95;
+  auto index = std::move(index::HyperbolicIndex::Create(options)).value();
+  const std::vector<float> points = EmbeddingLikePoints(2000, 43);
+  ASSERT_TRUE(index->Upsert(Sequence(2000, 0), points).ok());
+  index->WaitForRebuild();
+  const index::SearchSettings settings = index->search_settings();
+  ASSERT_TRUE(settings.tuning.has_value());
+  EXPECT_TRUE(settings.tuning->reached);
+  EXPECT_EQ(settings.tuning->target.recall, 0.95);
+  EXPECT_EQ(settings.tuning->queries, 200);
+  EXPECT_GE(settings.tuning->measured.recall, 0.95);
+  EXPECT_THAT(index->Describe(), HasSubstr("IVF40,Flat"));
+}
+
+TEST(HyperbolicIndexTest, TuningRefusesBadTargetsAndTooFewItems) {
+  auto index = MakeIndex("hnsw");
+  index::RecallTarget target;
+  ASSERT_TRUE(index->Upsert(Sequence(10, 0), RandomPoints(10, 3)).ok());
+  const absl::Status too_few = index->TuneForRecall(target).status();
+  EXPECT_EQ(too_few.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(too_few.message()), HasSubstr("needs more than 10 items"));
+  for (const auto& [field, change] :
+       std::vector<std::pair<std::string, std::function<void(index::RecallTarget&)>>>{
+           {"target_recall: must be in (0, 1], got 0", [](auto& t) { t.recall = 0; }},
+           {"target_recall: must be in (0, 1], got 1.5", [](auto& t) { t.recall = 1.5; }},
+           {"k: must be >= 1, got 0", [](auto& t) { t.k = 0; }},
+           {"sample_queries: must be >= 1, got -2", [](auto& t) { t.queries = -2; }}}) {
+    index::RecallTarget bad;
+    change(bad);
+    const absl::Status refused = index->TuneForRecall(bad).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(std::string(refused.message()), HasSubstr(field));
+  }
+  EXPECT_FALSE(index->search_settings().tuning.has_value());
 }
 
 TEST(HyperbolicIndexTest, BadInputNamesTheProblemAndChangesNothing) {

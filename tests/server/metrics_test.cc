@@ -324,6 +324,32 @@ TEST(ServerMetricsTest, ServingModelSeriesFollowsTheVersion) {
   EXPECT_EQ(Value(metrics.Serialize(), "hier_model_info"), std::nullopt);
 }
 
+// The search settings live in the index; the hook reads them afresh at each scrape.
+TEST(ServerMetricsTest, SearchSettingsAreReadAtEachScrape) {
+  ServerMetrics metrics;
+  SearchSettingsSample sample;
+  sample.nprobe = 64;
+  sample.ef_search = 256;
+  sample.overfetch = 100;
+  metrics.SetCollectHook([&] { metrics.SetSearchSettings(sample); });
+  std::string text = metrics.Serialize();
+  EXPECT_EQ(Value(text, "hier_search_effort", {{"knob", "nprobe"}}), 64);
+  EXPECT_EQ(Value(text, "hier_search_effort", {{"knob", "overfetch"}}), 100);
+  EXPECT_EQ(Value(text, "hier_search_recall"), std::nullopt);  // not tuned yet
+
+  sample.nprobe = 12;
+  sample.target_recall = 0.99;
+  sample.measured_recall = 0.9931;
+  text = metrics.Serialize();
+  EXPECT_EQ(Value(text, "hier_search_effort", {{"knob", "nprobe"}}), 12);
+  EXPECT_EQ(Value(text, "hier_search_recall", {{"of", "target"}}), 0.99);
+  EXPECT_EQ(Value(text, "hier_search_recall", {{"of", "measured"}}), 0.9931);
+
+  metrics.SetCollectHook(nullptr);
+  sample.nprobe = 5;
+  EXPECT_EQ(Value(metrics.Serialize(), "hier_search_effort", {{"knob", "nprobe"}}), 12);
+}
+
 TEST(ServerMetricsTest, TrainingJobStatesSeenBeforeDropToZero) {
   ServerMetrics metrics;
   metrics.SetTrainingJobs({{"running", 2}, {"queued", 1}});

@@ -255,6 +255,76 @@ TEST_F(RetrievalServiceTest, ABadQueryInABatchFailsItNamingTheQuery) {
   EXPECT_THAT(refused.error_message(), HasSubstr("queries: 101 in one call, at most 100"));
 }
 
+// An HNSW gallery searched with too short a candidate list: TuneSearch finds settings that reach
+// the target, Stats reports them, and bad targets are refused naming the field.
+TEST_F(RetrievalServiceTest, TuneSearchReachesTheTargetAndStatsReportsTheSettings) {
+  index::CollectionOptions options;
+  options.directory = (directory_ / "hnsw").string();
+  options.index.dim = kDim;
+  options.index.max_k = 50;
+  options.index.candidates.kind = "hnsw";
+  options.index.candidates.hnsw_m = 4;
+  options.index.candidates.ef_search = 1;
+  options.index.default_overfetch = 10;
+  serving_.Set({nullptr, std::move(index::Collection::Open(options)).value()});
+  for (int64_t first = 0; first < 1000; first += 100) ASSERT_TRUE(Add(first, 100).ok());
+  const auto stats = [&] {
+    hier::v1::StatsResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->Stats(&context, hier::v1::StatsRequest(), &response).ok());
+    return response.search_settings();
+  };
+  EXPECT_FALSE(stats().tuned());
+  EXPECT_EQ(stats().ef_search(), 1);
+  EXPECT_EQ(stats().overfetch(), 10);
+
+  const auto tune = [&](std::function<void(hier::v1::TuneSearchRequest&)> fill,
+                        hier::v1::SearchSettings* settings) {
+    hier::v1::TuneSearchRequest request;
+    fill(request);
+    grpc::ClientContext context;
+    return stub_->TuneSearch(&context, request, settings);
+  };
+  hier::v1::SearchSettings tuned;
+  const grpc::Status status = tune(
+      [](auto& r) {
+        r.set_target_recall(0.99);
+        r.set_sample_queries(1000);
+      },
+      &tuned);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(tuned.tuned());
+  EXPECT_TRUE(tuned.target_reached());
+  EXPECT_EQ(tuned.recall_k(), 10);
+  EXPECT_EQ(tuned.sample_queries(), 1000);
+  EXPECT_GE(tuned.measured_recall(), 0.99);
+  EXPECT_GT(tuned.sample_queries_per_second(), 0);
+  EXPECT_GT(tuned.ef_search() + tuned.overfetch(), 11);
+  const hier::v1::SearchSettings reported = stats();
+  EXPECT_EQ(reported.ef_search(), tuned.ef_search());
+  EXPECT_EQ(reported.overfetch(), tuned.overfetch());
+  EXPECT_EQ(reported.measured_recall(), tuned.measured_recall());
+
+  struct Case {
+    std::function<void(hier::v1::TuneSearchRequest&)> fill;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {[](auto& r) { r.set_target_recall(1.5); }, "target_recall: must be in (0, 1], got 1.5"},
+           {[](auto& r) { r.set_target_recall(-0.5); }, "target_recall: must be in (0, 1], got -0.5"},
+           {[](auto& r) { r.set_k(51); }, "k: must be at most 50, got 51"},
+           {[](auto& r) { r.set_k(-1); }, "k: must be >= 1, got -1"},
+           {[](auto& r) { r.set_sample_queries(10001); },
+            "sample_queries: must be at most 10000, got 10001"},
+           {[](auto& r) { r.set_sample_queries(-3); }, "sample_queries: must be >= 1, got -3"}}) {
+    hier::v1::SearchSettings ignored;
+    const grpc::Status refused = tune(c.fill, &ignored);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
+    EXPECT_THAT(refused.error_message(), HasSubstr(c.message));
+  }
+  EXPECT_EQ(stats().measured_recall(), tuned.measured_recall());  // unchanged by the refusals
+}
+
 TEST_F(RetrievalServiceTest, BadRequestsGetTheRightCodeAndNameTheField) {
   ASSERT_TRUE(Add(0, 10).ok());
   const auto search_status = [&](auto fill) {

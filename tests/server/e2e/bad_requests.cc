@@ -70,6 +70,13 @@ grpc::Status BadRequests::List(int32_t page_size, const std::string& page_token)
   return Send<hier::v1::ListItemsResponse>("hier.v1.Retrieval/ListItems", request);
 }
 
+grpc::Status BadRequests::Tune(double target_recall, int32_t sample_queries, bool authorized) {
+  hier::v1::TuneSearchRequest request;
+  request.set_target_recall(target_recall);
+  request.set_sample_queries(sample_queries);
+  return Send<hier::v1::SearchSettings>("hier.v1.Retrieval/TuneSearch", request, authorized);
+}
+
 // Each case owns copies of what it sends: the cases outlive this call.
 std::vector<BadCase> BadRequests::Cases(const std::string& png) {
   std::string huge_png = png;
@@ -200,6 +207,12 @@ std::vector<BadCase> BadRequests::Cases(const std::string& png) {
       {"list a negative page", [=] { return List(-1, ""); }, grpc::INVALID_ARGUMENT, "page_size"},
       {"list after a made-up token", [=] { return List(10, "../../etc"); }, grpc::INVALID_ARGUMENT,
        "page_token"},
+      {"tune for a recall above 1", [=] { return Tune(1.5, 0, true); }, grpc::INVALID_ARGUMENT,
+       "target_recall: must be in (0, 1], got 1.5"},
+      {"tune with a sample too large", [=] { return Tune(0.9, 1 << 20, true); },
+       grpc::INVALID_ARGUMENT, "sample_queries: must be at most 10000"},
+      {"tune without token", [=] { return Tune(0.9, 0, false); }, grpc::UNAUTHENTICATED,
+       "authorization"},
       {"load an unknown model", [=] { return Load("no-such-run/best"); }, grpc::NOT_FOUND,
        "version"},
       {"load a model outside the runs", [=] { return Load("../../etc"); }, grpc::INVALID_ARGUMENT,

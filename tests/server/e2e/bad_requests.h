@@ -45,6 +45,7 @@ class BadRequests {
   grpc::Status Delete(std::vector<int64_t> ids, bool authorized = true);
   grpc::Status Load(const std::string& version, bool authorized = true);
   grpc::Status List(int32_t page_size, const std::string& page_token);
+  grpc::Status Tune(double target_recall, int32_t sample_queries, bool authorized);
   // `method` of the API with `request`, authorized or not; the answer is dropped.
   template <typename Response>
   grpc::Status Send(const std::string& method, const google::protobuf::Message& request,

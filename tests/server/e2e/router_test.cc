@@ -239,6 +239,22 @@ TEST_F(RouterTest, AnswersExactlyAsOneNodeHoldingEveryItem) {
       request.set_page_token(expected.next_page_token());
     }
   }
+
+  // TuneSearch through the router tunes a replica of each shard and answers the one whose
+  // measured recall is lowest.
+  hier::v1::TuneSearchRequest tune;
+  tune.set_target_recall(0.95);
+  tune.set_sample_queries(100);
+  hier::v1::SearchSettings tuned;
+  grpc::ClientContext tune_context;
+  Prepare(&tune_context, std::chrono::seconds(60));
+  const grpc::Status tuning = cluster.router->retrieval->TuneSearch(&tune_context, tune, &tuned);
+  ASSERT_TRUE(tuning.ok()) << tuning.error_message();
+  EXPECT_TRUE(tuned.tuned());
+  EXPECT_TRUE(tuned.target_reached());
+  EXPECT_EQ(tuned.target_recall(), 0.95);
+  EXPECT_EQ(tuned.sample_queries(), 100);
+  EXPECT_GE(tuned.measured_recall(), 0.95);
 }
 
 TEST_F(RouterTest, AReplicaKilledUnderSearchLoadFailsNoSearch) {

@@ -323,6 +323,58 @@ TEST_F(ServerE2eTest, AStartOverADamagedSnapshotListensFirstNamesTheDamageAndTim
   EXPECT_TRUE(restored) << ReadText(server_->log_path());
 }
 
+// An HNSW gallery that reaches 1,000 items tunes its search settings for --target-recall by
+// itself; Stats and /metrics report them, and `hier index tune` tunes for another target.
+TEST_F(ServerE2eTest, TheIndexTunesItselfForItsTargetAndTheCliRetunesIt) {
+  StartServer({"--index-kind", "hnsw", "--target-recall", "0.98"});
+  const LabelledImages images = TestImages(1100);
+  AddImages(images, 0, 1100);
+  hier::v1::SearchSettings settings;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!settings.tuned() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    grpc::ClientContext context;
+    Authorize(&context);
+    hier::v1::StatsResponse stats;
+    ASSERT_TRUE(retrieval_->Stats(&context, hier::v1::StatsRequest(), &stats).ok());
+    settings = stats.search_settings();
+  }
+  ASSERT_TRUE(settings.tuned()) << settings.DebugString();
+  EXPECT_EQ(settings.target_recall(), 0.98);
+  EXPECT_TRUE(settings.target_reached());
+  EXPECT_GE(settings.measured_recall(), 0.98);
+  EXPECT_EQ(settings.sample_queries(), 200);
+  const std::string metrics = Metrics();
+  EXPECT_EQ(SeriesValue(metrics, "hier_search_recall", {{"of", "measured"}}),
+            settings.measured_recall());
+  EXPECT_EQ(SeriesValue(metrics, "hier_search_effort", {{"knob", "ef_search"}}),
+            static_cast<double>(settings.ef_search()));
+  EXPECT_EQ(SeriesValue(metrics, "hier_search_effort", {{"knob", "overfetch"}}),
+            static_cast<double>(settings.overfetch()));
+
+  const auto cli = [&](std::vector<std::string> args, const std::string& output) {
+    args.insert(args.begin(), {"--server", "127.0.0.1:" + std::to_string(grpc_port_), "--token",
+                               kToken, "--timeout", "120"});
+    ChildProcess process(HIER_CLI_BINARY, args, output);
+    return process.Wait(std::chrono::seconds(180));
+  };
+  const std::string tuned = scratch_ + "/tune.json";
+  ASSERT_EQ(cli({"--json", "index", "tune", "--target-recall", "0.9", "--sample-queries", "300"},
+                tuned),
+            0)
+      << ReadText(tuned);
+  const nlohmann::json answer = nlohmann::json::parse(ReadText(tuned));
+  EXPECT_EQ(answer["target_recall"], 0.9);
+  EXPECT_EQ(answer["sample_queries"], "300");
+  EXPECT_GE(answer["measured_recall"].get<double>(), 0.9);
+  const std::string stats = scratch_ + "/stats.txt";
+  ASSERT_EQ(cli({"stats"}, stats), 0);
+  EXPECT_THAT(ReadText(stats), HasSubstr("tuned for recall@10 0.9: measured"));
+  const std::string refused = scratch_ + "/refused.txt";
+  EXPECT_NE(cli({"index", "tune", "--target-recall", "2"}, refused), 0);
+  EXPECT_THAT(ReadText(refused), HasSubstr("--target-recall: must be in (0, 1], got 2"));
+}
+
 TEST_F(ServerE2eTest, AHotSwapUnderSearchLoadFailsNoSearch) {
   const LabelledImages images = TestImages(200);
   StartServer();

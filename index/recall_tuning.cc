@@ -1,0 +1,102 @@
+#include "index/recall_tuning.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace hier::index {
+namespace {
+
+// Overfetch is tried at k, 2k, ... 2^kOverfetchDoublings k.
+constexpr int kOverfetchDoublings = 7;
+// Bisection steps between the last failing and the first reaching doubling of a knob.
+constexpr int kRefinements = 3;
+// A larger overfetch is not tried once the best at the current one is this much slower than the
+// fastest found (re-ranking more candidates only costs more from there on).
+constexpr double kGivingUpSlowdown = 2.0;
+
+}  // namespace
+
+std::string RecallTargetProblem(const RecallTarget& target) {
+  if (!(target.recall > 0 && target.recall <= 1)) {
+    return absl::StrCat("target_recall: must be in (0, 1], got ", target.recall);
+  }
+  if (target.k < 1) return absl::StrCat("k: must be >= 1, got ", target.k);
+  if (target.queries < 1) return absl::StrCat("sample_queries: must be >= 1, got ", target.queries);
+  return "";
+}
+
+RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
+                          const SearchEffort& start,
+                          const std::function<EffortMeasurement(const SearchEffort&)>& measure,
+                          const std::function<bool()>& stopping) {
+  RecallTuning tuning;
+  tuning.target = target;
+  tuning.effort = start;
+  const auto stop = [&stopping] { return stopping && stopping(); };
+  // Measures a setting and keeps it when it is the fastest reaching the target, or, while none
+  // has, the one with the most recall.
+  const auto try_effort = [&](const SearchEffort& effort) {
+    const EffortMeasurement measured = measure(effort);
+    const bool reached = measured.recall >= target.recall;
+    const bool better = reached ? !tuning.reached || measured.seconds < tuning.measured.seconds
+                                : !tuning.reached && (tuning.settings_tried == 0 ||
+                                                      measured.recall > tuning.measured.recall);
+    ++tuning.settings_tried;
+    if (better) {
+      tuning.effort = effort;
+      tuning.measured = measured;
+      tuning.reached = reached;
+    }
+    return measured;
+  };
+  const bool lists = most.nprobe > 0;
+  const bool graph = !lists && most.ef_search > 0;
+  int64_t ceiling = lists ? most.nprobe : most.ef_search;
+  for (int doubling = 0; doubling <= kOverfetchDoublings && !stop(); ++doubling) {
+    const int64_t overfetch = target.k << doubling;
+    const auto with = [&](int64_t knob) {
+      SearchEffort effort = start;
+      effort.overfetch = overfetch;
+      if (lists) effort.nprobe = knob;
+      if (graph) effort.ef_search = knob;
+      return effort;
+    };
+    const double fastest = tuning.reached ? tuning.measured.seconds : 0;
+    if (!lists && !graph) {
+      if (try_effort(with(0)).recall >= target.recall) break;  // more candidates only cost more
+      continue;
+    }
+    // The least knob that reaches the target: doublings from the floor, then bisection between
+    // the last failing and the first reaching one. HNSW's candidate list is never shorter than
+    // the candidates it returns, hence its floor.
+    const int64_t floor = graph ? std::min(overfetch, most.ef_search) : 1;
+    ceiling = std::max(ceiling, floor);
+    int64_t failing = floor - 1, reaching = 0;
+    double reaching_seconds = 0;
+    const auto probe = [&](int64_t knob) {
+      const EffortMeasurement measured = try_effort(with(knob));
+      if (measured.recall < target.recall) {
+        failing = knob;
+        return false;
+      }
+      reaching = knob;
+      reaching_seconds = measured.seconds;
+      return true;
+    };
+    for (int64_t knob = floor; !stop() && !probe(knob) && knob < ceiling;
+         knob = std::min(2 * knob, ceiling)) {
+    }
+    if (reaching == 0) continue;  // not with this many candidates
+    for (int step = 0; step < kRefinements && reaching - failing > 1 && !stop(); ++step) {
+      probe(failing + (reaching - failing) / 2);
+    }
+    // More candidates never need more lists or a longer list to reach the same recall.
+    ceiling = reaching;
+    if (fastest > 0 && reaching_seconds > kGivingUpSlowdown * fastest) break;
+  }
+  return tuning;
+}
+
+}  // namespace hier::index
