@@ -31,9 +31,15 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
                           const SearchEffort& start,
                           const std::function<EffortMeasurement(const SearchEffort&)>& measure,
                           const std::function<bool()>& stopping) {
+  const bool lists = most.nprobe > 0;
+  const bool graph = !lists && most.ef_search > 0;
+  // What the stage makes of `start` (an IVF visits at most all its lists).
+  SearchEffort current = start;
+  if (lists) current.nprobe = std::clamp<int64_t>(start.nprobe, 1, most.nprobe);
+  if (graph) current.ef_search = std::clamp<int64_t>(start.ef_search, 1, most.ef_search);
   RecallTuning tuning;
   tuning.target = target;
-  tuning.effort = start;
+  tuning.effort = current;
   const auto stop = [&stopping] { return stopping && stopping(); };
   // Measures a setting and keeps it when it is the fastest reaching the target, or, while none
   // has, the one with the most recall.
@@ -51,13 +57,17 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
     }
     return measured;
   };
-  const bool lists = most.nprobe > 0;
-  const bool graph = !lists && most.ef_search > 0;
+  // The settings in use first: when they reach the target, nothing slower needs measuring.
+  if (!stop()) try_effort(current);
+  // Whether a setting measured `seconds` and missed: every larger one is slower still.
+  const auto too_slow = [&](double seconds) {
+    return tuning.reached && seconds >= tuning.measured.seconds;
+  };
   int64_t ceiling = lists ? most.nprobe : most.ef_search;
   for (int doubling = 0; doubling <= kOverfetchDoublings && !stop(); ++doubling) {
     const int64_t overfetch = target.k << doubling;
     const auto with = [&](int64_t knob) {
-      SearchEffort effort = start;
+      SearchEffort effort = current;
       effort.overfetch = overfetch;
       if (lists) effort.nprobe = knob;
       if (graph) effort.ef_search = knob;
@@ -65,7 +75,9 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
     };
     const double fastest = tuning.reached ? tuning.measured.seconds : 0;
     if (!lists && !graph) {
-      if (try_effort(with(0)).recall >= target.recall) break;  // more candidates only cost more
+      const EffortMeasurement measured = try_effort(with(0));
+      // More candidates only cost more.
+      if (measured.recall >= target.recall || too_slow(measured.seconds)) break;
       continue;
     }
     // The least knob that reaches the target: doublings from the floor, then bisection between
@@ -79,15 +91,22 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
       const EffortMeasurement measured = try_effort(with(knob));
       if (measured.recall < target.recall) {
         failing = knob;
-        return false;
+      } else {
+        reaching = knob;
+        reaching_seconds = measured.seconds;
       }
-      reaching = knob;
-      reaching_seconds = measured.seconds;
-      return true;
+      return measured;
     };
-    for (int64_t knob = floor; !stop() && !probe(knob) && knob < ceiling;
-         knob = std::min(2 * knob, ceiling)) {
+    bool hopeless = false;  // even this overfetch's least setting is slower than the fastest
+    for (int64_t knob = floor; !stop(); knob = std::min(2 * knob, ceiling)) {
+      const EffortMeasurement measured = probe(knob);
+      if (reaching != 0 || knob >= ceiling) break;
+      if (too_slow(measured.seconds)) {
+        hopeless = knob == floor;
+        break;
+      }
     }
+    if (hopeless) break;          // and a larger overfetch costs more again
     if (reaching == 0) continue;  // not with this many candidates
     for (int step = 0; step < kRefinements && reaching - failing > 1 && !stop(); ++step) {
       probe(failing + (reaching - failing) / 2);

@@ -40,12 +40,14 @@ struct RecallTuning {
 // InvalidArgument-style message naming the field ("" when the target is usable).
 std::string RecallTargetProblem(const RecallTarget& target);
 
-// The fastest setting whose measured recall reaches `target.recall`, among: overfetch k, 2k, 4k,
-// ... (at most 128k), and for each the least nprobe (IVF) or ef_search (HNSW) up to `most` that
-// reaches it, found by bisection over doublings and then between the last two (a knob `most`
-// leaves at 0 is not searched). When no setting reaches the target, the one with the most recall.
-// `measure` runs the sample with a setting; `stopping` (may be empty) ends the search early with
-// what it has. `start` is the effort returned when nothing was measured.
+// The fastest setting whose measured recall reaches `target.recall`, among `start` (the settings
+// in use, measured first) and: overfetch k, 2k, 4k, ... (at most 128k), and for each the least
+// nprobe (IVF) or ef_search (HNSW) up to `most` that reaches it, found by doublings and then
+// bisection between the last two (a knob `most` leaves at 0 is not searched); a setting that
+// misses the target and is already slower than the fastest found ends its overfetch's doublings.
+// When no setting reaches the target, the one with the most recall. `measure` runs the sample
+// with a setting; `stopping` (may be empty) ends the search early with what it has. `start` is
+// the effort returned when nothing was measured.
 RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
                           const SearchEffort& start,
                           const std::function<EffortMeasurement(const SearchEffort&)>& measure,

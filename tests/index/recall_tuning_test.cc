@@ -70,7 +70,7 @@ TEST(ChooseEffortTest, WithoutKnobsTakesTheLeastOverfetchThatReaches) {
       Target(0.99), SearchEffort{0, 0, 0}, SearchEffort{64, 256, 100}, exact_scan, {});
   EXPECT_TRUE(tuning.reached);
   EXPECT_EQ(tuning.effort.overfetch, 40);
-  EXPECT_EQ(tuning.settings_tried, 3);  // 10, 20, 40
+  EXPECT_EQ(tuning.settings_tried, 4);  // the start (100), then 10, 20, 40
 }
 
 TEST(ChooseEffortTest, HnswSearchesNoShorterListThanItsCandidates) {
@@ -94,7 +94,7 @@ TEST(ChooseEffortTest, StoppingEndsTheSearchWithWhatItHas) {
         return Modelled(effort);
       },
       [&] { return measured >= 2; });
-  EXPECT_EQ(measured, 2);
+  EXPECT_EQ(measured, 2);  // the start and one more
   EXPECT_EQ(tuning.settings_tried, 2);
 }
 
