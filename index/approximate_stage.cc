@@ -267,7 +267,8 @@ class ApproximateStage final : public CandidateStage {
     if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get())) {
       most.nprobe = static_cast<int64_t>(ivf->nlist);
     } else if (dynamic_cast<const faiss::IndexHNSW*>(index_.get()) != nullptr) {
-      most.ef_search = kMostEfSearch;
+      // A list longer than the graph holds nothing more.
+      most.ef_search = std::clamp<int64_t>(index_->ntotal, 1, kMostEfSearch);
     }
     return most;
   }

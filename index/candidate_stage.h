@@ -92,7 +92,8 @@ class CandidateStage {
                       const SearchEffort& effort, int64_t* out) const = 0;
 
   // The most effort worth trying on this stage: nprobe is the IVF's list count (0: the stage
-  // has no lists), ef_search a ceiling for HNSW (0: no graph); overfetch is left 0.
+  // has no lists), ef_search a ceiling for HNSW (at most its entries; 0: no graph); overfetch is
+  // left 0.
   virtual SearchEffort MostEffort() const = 0;
 
   // True when the stage would serve better rebuilt from all items now: it has enough items to

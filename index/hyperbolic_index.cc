@@ -378,7 +378,7 @@ absl::StatusOr<RecallTuning> HyperbolicIndex::TuneForRecall(const RecallTarget& 
     SearchOptions options;
     options.k = target.k;
     options.overfetch = effort.overfetch;
-    double found = 0;
+    double found = 0, found_squared = 0;
     const Stopwatch timer;
     for (size_t q = 0; q < sample_ids.size(); ++q) {
       std::vector<Neighbour> neighbours;
@@ -392,9 +392,15 @@ absl::StatusOr<RecallTuning> HyperbolicIndex::TuneForRecall(const RecallTarget& 
       for (const Neighbour& neighbour : neighbours) {
         hits += std::count(truth.begin(), truth.end(), neighbour.id);
       }
-      found += truth.empty() ? 1.0 : static_cast<double>(hits) / truth.size();
+      const double recall = truth.empty() ? 1.0 : static_cast<double>(hits) / truth.size();
+      found += recall;
+      found_squared += recall * recall;
     }
-    return EffortMeasurement{found / sample_ids.size(), timer.Elapsed()};
+    const double seconds = timer.Elapsed();
+    const double n = static_cast<double>(sample_ids.size());
+    const double mean = found / n;
+    const double variance = std::max(0.0, found_squared / n - mean * mean) * n / std::max(1.0, n - 1);
+    return EffortMeasurement{mean, std::sqrt(variance / n), seconds};
   };
   RecallTuning tuning =
       ChooseEffort(target, most, start, measure, [this] { return stopping_.load(); });
@@ -730,9 +736,11 @@ std::string HyperbolicIndex::Describe() const {
   if (most.ef_search > 0) absl::StrAppend(&text, ", efSearch ", settings_.effort.ef_search);
   absl::StrAppend(&text, ", overfetch ", settings_.effort.overfetch);
   if (settings_.tuning.has_value()) {
-    absl::StrAppend(&text, ", tuned for recall@", settings_.tuning->target.k, " ",
-                    settings_.tuning->target.recall, ": measured ",
-                    settings_.tuning->measured.recall);
+    const RecallTuning& tuning = *settings_.tuning;
+    absl::StrAppend(&text, ", tuned for recall@", tuning.target.k, " ", tuning.target.recall,
+                    tuning.reached ? "" : " (not reached)", ": measured ",
+                    absl::SixDigits(tuning.measured.recall), " +- ",
+                    absl::SixDigits(tuning.measured.recall_error));
   }
   return text;
 }

@@ -15,6 +15,8 @@ constexpr int kRefinements = 3;
 // A larger overfetch is not tried once the best at the current one is this much slower than the
 // fastest found (re-ranking more candidates only costs more from there on).
 constexpr double kGivingUpSlowdown = 2.0;
+// Reaches: how many standard errors the measured recall must clear the target by.
+constexpr double kStandardErrors = 2.0;
 
 }  // namespace
 
@@ -25,6 +27,10 @@ std::string RecallTargetProblem(const RecallTarget& target) {
   if (target.k < 1) return absl::StrCat("k: must be >= 1, got ", target.k);
   if (target.queries < 1) return absl::StrCat("sample_queries: must be >= 1, got ", target.queries);
   return "";
+}
+
+bool Reaches(const EffortMeasurement& measured, double target) {
+  return measured.recall - kStandardErrors * measured.recall_error >= target;
 }
 
 RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
@@ -45,7 +51,7 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
   // has, the one with the most recall.
   const auto try_effort = [&](const SearchEffort& effort) {
     const EffortMeasurement measured = measure(effort);
-    const bool reached = measured.recall >= target.recall;
+    const bool reached = Reaches(measured, target.recall);
     const bool better = reached ? !tuning.reached || measured.seconds < tuning.measured.seconds
                                 : !tuning.reached && (tuning.settings_tried == 0 ||
                                                       measured.recall > tuning.measured.recall);
@@ -77,7 +83,7 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
     if (!lists && !graph) {
       const EffortMeasurement measured = try_effort(with(0));
       // More candidates only cost more.
-      if (measured.recall >= target.recall || too_slow(measured.seconds)) break;
+      if (Reaches(measured, target.recall) || too_slow(measured.seconds)) break;
       continue;
     }
     // The least knob that reaches the target: doublings from the floor, then bisection between
@@ -89,7 +95,7 @@ RecallTuning ChooseEffort(const RecallTarget& target, const SearchEffort& most,
     double reaching_seconds = 0;
     const auto probe = [&](int64_t knob) {
       const EffortMeasurement measured = try_effort(with(knob));
-      if (measured.recall < target.recall) {
+      if (!Reaches(measured, target.recall)) {
         failing = knob;
       } else {
         reaching = knob;

@@ -22,16 +22,22 @@ struct RecallTarget {
 
 // One setting measured on the sample.
 struct EffortMeasurement {
-  double recall = 0;   // mean over the sample's queries of |found ∩ exact| / k
-  double seconds = 0;  // for the whole sample, one query at a time
+  double recall = 0;          // mean over the sample's queries of |found ∩ exact| / k
+  double recall_error = 0;    // the standard error of that mean
+  double seconds = 0;         // for the whole sample, one query at a time
 };
+
+// Whether `measured` reaches `target` with confidence: its recall less two standard errors (a
+// setting chosen as the least to pass on one sample would otherwise fall short on other queries
+// about half the time).
+bool Reaches(const EffortMeasurement& measured, double target);
 
 // What tuning chose and what it measured with it.
 struct RecallTuning {
   RecallTarget target;
   SearchEffort effort;
   EffortMeasurement measured;
-  bool reached = false;     // measured.recall >= target.recall (else the most recall tried)
+  bool reached = false;     // Reaches(measured, target.recall) (else the most recall tried)
   int64_t queries = 0;      // the sample's size
   int64_t settings_tried = 0;
   double seconds = 0;       // the tuning's own time, ground truth included

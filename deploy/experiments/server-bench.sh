@@ -2,12 +2,14 @@
 # The server benchmark: hier-server measured with hier-bench over loopback.
 #  a) Search by vector over the index benchmark's 100k items (exact and ivf-flat): queries/s and
 #     p50/p99 at 1, 8 and 64 calls in flight, against the same searches in-process
-#     (server_bench_gallery --measure: Collection::Open and one Search at a time), the gRPC
+#     (server_bench_gallery --measure: Collection::Open and Search from 1 or 8 threads), the gRPC
 #     layer's cost; and SearchBatch calls of 32 queries against the index's batch path in-process.
-#     Each pass runs the in-process measure, the server at 1, 8, 64 in flight and batched, then
-#     the in-process batched measure.
-#  b) Embed: dynamic batching (--max-batch 32) against none (--max-batch 1) at 32 in flight,
-#     alternating; one more pass with --max-delay-us 500.
+#     Each pass runs the in-process measures, the server at 1, 8, 64 in flight and batched, then
+#     the in-process batched measure. The server searches with the kind's fixed defaults
+#     (--target-recall 0), as the in-process side does.
+#  b) Embed: the same images embedded in-process 32 per forward pass (server_bench_embed), then
+#     the server with dynamic batching (--max-batch 32) and without (--max-batch 1) at 32 in
+#     flight, alternating; one more pass with --max-delay-us 500.
 #  c) Search by image end to end (decode, embed, search) over a gallery of 2,000 test images.
 # Tables give medians of PASSES alternating passes; a ratio is the median of the per-pass ratios
 # (both sides measured in the same pass). Usage: server-bench.sh OUT_DIR. Writes
@@ -30,6 +32,7 @@ cache="${BENCH_CACHE:-$out/cache}"
 mkdir -p "$out/json" "$out/logs"
 out="$(cd "$out" && pwd)"
 gallery_tool="$build/tests/server_bench_gallery"
+embed_tool="$build/tests/server_bench_embed"
 server_bin="$build/server/hier-server"
 bench_bin="$build/client/hier-bench"
 cli_bin="$build/client/hier"
@@ -80,6 +83,8 @@ for kind in exact ivf-flat; do
     echo "search-vector $kind, pass $pass"
     "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 \
       --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-p$pass.json"
+    "$gallery_tool" --measure --state "$state" --queries 1000 --k 10 --repeats 1 --threads 8 \
+      --warmup-seconds "$warmup" --json "$out/json/vector-$kind-inprocess-t8-p$pass.json"
     # The in-process side searches with the kind's fixed defaults: so does the server.
     start_server "$out/logs/server-$kind-p$pass.log" --state-dir "$state" --dim 128 --c 0.1 \
       --metrics-listen= --http-listen= --index-threads 1 --target-recall 0
@@ -121,6 +126,8 @@ embed_pass() {  # embed_pass NAME SERVER_ARGS...
 }
 for pass in $(seq "$passes"); do
   echo "embed, pass $pass"
+  "$embed_tool" --checkpoint "$model/best" --images "$out/images" --batch 32 --seconds "$duration" \
+    --warmup-seconds "$warmup" --json "$out/json/embed-inprocess-p$pass.json" >/dev/null
   embed_pass "batch32-p$pass" --max-batch 32
   embed_pass "batch1-p$pass" --max-batch 1
 done
@@ -172,17 +179,20 @@ print("Queries: the vectors of items 0..999 (`hier-bench --vectors-from-items 10
 print("| kind | system | in flight | q/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
 ratios = []
 for kind in ("exact", "ivf-flat"):
-    inproc = runs(f"vector-{kind}-inprocess-p{{p}}.json")
-    print(f"| {kind} | in-process | 1 | {med(r['qps'] for r in inproc):.0f} | "
-          f"{med(r['latency_ms']['p50'] for r in inproc):.2f} | "
-          f"{med(r['latency_ms']['p99'] for r in inproc):.2f} |")
+    inprocess = {n: runs(f"vector-{kind}-inprocess{'' if n == 1 else '-t8'}-p{{p}}.json")
+                 for n in (1, 8)}
+    for n, inproc in inprocess.items():
+        print(f"| {kind} | in-process | {n} | {med(r['qps'] for r in inproc):.0f} | "
+              f"{med(r['latency_ms']['p50'] for r in inproc):.2f} | "
+              f"{med(r['latency_ms']['p99'] for r in inproc):.2f} |")
     for n in (1, 8, 64):
         g = runs(f"vector-{kind}-grpc-n{n}-p{{p}}.json")
         errors = sum(sum(r["errors"].values()) for r in g)
         print(f"| {kind} | gRPC | {n} | {med(r['qps'] for r in g):.0f} | "
               f"{med(r['latency_ms']['p50'] for r in g):.2f} | "
               f"{med(r['latency_ms']['p99'] for r in g):.2f} |" + (f" errors {errors}" if errors else ""))
-        if n in (1, 8):
+        if n in inprocess:
+            inproc = inprocess[n]
             qr = [a["qps"] / b["qps"] for a, b in zip(g, inproc)]
             pr = [a["latency_ms"]["p50"] / b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
             dp = [a["latency_ms"]["p50"] - b["latency_ms"]["p50"] for a, b in zip(g, inproc)]
@@ -198,8 +208,8 @@ for kind in ("exact", "ivf-flat"):
     ratios.append((kind, "batch 32", [a["items_per_second"] / b["qps"] for a, b in zip(bg, bi)],
                    [a["latency_ms"]["p50"] / b["latency_ms"]["p50"] for a, b in zip(bg, bi)],
                    [a["latency_ms"]["p50"] - b["latency_ms"]["p50"] for a, b in zip(bg, bi)]))
-print("\ngRPC / in-process with the same calls in flight (the gRPC layer's cost; 8 in flight "
-      "against 1 in-process search at a time, on 2 cores), per pass and median\n")
+print("\ngRPC / in-process with the same calls in flight (the gRPC layer's cost: in-process, 8 "
+      "threads search at once on the 2 cores), per pass and median\n")
 print("| kind | in flight | q/s ratio | p50 ratio | p50 added ms | q/s ratio per pass |")
 print("|---|---|---|---|---|---|")
 for kind, n, qr, pr, dp in ratios:
@@ -214,8 +224,12 @@ def batch(name):
     return t
 b32 = runs("embed-batch32-p{p}.json")
 b1 = runs("embed-batch1-p{p}.json")
+bi = runs("embed-inprocess-p{p}.json")
 print("| server | images/s | p50 ms | p99 ms | mean forward batch (pass 1) |\n|---|---|---|---|---|")
-print(f"| --max-batch 32 (--max-delay-us 2000) | {med(r['qps'] for r in b32):.0f} | "
+print(f"| in-process, 32 images per call (decode, prepare, one forward pass) | "
+      f"{med(r['images_per_second'] for r in bi):.0f} | | | 32 |")
+print(f"| --max-batch 32 (delay sized from the model's passes, at most --max-delay-us 2000) | "
+      f"{med(r['qps'] for r in b32):.0f} | "
       f"{med(r['latency_ms']['p50'] for r in b32):.2f} | {med(r['latency_ms']['p99'] for r in b32):.2f} | "
       f"{batch('batch32-p1')} |")
 print(f"| --max-batch 1 | {med(r['qps'] for r in b1):.0f} | "
@@ -227,6 +241,9 @@ print(f"| --max-batch 32 --max-delay-us 500 (1 pass, after the others) | {d['qps
 er = [a["qps"] / b["qps"] for a, b in zip(b32, b1)]
 print(f"\nimages/s ratio batch 32 / batch 1: {med(er):.2f} (per pass: "
       f"{', '.join(f'{x:.2f}' for x in er)})")
+ir = [a["qps"] / b["images_per_second"] for a, b in zip(b32, bi)]
+print(f"\nimages/s ratio server (--max-batch 32, 32 in flight) / in-process batches of 32: "
+      f"{med(ir):.2f} (per pass: {', '.join(f'{x:.2f}' for x in ir)})")
 
 print("\n## Search by image end to end (decode + embed + search), 2,000-image gallery, k 10\n")
 print("Queries: 500 Fashion-MNIST test images (2000..2499, not in the gallery), cycled.\n")

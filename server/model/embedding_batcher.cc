@@ -73,9 +73,8 @@ void EmbeddingBatcher::Work() {
   while (true) {
     queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and nothing left to do
-    // The oldest input waits up to max_delay_us for the batch to fill.
-    const auto flush_at =
-        std::chrono::steady_clock::now() + std::chrono::microseconds(options_.max_delay_us);
+    // The oldest input waits a while for the batch to fill (delay()).
+    const auto flush_at = std::chrono::steady_clock::now() + DelayLocked();
     queued_.wait_until(lock, flush_at,
                        [this] { return stopping_ || queued_images_ >= options_.max_batch; });
     std::vector<std::shared_ptr<Request>> batch = TakeBatch(lock);
@@ -83,6 +82,40 @@ void EmbeddingBatcher::Work() {
     Run(batch);
     lock.lock();
   }
+}
+
+absl::Status EmbeddingBatcher::Calibrate() {
+  for (const int64_t count : {int64_t{1}, options_.max_batch}) {
+    const std::vector<float> zeros(count * input_floats_, 0.0f);
+    std::vector<float> out(count * output_floats_);
+    for (int pass = 0; pass < 2; ++pass) {
+      if (absl::Status ran = TimedForward(zeros.data(), count, out.data()); !ran.ok()) return ran;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddingBatcher::TimedForward(const float* inputs, int64_t count, float* out) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = forward_(inputs, count, out);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (status.ok()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cost_.Observe(count, took.count());
+  }
+  return status;
+}
+
+std::chrono::microseconds EmbeddingBatcher::delay() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return DelayLocked();
+}
+
+std::chrono::microseconds EmbeddingBatcher::DelayLocked() const {
+  const std::chrono::microseconds most(options_.max_delay_us);
+  const std::optional<double> fixed = cost_.FixedSeconds();
+  if (!fixed.has_value()) return most;
+  return std::min(most, std::chrono::microseconds(static_cast<int64_t>(*fixed * 1e6)));
 }
 
 std::vector<std::shared_ptr<EmbeddingBatcher::Request>> EmbeddingBatcher::TakeBatch(
@@ -119,7 +152,7 @@ void EmbeddingBatcher::Run(const std::vector<std::shared_ptr<Request>>& batch) {
       inputs.insert(inputs.end(), request->inputs.begin(), request->inputs.end());
     }
     outputs.resize(images * output_floats_);
-    status = forward_(inputs.data(), images, outputs.data());
+    status = TimedForward(inputs.data(), images, outputs.data());
   } catch (const std::exception& e) {
     status = absl::InternalError(absl::StrCat("embedding batch: ", e.what()));
   }

@@ -1,6 +1,10 @@
 // Dynamic batching of embedding work: inputs from concurrent calls are gathered into one forward
-// pass of at most `max_batch` images, waiting at most `max_delay_us` for a batch to fill (the way
-// Triton's dynamic batcher does).
+// pass of at most `max_batch` images, the way Triton's dynamic batcher does. How long the oldest
+// input waits for a batch to fill comes from measurement: at most the fixed part of a pass's
+// time (forward_cost.h, learnt from every pass and from Calibrate), since waiting longer costs
+// more model time than a pass of its own would; never more than `max_delay_us`, which is also the
+// wait until passes of two sizes have been timed. Under load, inputs that arrive while a pass runs
+// form the next batch.
 #pragma once
 
 #include <chrono>
@@ -15,12 +19,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/model/forward_cost.h"
 
 namespace hier::server {
 
 struct BatchingOptions {
   int64_t max_batch = 32;       // images per forward pass
-  int64_t max_delay_us = 2000;  // how long the first waiting input waits for others
+  int64_t max_delay_us = 2000;  // the most the first waiting input waits for others
 };
 
 class EmbeddingBatcher {
@@ -37,6 +42,12 @@ class EmbeddingBatcher {
   // Finishes the queued work, then stops the worker.
   ~EmbeddingBatcher();
 
+  // Times forward passes of 1 and max_batch zero inputs (each twice, the first to warm up), so
+  // that the wait is sized before the first call; for a model just loaded, before calls arrive.
+  absl::Status Calibrate();
+  // The longest the oldest input waits for its batch to fill now.
+  std::chrono::microseconds delay() const;
+
   // Embeds `count` prepared inputs, waiting until `deadline`: DeadlineExceeded when the result is
   // not ready by then (work not started by then is dropped, not run). A call with more than
   // max_batch inputs is split.
@@ -50,14 +61,18 @@ class EmbeddingBatcher {
   // Takes requests from the queue's front while their images fit in one batch (at least one).
   std::vector<std::shared_ptr<Request>> TakeBatch(std::unique_lock<std::mutex>& lock);
   void Run(const std::vector<std::shared_ptr<Request>>& batch);
+  // forward_ on `count` inputs, timed into cost_.
+  absl::Status TimedForward(const float* inputs, int64_t count, float* out);
+  std::chrono::microseconds DelayLocked() const;
 
   const int64_t input_floats_, output_floats_;
   const ForwardFn forward_;
   const BatchingOptions options_;
   const BatchObserver observer_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable queued_;
+  ForwardCost cost_;                            // guarded by mutex_
   std::deque<std::shared_ptr<Request>> queue_;  // guarded by mutex_
   int64_t queued_images_ = 0;                   // guarded by mutex_
   bool stopping_ = false;                       // guarded by mutex_

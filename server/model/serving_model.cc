@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace hier::server {
 
 ServingModel::ServingModel(std::unique_ptr<ImageEmbedder> embedder)
@@ -21,6 +23,11 @@ absl::StatusOr<std::shared_ptr<ServingModel>> ServingModel::Load(
         return loaded->Forward(inputs, count, out);
       },
       batching, std::move(observer));
+  // The batch delay is sized from the model's own passes before the first call.
+  if (absl::Status calibrated = model->batcher_->Calibrate(); !calibrated.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        checkpoint_dir, ": the model fails a forward pass on zero inputs: ", calibrated.message()));
+  }
   return model;
 }
 

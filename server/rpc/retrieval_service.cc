@@ -32,6 +32,7 @@ void WriteSearchSettings(const index::SearchSettings& settings, hier::v1::Search
   out->set_target_recall(tuning.target.recall);
   out->set_recall_k(static_cast<int32_t>(tuning.target.k));
   out->set_measured_recall(tuning.measured.recall);
+  out->set_recall_standard_error(tuning.measured.recall_error);
   out->set_target_reached(tuning.reached);
   out->set_sample_queries(tuning.queries);
   if (tuning.measured.seconds > 0) {

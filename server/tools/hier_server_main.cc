@@ -70,7 +70,9 @@ ABSL_FLAG(double, target_recall, 0.99,
 ABSL_FLAG(int, torch_threads, 0, "model intra-op threads (0: LibTorch's default)");
 ABSL_FLAG(int, grpc_threads, 0, "most gRPC handler threads (0: gRPC's default)");
 ABSL_FLAG(int64_t, max_batch, 32, "images per forward pass (dynamic batching)");
-ABSL_FLAG(int64_t, max_delay_us, 2000, "how long an image waits for its batch to fill");
+ABSL_FLAG(int64_t, max_delay_us, 2000,
+          "the most an image waits for its batch to fill (the wait is the fixed part of the "
+          "model's measured pass time, when shorter)");
 ABSL_FLAG(int64_t, max_k, 1000, "largest k a search may ask for");
 ABSL_FLAG(int64_t, max_images_per_call, 256, "images one call may carry");
 ABSL_FLAG(int64_t, max_items_per_call, 10000, "items one AddItems message may carry");

@@ -9,10 +9,11 @@
 //     model (serve it with --dim 128 --c 0.1). Does nothing when DIR already holds that many items
 //     of that kind; fails when it holds something else (remove DIR first).
 // server_bench_gallery --measure --state DIR [--queries 1000] [--k 10] [--repeats 3]
-//                      [--batch 1] [--warmup-seconds 2] [--json FILE]
-//     Opens the gallery the way hier-server does (Collection::Open, 1 search thread) and times
-//     `repeats` passes of searches of items 0..queries-1's vectors after a warm-up: one at a time,
-//     or `batch` at a time through the index's batch path (what SearchBatch does). Prints
+//                      [--batch 1] [--threads 1] [--warmup-seconds 2] [--json FILE]
+//     Opens the gallery the way hier-server does (Collection::Open, 1 FAISS thread per search) and
+//     times `repeats` passes of searches of items 0..queries-1's vectors after a warm-up: one at a
+//     time, or `batch` at a time through the index's batch path (what SearchBatch does), from
+//     `threads` threads at once (the calls in flight of `hier-bench --in-flight`). Prints
 //     queries/s (median of the passes) and p50/p99 per call in ms (nearest rank over every sample
 //     of every pass), and writes them as one JSON object to FILE (with FAISS's compile options).
 //     Each search also looks up its neighbours' keys and labels, as the server's handlers do.
@@ -28,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -146,6 +148,7 @@ int Measure(std::map<std::string, std::string>& flags) {
   }
   if (vectors.empty()) return Fail(absl::StrCat("none of the items 0..", queries - 1, " exists"));
   const size_t batch = static_cast<size_t>(std::max<int64_t>(1, std::stoll(flags["batch"])));
+  const int64_t threads = std::max<int64_t>(1, std::stoll(flags["threads"]));
   index::SearchOptions options;
   options.k = std::stoll(flags["k"]);
   options.threads = 1;
@@ -179,10 +182,22 @@ int Measure(std::map<std::string, std::string>& flags) {
   std::vector<double> qps, latencies_ms;
   for (int pass = 0; pass < repeats; ++pass) {
     const auto pass_start = std::chrono::steady_clock::now();
-    for (size_t q = 0; q < vectors.size(); q += batch) {
-      const auto start = std::chrono::steady_clock::now();
-      search(q);
-      latencies_ms.push_back(1000 * Seconds(start));
+    // Each thread takes every `threads`-th call of the pass.
+    std::vector<std::vector<double>> thread_latencies(threads);
+    std::vector<std::thread> searchers;
+    for (int64_t t = 0; t < threads; ++t) {
+      searchers.emplace_back([&, t] {
+        for (size_t q = static_cast<size_t>(t) * batch; q < vectors.size();
+             q += static_cast<size_t>(threads) * batch) {
+          const auto start = std::chrono::steady_clock::now();
+          search(q);
+          thread_latencies[t].push_back(1000 * Seconds(start));
+        }
+      });
+    }
+    for (std::thread& searcher : searchers) searcher.join();
+    for (const std::vector<double>& samples : thread_latencies) {
+      latencies_ms.insert(latencies_ms.end(), samples.begin(), samples.end());
     }
     const size_t searched = (vectors.size() + batch - 1) / batch * batch;
     qps.push_back(static_cast<double>(searched) / Seconds(pass_start));
@@ -198,7 +213,7 @@ int Measure(std::map<std::string, std::string>& flags) {
     std::ofstream json(flags["json"], std::ios::trunc);
     json << "{\"method\":\"in-process\",\"kind\":\"" << (*collection)->kind()
          << "\",\"items\":" << index.size() << ",\"queries\":" << vectors.size()
-         << ",\"batch\":" << batch << ",\"repeats\":" << repeats << ",\"qps\":" << Median(qps)
+         << ",\"batch\":" << batch << ",\"threads\":" << threads << ",\"repeats\":" << repeats << ",\"qps\":" << Median(qps)
          << ",\"latency_ms\":{\"p50\":" << p50 << ",\"p99\":" << p99
          << "},\"faiss_compile_options\":\"" << faiss::get_compile_options() << "\"}\n";
     if (!json) return Fail(absl::StrCat("--json: cannot write '", flags["json"], "'"));
@@ -210,7 +225,7 @@ int Main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {
       {"state", ""},   {"items", "100000"},    {"kind", "exact"}, {"cache", "bench-cache"},
       {"measure", ""}, {"queries", "1000"},    {"k", "10"},       {"repeats", "3"},
-      {"json", ""},    {"warmup-seconds", "2"}, {"batch", "1"}};
+      {"json", ""},    {"warmup-seconds", "2"}, {"batch", "1"},   {"threads", "1"}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) return UsageError(absl::StrCat("unexpected argument ", arg));

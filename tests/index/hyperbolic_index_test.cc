@@ -496,12 +496,12 @@ TEST_P(RecallTuningTest, TunedSettingsReachTheTargetTheDefaultsMiss) {
   index::IndexOptions options = Options(GetParam());
   options.candidates.nlist = 64;
   options.candidates.nprobe = 1;
-  options.candidates.hnsw_m = 4;
+  options.candidates.hnsw_m = 8;
   options.candidates.ef_search = 1;
   options.default_overfetch = 10;
   auto index = std::move(index::HyperbolicIndex::Create(options)).value();
-  const std::vector<float> points = EmbeddingLikePoints(3000, 41);
-  const std::vector<int64_t> ids = Sequence(3000, 0);
+  const std::vector<float> points = EmbeddingLikePoints(2000, 41);
+  const std::vector<int64_t> ids = Sequence(2000, 0);
   ASSERT_TRUE(index->Upsert(ids, points).ok());
   index->WaitForRebuild();
   EXPECT_FALSE(index->search_settings().tuning.has_value());
@@ -515,7 +515,7 @@ TEST_P(RecallTuningTest, TunedSettingsReachTheTargetTheDefaultsMiss) {
   const absl::StatusOr<index::RecallTuning> tuned = index->TuneForRecall(target);
   ASSERT_TRUE(tuned.ok()) << tuned.status();
   EXPECT_TRUE(tuned->reached);
-  EXPECT_EQ(tuned->queries, 3000);
+  EXPECT_EQ(tuned->queries, 2000);
   EXPECT_GE(tuned->measured.recall, 0.99);
   EXPECT_GT(tuned->settings_tried, 1);
   EXPECT_NEAR(RecallOverEveryItem(*index, points, ids, 10), tuned->measured.recall, 1e-12);

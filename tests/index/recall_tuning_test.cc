@@ -16,7 +16,7 @@ using index::SearchEffort;
 EffortMeasurement Modelled(const SearchEffort& effort) {
   const double recall = (1 - std::exp(-effort.nprobe / 8.0)) *
                         (1 - std::exp(-static_cast<double>(effort.overfetch) / 10.0));
-  return {recall, 1e-3 * (effort.nprobe + 0.5 * effort.overfetch)};
+  return {recall, 0.0, 1e-3 * (effort.nprobe + 0.5 * effort.overfetch)};
 }
 
 index::RecallTarget Target(double recall) {
@@ -24,6 +24,13 @@ index::RecallTarget Target(double recall) {
   target.recall = recall;
   target.k = 10;
   return target;
+}
+
+TEST(ChooseEffortTest, ASettingReachesTheTargetByTwoStandardErrors) {
+  EXPECT_TRUE(index::Reaches({0.99, 0.0, 1.0}, 0.99));
+  EXPECT_TRUE(index::Reaches({0.995, 0.002, 1.0}, 0.99));
+  EXPECT_FALSE(index::Reaches({0.995, 0.004, 1.0}, 0.99));
+  EXPECT_FALSE(index::Reaches({0.989, 0.0, 1.0}, 0.99));
 }
 
 TEST(ChooseEffortTest, PicksNearlyTheFastestSettingThatReachesTheTarget) {
@@ -64,7 +71,7 @@ TEST(ChooseEffortTest, WhenNothingReachesTheTargetKeepsTheMostRecall) {
 
 TEST(ChooseEffortTest, WithoutKnobsTakesTheLeastOverfetchThatReaches) {
   const auto exact_scan = [](const SearchEffort& effort) {
-    return EffortMeasurement{effort.overfetch >= 40 ? 1.0 : 0.5, 1e-6 * effort.overfetch};
+    return EffortMeasurement{effort.overfetch >= 40 ? 1.0 : 0.5, 0.0, 1e-6 * effort.overfetch};
   };
   const index::RecallTuning tuning = index::ChooseEffort(
       Target(0.99), SearchEffort{0, 0, 0}, SearchEffort{64, 256, 100}, exact_scan, {});

@@ -3,8 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -71,6 +74,49 @@ TEST(EmbeddingBatcherTest, ALoneCallRunsWhenItsDelayEnds) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_THAT(*out, ElementsAre(5.0f, -1.0f, 5.0f, 3.0f));
   EXPECT_THAT(model.batches, ElementsAre(2));
+}
+
+TEST(ForwardCostTest, RecoversTheFixedPartOfAPassFromPassesOfTwoSizes) {
+  server::ForwardCost cost;
+  cost.Observe(4, 0.010 + 4 * 0.002);
+  cost.Observe(4, 0.010 + 4 * 0.002);
+  EXPECT_EQ(cost.FixedSeconds(), std::nullopt);  // one size: no line yet
+  for (int pass = 0; pass < 5; ++pass) {
+    cost.Observe(1, 0.010 + 0.002);
+    cost.Observe(32, 0.010 + 32 * 0.002);
+  }
+  ASSERT_TRUE(cost.FixedSeconds().has_value());
+  EXPECT_NEAR(*cost.FixedSeconds(), 0.010, 1e-9);
+  // Passes that cost nothing up front clamp at 0, not below.
+  server::ForwardCost per_image_only;
+  per_image_only.Observe(1, 0.0001);
+  per_image_only.Observe(10, 0.0020);
+  EXPECT_EQ(per_image_only.FixedSeconds(), 0.0);
+}
+
+// The wait for a batch to fill follows the model's measured passes: about the fixed part of a
+// pass, and never the cap when that part is small.
+TEST(EmbeddingBatcherTest, CalibrationSizesTheDelayFromTheModelsPasses) {
+  const auto model = [](std::chrono::milliseconds fixed) {
+    return [fixed](const float*, int64_t count, float* out) {
+      std::this_thread::sleep_for(fixed + count * std::chrono::milliseconds(2));
+      std::fill(out, out + count, 0.0f);
+      return absl::OkStatus();
+    };
+  };
+  const BatchingOptions ten_seconds{16, 10'000'000};
+  EmbeddingBatcher cheap(1, 1, model(std::chrono::milliseconds(0)), ten_seconds, nullptr);
+  EXPECT_EQ(cheap.delay(), std::chrono::seconds(10));  // nothing measured: the cap
+  ASSERT_TRUE(cheap.Calibrate().ok());
+  EXPECT_LT(cheap.delay(), std::chrono::milliseconds(20));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(cheap.Embed({1.0f}, 1, InSeconds(30)).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  EmbeddingBatcher costly(1, 1, model(std::chrono::milliseconds(200)), ten_seconds, nullptr);
+  ASSERT_TRUE(costly.Calibrate().ok());
+  EXPECT_GT(costly.delay(), std::chrono::milliseconds(100));
+  EXPECT_LT(costly.delay(), std::chrono::seconds(1));
 }
 
 TEST(EmbeddingBatcherTest, SplitsACallLargerThanABatch) {

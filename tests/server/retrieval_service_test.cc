@@ -164,7 +164,9 @@ TEST_F(RetrievalServiceTest, ListItemsPagesThroughEveryItemInIdOrderOnce) {
       for (const hier::v1::ItemSummary& item : page.items()) {
         listed.push_back(item.id());
         EXPECT_EQ(item.key(), "img/" + std::to_string(item.id()) + ".png");
-        if (!label.empty()) EXPECT_EQ(item.label(), label);
+        if (!label.empty()) {
+          EXPECT_EQ(item.label(), label);
+        }
       }
       request.set_page_token(page.next_page_token());
       ++pages;
