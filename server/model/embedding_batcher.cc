@@ -7,6 +7,12 @@
 #include "absl/strings/str_cat.h"
 
 namespace hier::server {
+namespace {
+
+// Calibrate's larger pass.
+constexpr int64_t kCalibrationBatch = 4;
+
+}  // namespace
 
 struct EmbeddingBatcher::Request {
   std::vector<float> inputs;
@@ -85,7 +91,9 @@ void EmbeddingBatcher::Work() {
 }
 
 absl::Status EmbeddingBatcher::Calibrate() {
-  for (const int64_t count : {int64_t{1}, options_.max_batch}) {
+  // Two sizes fix the line; small ones keep a large model's load short.
+  const int64_t larger = std::min(kCalibrationBatch, options_.max_batch);
+  for (const int64_t count : {int64_t{1}, larger}) {
     const std::vector<float> zeros(count * input_floats_, 0.0f);
     std::vector<float> out(count * output_floats_);
     for (int pass = 0; pass < 2; ++pass) {

@@ -42,8 +42,9 @@ class EmbeddingBatcher {
   // Finishes the queued work, then stops the worker.
   ~EmbeddingBatcher();
 
-  // Times forward passes of 1 and max_batch zero inputs (each twice, the first to warm up), so
-  // that the wait is sized before the first call; for a model just loaded, before calls arrive.
+  // Times forward passes of 1 and 4 (at most max_batch) zero inputs, each twice (the first to
+  // warm up), so that the wait is sized before the first call; for a model just loaded, before
+  // calls arrive.
   absl::Status Calibrate();
   // The longest the oldest input waits for its batch to fill now.
   std::chrono::microseconds delay() const;

@@ -120,6 +120,8 @@ int Build(std::map<std::string, std::string>& flags) {
       return Fail(written.status().ToString());
     }
   }
+  // Training and retraining run beside the live stage: the snapshot is of the finished one.
+  (*collection)->index().WaitForRebuild();
   if (absl::Status snapshot = (*collection)->WriteSnapshot(); !snapshot.ok()) {
     return Fail(snapshot.ToString());
   }
