@@ -378,7 +378,8 @@ absl::StatusOr<RecallTuning> HyperbolicIndex::TuneForRecall(const RecallTarget& 
     SearchOptions options;
     options.k = target.k;
     options.overfetch = effort.overfetch;
-    double found = 0, found_squared = 0;
+    std::vector<double> recalls;
+    recalls.reserve(sample_ids.size());
     const Stopwatch timer;
     for (size_t q = 0; q < sample_ids.size(); ++q) {
       std::vector<Neighbour> neighbours;
@@ -392,15 +393,9 @@ absl::StatusOr<RecallTuning> HyperbolicIndex::TuneForRecall(const RecallTarget& 
       for (const Neighbour& neighbour : neighbours) {
         hits += std::count(truth.begin(), truth.end(), neighbour.id);
       }
-      const double recall = truth.empty() ? 1.0 : static_cast<double>(hits) / truth.size();
-      found += recall;
-      found_squared += recall * recall;
+      recalls.push_back(truth.empty() ? 1.0 : static_cast<double>(hits) / truth.size());
     }
-    const double seconds = timer.Elapsed();
-    const double n = static_cast<double>(sample_ids.size());
-    const double mean = found / n;
-    const double variance = std::max(0.0, found_squared / n - mean * mean) * n / std::max(1.0, n - 1);
-    return EffortMeasurement{mean, std::sqrt(variance / n), seconds};
+    return MeasurementOf(recalls, timer.Elapsed());
   };
   RecallTuning tuning =
       ChooseEffort(target, most, start, measure, [this] { return stopping_.load(); });

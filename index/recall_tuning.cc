@@ -1,6 +1,7 @@
 #include "index/recall_tuning.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,25 @@ std::string RecallTargetProblem(const RecallTarget& target) {
   if (target.k < 1) return absl::StrCat("k: must be >= 1, got ", target.k);
   if (target.queries < 1) return absl::StrCat("sample_queries: must be >= 1, got ", target.queries);
   return "";
+}
+
+EffortMeasurement MeasurementOf(const std::vector<double>& recalls, double seconds) {
+  EffortMeasurement measured;
+  measured.seconds = seconds;
+  const double n = static_cast<double>(recalls.size());
+  if (recalls.empty()) return measured;
+  double sum = 0, squares = 0;
+  for (const double recall : recalls) {
+    sum += recall;
+    squares += recall * recall;
+  }
+  measured.recall = sum / n;
+  if (recalls.size() > 1) {
+    const double deviations = squares - n * measured.recall * measured.recall;
+    const double variance = std::max(0.0, deviations) / (n - 1);
+    measured.recall_error = std::sqrt(variance / n);
+  }
+  return measured;
 }
 
 bool Reaches(const EffortMeasurement& measured, double target) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "index/candidate_stage.h"
 
@@ -26,6 +27,10 @@ struct EffortMeasurement {
   double recall_error = 0;    // the standard error of that mean
   double seconds = 0;         // for the whole sample, one query at a time
 };
+
+// The measurement of a sample whose queries found `recalls` (one each) in `seconds`: their mean
+// and its standard error.
+EffortMeasurement MeasurementOf(const std::vector<double>& recalls, double seconds);
 
 // Whether `measured` reaches `target` with confidence: its recall less two standard errors (a
 // setting chosen as the least to pass on one sample would otherwise fall short on other queries

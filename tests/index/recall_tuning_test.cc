@@ -26,6 +26,15 @@ index::RecallTarget Target(double recall) {
   return target;
 }
 
+TEST(ChooseEffortTest, AMeasurementIsTheMeanRecallAndItsStandardError) {
+  const EffortMeasurement measured = index::MeasurementOf({1.0, 0.9, 0.8, 1.0}, 2.5);
+  EXPECT_DOUBLE_EQ(measured.recall, 0.925);
+  // Sample variance (0.075^2 + 0.025^2 + 0.125^2 + 0.075^2) / 3 = 0.009167, over 4 queries.
+  EXPECT_NEAR(measured.recall_error, std::sqrt(0.0275 / 3 / 4), 1e-12);
+  EXPECT_EQ(measured.seconds, 2.5);
+  EXPECT_EQ(index::MeasurementOf({0.7}, 1.0).recall_error, 0.0);
+}
+
 TEST(ChooseEffortTest, ASettingReachesTheTargetByTwoStandardErrors) {
   EXPECT_TRUE(index::Reaches({0.99, 0.0, 1.0}, 0.99));
   EXPECT_TRUE(index::Reaches({0.995, 0.002, 1.0}, 0.99));
