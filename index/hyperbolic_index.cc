@@ -275,36 +275,24 @@ void HyperbolicIndex::Journal(absl::Span<const int64_t> ids, absl::Span<const fl
 }
 
 void HyperbolicIndex::RunRebuild(uint64_t generation) {
-  // The items, copied a chunk of rows at a time under the shared lock so that writers (and the
-  // searches queued behind a waiting writer) never wait for the whole copy. From the last row
-  // down: a delete moves the last row into the hole, so a row not copied yet can only move to
-  // another row not copied yet, and an item seen twice is skipped. Whatever changes meanwhile is
-  // in the journal, replayed below.
+  // The items, copied a chunk of rows at a time so that writers (and the searches queued behind a
+  // waiting writer) never wait for the whole copy. Whatever changes meanwhile is in the journal,
+  // replayed below.
   std::vector<int64_t> ids;
   std::vector<float> points;
-  {
-    // Room for every row first: growing these while holding the lock would hold it that long.
-    const int64_t expected = size() + kCopyChunkRows;
-    ids.reserve(expected);
-    points.reserve(expected * options_.dim);
-    absl::flat_hash_set<int64_t> copied;
-    copied.reserve(expected);
-    int64_t below = -1;  // rows [below, end) are copied; -1 before the first chunk
-    while (below != 0) {
-      if (stopping_) return;
-      ReaderLock lock(&mutex_);
-      if (generation != generation_) return;
-      const int64_t rows = static_cast<int64_t>(ids_.size());
-      const int64_t end = below < 0 ? rows : std::min(below, rows);
-      const int64_t begin = std::max<int64_t>(0, end - kCopyChunkRows);
-      for (int64_t row = end - 1; row >= begin; --row) {
-        if (!copied.insert(ids_[row]).second) continue;
-        ids.push_back(ids_[row]);
-        points.insert(points.end(), points_.row(row), points_.row(row) + options_.dim);
-      }
-      below = begin;
-    }
-  }
+  // Room for every row first: growing these while holding the lock would hold it that long.
+  const int64_t expected = size() + kCopyChunkRows;
+  ids.reserve(expected);
+  points.reserve(expected * options_.dim);
+  const bool copied = VisitRowsInChunks(
+      kCopyChunkRows, [&] { return !stopping_ && generation == generation_; },
+      [&](absl::Span<const int64_t> rows) {
+        for (const int64_t row : rows) {
+          ids.push_back(ids_[row]);
+          points.insert(points.end(), points_.row(row), points_.row(row) + options_.dim);
+        }
+      });
+  if (!copied) return;
   omp_set_num_threads(options_.threads);
   absl::StatusOr<std::unique_ptr<CandidateStage>> made =
       MakeCandidateStage(options_.candidates, options_.dim, options_.c);
@@ -434,24 +422,12 @@ std::vector<std::vector<int64_t>> HyperbolicIndex::ExactNeighbours(
   const int64_t queries = static_cast<int64_t>(ids.size());
   // Each query's k nearest so far, as a max-heap by Nearer.
   std::vector<std::vector<Neighbour>> nearest(queries);
-  // Rows are visited from the last down, a few at a time under the shared lock (as a rebuild
-  // copies them: a delete moves the last row into the hole, so an item is seen at most twice).
-  const int64_t rows_per_hold = std::max<int64_t>(1, kExactPairsPerHold / queries);
-  absl::flat_hash_set<int64_t> seen;
-  int64_t below = -1;
-  while (below != 0 && !stopping_) {
-    ReaderLock lock(&mutex_);
-    const int64_t rows = static_cast<int64_t>(ids_.size());
-    const int64_t end = below < 0 ? rows : std::min(below, rows);
-    const int64_t begin = std::max<int64_t>(0, end - rows_per_hold);
-    std::vector<int64_t> fresh;
-    for (int64_t row = begin; row < end; ++row) {
-      if (seen.insert(ids_[row]).second) fresh.push_back(row);
-    }
+  // Under the shared lock (VisitRowsInChunks).
+  const auto scan = [&](absl::Span<const int64_t> rows) {
 #pragma omp parallel for num_threads(options_.threads) schedule(static)
     for (int64_t q = 0; q < queries; ++q) {
       std::vector<Neighbour>& heap = nearest[q];
-      for (const int64_t row : fresh) {
+      for (const int64_t row : rows) {
         if (ids_[row] == ids[q]) continue;
         const Neighbour candidate{
             ids_[row], PoincareDistance(&points[q * options_.dim], points_.row(row), options_.dim,
@@ -466,13 +442,37 @@ std::vector<std::vector<int64_t>> HyperbolicIndex::ExactNeighbours(
         }
       }
     }
-    below = begin;
-  }
+  };
+  VisitRowsInChunks(std::max<int64_t>(1, kExactPairsPerHold / queries),
+                    [this] { return !stopping_; }, scan);
   std::vector<std::vector<int64_t>> exact(queries);
   for (int64_t q = 0; q < queries; ++q) {
     for (const Neighbour& neighbour : nearest[q]) exact[q].push_back(neighbour.id);
   }
   return exact;
+}
+
+bool HyperbolicIndex::VisitRowsInChunks(
+    int64_t rows_per_hold, const std::function<bool()>& keep_going,
+    const std::function<void(absl::Span<const int64_t> rows)>& visit) const {
+  absl::flat_hash_set<int64_t> seen;
+  seen.reserve(size() + rows_per_hold);  // before the lock, as the caller's own room
+  std::vector<int64_t> fresh;
+  int64_t below = -1;  // rows [below, end) are visited; -1 before the first chunk
+  while (below != 0) {
+    ReaderLock lock(&mutex_);
+    if (!keep_going()) return false;
+    const int64_t rows = static_cast<int64_t>(ids_.size());
+    const int64_t end = below < 0 ? rows : std::min(below, rows);
+    const int64_t begin = std::max<int64_t>(0, end - rows_per_hold);
+    fresh.clear();
+    for (int64_t row = end - 1; row >= begin; --row) {
+      if (seen.insert(ids_[row]).second) fresh.push_back(row);
+    }
+    visit(fresh);
+    below = begin;
+  }
+  return true;
 }
 
 void HyperbolicIndex::WaitForRebuild() const {

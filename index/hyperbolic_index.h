@@ -32,6 +32,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -196,6 +197,14 @@ class HyperbolicIndex {
   // The rebuild thread's work: copy, build, catch up, swap (unless `generation` is stale), then
   // tune when a target is set.
   void RunRebuild(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Visits every item once, a chunk of `rows_per_hold` rows per hold of the shared lock, so that
+  // writers never wait for the whole walk: `visit` gets, under the lock, the chunk's rows whose
+  // items were not met before. From the last row down: a delete moves the last row into the hole,
+  // so a row not visited yet can only move to another row not visited yet. Returns false, having
+  // stopped, when `keep_going` (asked under the lock before each chunk) says no.
+  bool VisitRowsInChunks(int64_t rows_per_hold, const std::function<bool()>& keep_going,
+                         const std::function<void(absl::Span<const int64_t> rows)>& visit) const
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // TuneForRecall's parts: a sample of items (ids and their rows; returns the items held), and
   // each one's exact k nearest other items, found a few rows at a time under the shared lock.
   int64_t SampleItems(const RecallTarget& target, std::vector<int64_t>* ids,
